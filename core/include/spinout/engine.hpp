@@ -1,0 +1,119 @@
+// spinout::Engine: RAII over one Csound instance, driven by its host through
+// the spin/spout buffers, one performKsmps() per ksmps frames.
+// This header and engine.cpp are the only places that know the Csound API.
+#pragma once
+
+#include "spinout/message_ring.hpp"
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+struct CSOUND_;
+
+namespace spinout {
+
+struct EngineOptions {
+    int sr = 48000;
+    int ksmps = 64;
+    int nchnls = 2;   // output channels (spout)
+    int nchnlsIn = 0; // input channels (spin)
+    double a4 = 440.0;
+    // Folder that relative paths in Csound code resolve against (SSDIR, SFDIR, INCDIR).
+    std::string searchDir;
+    std::vector<std::string> extraOptions;
+};
+
+// A Csound compile error: Csound's own text and the line inside the compiled code.
+struct CsoundError {
+    std::string message;
+    int line = 0; // 1-based line in the compiled text, 0 when Csound named none
+};
+
+class EngineError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class Engine {
+public:
+    explicit Engine(EngineOptions options);
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    const EngineOptions& options() const noexcept { return options_; }
+    int sr() const noexcept { return options_.sr; }
+    int ksmps() const noexcept { return options_.ksmps; }
+    int nchnls() const noexcept { return options_.nchnls; }
+    int nchnlsIn() const noexcept { return options_.nchnlsIn; }
+
+    // Compiles orchestra code (global statements and instrs) into the running engine.
+    std::optional<CsoundError> compile(std::string_view code);
+    // Evaluates code at init time and returns the value of its `return` statement.
+    double evalCode(std::string_view code);
+
+    // One control cycle. Real-time safe. False once Csound stopped performing.
+    bool performKsmps() noexcept;
+    // Interleaved ksmps * nchnlsIn input frames, written by the host before performKsmps.
+    double* spin() noexcept { return spin_; }
+    // Interleaved ksmps * nchnls output frames, valid after performKsmps.
+    const double* spout() const noexcept { return spout_; }
+    // Frames performed so far.
+    std::int64_t frame() const noexcept;
+
+    // A score event ('i', 'f', 'e', ...) with numeric pfields; p[1] (p2) is the delay in
+    // seconds from now. Real-time safe once Csound's event pool is warm.
+    bool scoreEvent(char type, std::span<const double> pfields) noexcept;
+
+    // Channels, created on first use and cached: the returned pointers stay valid.
+    double* controlChannel(const std::string& name);
+    double* audioChannel(const std::string& name); // ksmps samples
+    void setControl(const std::string& name, double value) { *controlChannel(name) = value; }
+    double control(const std::string& name) { return *controlChannel(name); }
+    void setString(const std::string& name, const std::string& value);
+    std::string getString(const std::string& name);
+
+    // Tables. Numbers are Csound's; data spans stay valid until the table is freed.
+    int makeTable(std::size_t size);
+    int makeTable(std::span<const double> data);
+    // Reads a sound file with GEN1 (channel 0: all channels, interleaved).
+    int readSoundFile(const std::string& path, int channel = 0);
+    std::span<double> table(int number) noexcept;
+    void freeTable(int number);
+
+    // Csound's messages, forwarded without allocation from the performing thread.
+    MessageRing& messages() noexcept { return messages_; }
+
+    // Internal: called by the message callback.
+    void onMessage(int attr, const char* text, std::size_t len) noexcept;
+
+private:
+    double* channel(const std::string& name, int type);
+    std::optional<CsoundError> captureErrors(int status);
+
+    EngineOptions options_;
+    CSOUND_* cs_ = nullptr;
+    double* spin_ = nullptr;
+    double* spout_ = nullptr;
+    std::unordered_map<std::string, double*> channels_;
+    MessageRing messages_;
+    std::array<char, MessageRing::kTextSize - 1> line_{};
+    std::size_t lineLength_ = 0;
+    bool capturing_ = false;
+    std::string captured_;
+};
+
+// Formats a number so that Csound parses it back to the same double.
+std::string csoundNumber(double value);
+// Quotes a string as a Csound string literal.
+std::string csoundString(std::string_view text);
+
+} // namespace spinout

@@ -1,0 +1,88 @@
+// spinout::Instr: an instrument template in the style of csoundengine.
+// Named arguments come inline (|iamp=0.1, kfreq=1000|), from an args map that
+// overrides inline defaults, or from `pset` with `name = pN` assignments.
+// i- and S-args travel as pfields from p5 on (p4 is reserved for the control
+// slot); k-args are dynamic controls read every cycle from the control table.
+#pragma once
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace spinout {
+
+using ArgValue = std::variant<double, std::string>;
+using ArgList = std::vector<std::pair<std::string, ArgValue>>;
+
+// An error in an instr template; `line` is 1-based inside the body (0: none).
+class InstrError : public std::runtime_error {
+public:
+    InstrError(const std::string& what, int line = 0) : std::runtime_error(what), line(line) {}
+    int line;
+};
+
+struct InstrArg {
+    std::string name;
+    ArgValue value;   // the default
+    int index = 0;    // pfield number (5, 6, ...) or control index (0, 1, ...)
+    bool isControl() const { return name.front() == 'k'; }
+    bool isString() const { return name.front() == 'S'; }
+};
+
+class Instr {
+public:
+    Instr(std::string name, std::string body, const ArgList& args = {}, std::string init = "",
+          std::string doc = "", std::optional<int> priority = std::nullopt);
+
+    const std::string& name() const { return name_; }
+    const std::string& body() const { return body_; }
+    const std::string& init() const { return init_; }
+    const std::string& doc() const { return doc_; }
+    std::optional<int> priority() const { return priority_; }
+
+    // Arguments in declaration order.
+    const std::vector<InstrArg>& args() const { return args_; }
+    const InstrArg* arg(std::string_view name) const;
+    const std::vector<InstrArg>& pfields() const { return pfields_; }
+    const std::vector<InstrArg>& controls() const { return controls_; }
+    // The highest pfield the instr reads (4 when it has no pfield args).
+    int maxPfield() const { return maxPfield_; }
+
+    // The Csound code of this template as instrument `number`.
+    std::string code(int number) const;
+    // Lines the generated code puts before the first body line.
+    int headerLines() const;
+
+private:
+    void parseInlineArgs();
+    void parsePset();
+    void applyArgMap(const ArgList& args);
+    void checkReservedP4() const;
+    void index();
+
+    std::string name_;
+    std::string body_;      // as written
+    std::string codeBody_;  // the body with the inline args line blanked, pfield controls rewritten
+    std::string init_;
+    std::string doc_;
+    std::optional<int> priority_;
+    std::vector<InstrArg> args_;
+    std::vector<InstrArg> pfields_;
+    std::vector<InstrArg> controls_;
+    std::vector<double> psetDefaults_; // p5, p6, ... from pset
+    int maxPfield_ = 4;
+};
+
+// The names the generated code and the support code share.
+namespace names {
+inline constexpr const char* controlTable = "giSpinoutCtl";
+inline constexpr const char* heartbeatTable = "giSpinoutAlive";
+inline constexpr const char* generationTable = "giSpinoutGen";
+inline constexpr const char* maxControls = "giSpinoutMaxCtl";
+} // namespace names
+
+} // namespace spinout

@@ -1,0 +1,238 @@
+#include "spinout/engine.hpp"
+
+#include <csound/csound.h>
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <mutex>
+#include <regex>
+
+namespace spinout {
+
+namespace {
+
+void messageCallback(CSOUND* cs, int attr, const char* format, va_list args) {
+    auto* engine = static_cast<Engine*>(csoundGetHostData(cs));
+    if (engine == nullptr) return;
+    char text[MessageRing::kTextSize];
+    const int n = std::vsnprintf(text, sizeof text, format, args);
+    if (n <= 0) return;
+    const auto len = static_cast<std::size_t>(n) < sizeof text ? static_cast<std::size_t>(n)
+                                                              : sizeof text - 1;
+    engine->onMessage(attr, text, len);
+}
+
+// Messages Csound prints before an instance has its own callback go nowhere.
+void silentCallback(CSOUND*, int, const char*, va_list) {}
+
+void initializeCsound() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        csoundInitialize(CSOUNDINIT_NO_SIGNAL_HANDLER | CSOUNDINIT_NO_ATEXIT);
+        csoundSetDefaultMessageCallback(silentCallback);
+    });
+}
+
+// Csound names the failing line as "line N" in its error text.
+int errorLine(const std::string& text) {
+    static const std::regex lineRe(R"(line (\d+))");
+    std::smatch m;
+    if (std::regex_search(text, m, lineRe)) return std::stoi(m[1].str());
+    return 0;
+}
+
+} // namespace
+
+std::string csoundNumber(double value) {
+    if (std::isnan(value) || std::isinf(value)) return "0";
+    return fmt::format("{}", value); // shortest form that round-trips
+}
+
+std::string csoundString(std::string_view text) {
+    std::string out = "\"";
+    for (char c : text) {
+        if (c == '"' || c == '\\') out += '\\';
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out += c;
+    }
+    out += '"';
+    return out;
+}
+
+Engine::Engine(EngineOptions options) : options_(std::move(options)) {
+    if (options_.sr <= 0 || options_.ksmps <= 0 || options_.nchnls <= 0 || options_.nchnlsIn < 0)
+        throw EngineError("invalid engine options: sr, ksmps and nchnls must be positive");
+    initializeCsound();
+    cs_ = csoundCreate(this);
+    if (cs_ == nullptr) throw EngineError("could not create a Csound instance");
+    csoundSetMessageCallback(cs_, messageCallback);
+    csoundSetHostImplementedAudioIO(cs_, 1, 0);
+    csoundSetHostImplementedMIDIIO(cs_, 1);
+
+    std::vector<std::string> opts = {"-n", "-d", "-m0", "--sample-accurate", "-+rtaudio=null",
+                                     "-+rtmidi=null", "-+msg_color=0", "--nodisplays"};
+    if (!options_.searchDir.empty()) {
+        for (const char* var : {"SSDIR", "SFDIR", "SADIR", "INCDIR"})
+            opts.push_back(fmt::format("--env:{}={}", var, options_.searchDir));
+    }
+    opts.insert(opts.end(), options_.extraOptions.begin(), options_.extraOptions.end());
+    for (const auto& o : opts) {
+        if (csoundSetOption(cs_, o.c_str()) != CSOUND_SUCCESS) {
+            csoundDestroy(cs_);
+            throw EngineError(fmt::format("Csound rejected the option '{}'", o));
+        }
+    }
+    const auto header = fmt::format("sr = {}\nksmps = {}\nnchnls = {}\nnchnls_i = {}\n"
+                                    "0dbfs = 1\nA4 = {}\n",
+                                    options_.sr, options_.ksmps, options_.nchnls,
+                                    std::max(options_.nchnlsIn, 1), csoundNumber(options_.a4));
+    if (auto err = compile(header)) {
+        csoundDestroy(cs_);
+        throw EngineError("Csound rejected the engine header: " + err->message);
+    }
+    if (csoundStart(cs_) != CSOUND_SUCCESS) {
+        csoundDestroy(cs_);
+        throw EngineError("Csound failed to start");
+    }
+    spin_ = csoundGetSpin(cs_);
+    spout_ = csoundGetSpout(cs_);
+}
+
+Engine::~Engine() {
+    if (cs_ != nullptr) {
+        csoundSetHostData(cs_, nullptr);
+        csoundDestroy(cs_);
+    }
+}
+
+void Engine::onMessage(int attr, const char* text, std::size_t len) noexcept {
+    const int type = attr & CSOUNDMSG_TYPE_MASK;
+    const auto level = type == CSOUNDMSG_ERROR     ? MessageLevel::error
+                       : type == CSOUNDMSG_WARNING ? MessageLevel::warning
+                                                   : MessageLevel::info;
+    if (capturing_) {
+        // Only off the audio thread: compile and evalCode capture their errors.
+        try {
+            captured_.append(text, len);
+        } catch (...) {
+        }
+    }
+    // Csound prints a line in fragments; the ring gets whole lines.
+    for (std::size_t i = 0; i < len; ++i) {
+        if (text[i] == '\n' || lineLength_ == line_.size()) {
+            if (lineLength_ > 0) messages_.push(level, line_.data(), lineLength_);
+            lineLength_ = 0;
+            if (text[i] == '\n') continue;
+        }
+        line_[lineLength_++] = text[i];
+    }
+}
+
+std::optional<CsoundError> Engine::captureErrors(int status) {
+    capturing_ = false;
+    if (status == CSOUND_SUCCESS) return std::nullopt;
+    CsoundError err;
+    err.message = captured_.empty() ? std::string("Csound failed to compile the code") : captured_;
+    while (!err.message.empty() && (err.message.back() == '\n' || err.message.back() == ' '))
+        err.message.pop_back();
+    err.line = errorLine(err.message);
+    return err;
+}
+
+std::optional<CsoundError> Engine::compile(std::string_view code) {
+    captured_.clear();
+    capturing_ = true;
+    const std::string text(code);
+    return captureErrors(csoundCompileOrc(cs_, text.c_str()));
+}
+
+double Engine::evalCode(std::string_view code) {
+    captured_.clear();
+    capturing_ = true;
+    const std::string text(code);
+    const double value = csoundEvalCode(cs_, text.c_str());
+    capturing_ = false;
+    if (captured_.find("error") != std::string::npos ||
+        captured_.find("INIT ERROR") != std::string::npos)
+        throw EngineError(fmt::format("Csound could not evaluate code: {}", captured_));
+    return value;
+}
+
+bool Engine::performKsmps() noexcept { return csoundPerformKsmps(cs_) == 0; }
+
+std::int64_t Engine::frame() const noexcept { return csoundGetCurrentTimeSamples(cs_); }
+
+bool Engine::scoreEvent(char type, std::span<const double> pfields) noexcept {
+    return csoundScoreEvent(cs_, type, pfields.data(), static_cast<long>(pfields.size())) ==
+           CSOUND_SUCCESS;
+}
+
+double* Engine::channel(const std::string& name, int type) {
+    const auto key = fmt::format("{}:{}", type, name);
+    if (auto it = channels_.find(key); it != channels_.end()) return it->second;
+    MYFLT* ptr = nullptr;
+    if (csoundGetChannelPtr(cs_, &ptr, name.c_str(),
+                            type | CSOUND_INPUT_CHANNEL | CSOUND_OUTPUT_CHANNEL) != CSOUND_SUCCESS ||
+        ptr == nullptr)
+        throw EngineError(fmt::format("channel '{}' exists with another type", name));
+    channels_.emplace(key, ptr);
+    return ptr;
+}
+
+double* Engine::controlChannel(const std::string& name) {
+    return channel(name, CSOUND_CONTROL_CHANNEL);
+}
+
+double* Engine::audioChannel(const std::string& name) { return channel(name, CSOUND_AUDIO_CHANNEL); }
+
+void Engine::setString(const std::string& name, const std::string& value) {
+    channel(name, CSOUND_STRING_CHANNEL);
+    csoundSetStringChannel(cs_, name.c_str(), const_cast<char*>(value.c_str()));
+}
+
+std::string Engine::getString(const std::string& name) {
+    channel(name, CSOUND_STRING_CHANNEL);
+    const int size = csoundGetChannelDatasize(cs_, name.c_str());
+    std::string out(static_cast<std::size_t>(std::max(size, 1)) + 1, '\0');
+    csoundGetStringChannel(cs_, name.c_str(), out.data());
+    out.resize(std::char_traits<char>::length(out.c_str()));
+    return out;
+}
+
+int Engine::makeTable(std::size_t size) {
+    if (size == 0) throw EngineError("a table needs at least one element");
+    const auto n = static_cast<int>(evalCode(fmt::format("return ftgen(0, 0, -{}, -2, 0)", size)));
+    if (table(n).size() != size) throw EngineError(fmt::format("could not make a table of {}", size));
+    return n;
+}
+
+int Engine::makeTable(std::span<const double> data) {
+    const int n = makeTable(data.size());
+    std::copy(data.begin(), data.end(), table(n).begin());
+    return n;
+}
+
+int Engine::readSoundFile(const std::string& path, int channel) {
+    const auto n = static_cast<int>(evalCode(
+        fmt::format("return ftgen(0, 0, 0, -1, {}, 0, 0, {})", csoundString(path), channel)));
+    if (n <= 0 || table(n).empty())
+        throw EngineError(fmt::format("could not read the sound file '{}'", path));
+    return n;
+}
+
+std::span<double> Engine::table(int number) noexcept {
+    MYFLT* data = nullptr;
+    const int len = csoundGetTable(cs_, &data, number);
+    if (len <= 0 || data == nullptr) return {};
+    return {data, static_cast<std::size_t>(len)};
+}
+
+void Engine::freeTable(int number) { evalCode(fmt::format("ftfree {}, 0", number)); }
+
+} // namespace spinout

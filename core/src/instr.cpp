@@ -1,0 +1,317 @@
+#include "spinout/instr.hpp"
+
+#include "spinout/engine.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <regex>
+#include <sstream>
+
+namespace spinout {
+
+namespace {
+
+std::string trim(std::string_view s) {
+    const auto b = s.find_first_not_of(" \t\r\n");
+    if (b == std::string_view::npos) return {};
+    const auto e = s.find_last_not_of(" \t\r\n");
+    return std::string(s.substr(b, e - b + 1));
+}
+
+std::vector<std::string> splitLines(const std::string& text) {
+    std::vector<std::string> lines;
+    std::string line;
+    std::istringstream in(text);
+    while (std::getline(in, line)) lines.push_back(line);
+    return lines;
+}
+
+std::string joinLines(const std::vector<std::string>& lines) {
+    std::string out;
+    for (const auto& l : lines) out += l + '\n';
+    return out;
+}
+
+// Splits on commas outside quotes.
+std::vector<std::string> splitArgs(std::string_view s) {
+    std::vector<std::string> parts;
+    std::string cur;
+    char quote = 0;
+    for (char c : s) {
+        if (quote != 0) {
+            if (c == quote) quote = 0;
+        } else if (c == '"' || c == '\'') {
+            quote = c;
+        } else if (c == ',') {
+            parts.push_back(trim(cur));
+            cur.clear();
+            continue;
+        }
+        cur += c;
+    }
+    if (!trim(cur).empty() || !parts.empty()) parts.push_back(trim(cur));
+    return parts;
+}
+
+std::optional<double> parseNumber(const std::string& s) {
+    double v = 0;
+    const auto* end = s.data() + s.size();
+    auto [ptr, ec] = std::from_chars(s.data(), end, v);
+    if (ec != std::errc() || ptr != end) return std::nullopt;
+    return v;
+}
+
+bool validArgName(const std::string& name) {
+    static const std::regex re(R"(^[ikS][A-Za-z0-9_]*$)");
+    return std::regex_match(name, re);
+}
+
+// The code of a line without its comment and string literals.
+std::string codeOnly(const std::string& line, bool& inBlockComment) {
+    std::string out;
+    char quote = 0;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        const char c = line[i];
+        if (inBlockComment) {
+            if (c == '*' && i + 1 < line.size() && line[i + 1] == '/') {
+                inBlockComment = false;
+                ++i;
+            }
+            continue;
+        }
+        if (quote != 0) {
+            if (c == '\\') ++i;
+            else if (c == quote) quote = 0;
+            continue;
+        }
+        if (c == '"') {
+            quote = c;
+            continue;
+        }
+        if (c == ';') break;
+        if (c == '/' && i + 1 < line.size() && line[i + 1] == '/') break;
+        if (c == '/' && i + 1 < line.size() && line[i + 1] == '*') {
+            inBlockComment = true;
+            ++i;
+            continue;
+        }
+        out += c;
+    }
+    return out;
+}
+
+} // namespace
+
+Instr::Instr(std::string name, std::string body, const ArgList& args, std::string init,
+             std::string doc, std::optional<int> priority)
+    : name_(std::move(name)), body_(std::move(body)), init_(std::move(init)),
+      doc_(std::move(doc)), priority_(priority) {
+    static const std::regex nameRe(R"(^[A-Za-z_][A-Za-z0-9_.\-]*$)");
+    if (!std::regex_match(name_, nameRe))
+        throw InstrError(fmt::format("invalid instr name '{}'", name_));
+    if (trim(body_).empty()) throw InstrError(fmt::format("instr '{}' has an empty body", name_));
+    if (priority_ && *priority_ < 1)
+        throw InstrError(fmt::format("instr '{}': priority must be 1 or more", name_));
+    codeBody_ = body_;
+    checkReservedP4();
+    parseInlineArgs();
+    parsePset();
+    applyArgMap(args);
+    index();
+}
+
+void Instr::checkReservedP4() const {
+    static const std::regex p4Re(R"(\bp\s*\(\s*4\s*\)|\bp4\b)");
+    bool inBlock = false;
+    const auto lines = splitLines(body_);
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        if (std::regex_search(codeOnly(lines[i], inBlock), p4Re))
+            throw InstrError(fmt::format("instr '{}' uses p4, which is reserved; named "
+                                         "arguments start at p5",
+                                         name_),
+                             static_cast<int>(i) + 1);
+    }
+}
+
+void Instr::parseInlineArgs() {
+    auto lines = splitLines(codeBody_);
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        const auto t = trim(lines[i]);
+        if (t.empty()) continue;
+        if (t.front() != '|') return; // inline args may only be the first code line
+        if (t.size() < 2 || t.back() != '|')
+            throw InstrError(fmt::format("instr '{}': the inline args line must end with '|'",
+                                         name_),
+                             static_cast<int>(i) + 1);
+        for (const auto& part : splitArgs(std::string_view(t).substr(1, t.size() - 2))) {
+            if (part.empty())
+                throw InstrError(fmt::format("instr '{}': empty entry in the inline args", name_),
+                                 static_cast<int>(i) + 1);
+            const auto eq = part.find('=');
+            const auto argName = trim(part.substr(0, eq));
+            if (!validArgName(argName))
+                throw InstrError(fmt::format("instr '{}': invalid arg name '{}' (names start "
+                                             "with i, k or S)",
+                                             name_, argName),
+                                 static_cast<int>(i) + 1);
+            if (arg(argName) != nullptr)
+                throw InstrError(fmt::format("instr '{}': arg '{}' declared twice", name_, argName),
+                                 static_cast<int>(i) + 1);
+            ArgValue value = argName.front() == 'S' ? ArgValue(std::string()) : ArgValue(0.0);
+            if (eq != std::string::npos) {
+                const auto text = trim(part.substr(eq + 1));
+                if (text.size() >= 2 && (text.front() == '"' || text.front() == '\'') &&
+                    text.back() == text.front()) {
+                    value = text.substr(1, text.size() - 2);
+                } else if (auto num = parseNumber(text)) {
+                    value = *num;
+                } else {
+                    throw InstrError(fmt::format("instr '{}': default of '{}' must be a number or a "
+                                                 "quoted string, not '{}'",
+                                                 name_, argName, text),
+                                     static_cast<int>(i) + 1);
+                }
+            }
+            if ((argName.front() == 'S') != std::holds_alternative<std::string>(value))
+                throw InstrError(fmt::format("instr '{}': arg '{}' takes a {}", name_, argName,
+                                             argName.front() == 'S' ? "string" : "number"),
+                                 static_cast<int>(i) + 1);
+            args_.push_back({argName, value, 0});
+        }
+        lines[i] = ""; // keep the line numbering of the body
+        codeBody_ = joinLines(lines);
+        return;
+    }
+}
+
+void Instr::parsePset() {
+    static const std::regex psetRe(R"(^\s*pset\s+(.*)$)");
+    static const std::regex assignRe(
+        R"(^\s*([ikS][A-Za-z0-9_]*)\s*(?:=|\binit\b|\bstrget\b)\s*p(\d+)\s*$)");
+    auto lines = splitLines(codeBody_);
+    bool inBlock = false;
+    bool changed = false;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        const auto code = codeOnly(lines[i], inBlock);
+        std::smatch m;
+        if (std::regex_match(code, m, psetRe)) {
+            const auto values = splitArgs(m[1].str());
+            psetDefaults_.clear();
+            for (std::size_t j = 4; j < values.size(); ++j) {
+                auto v = parseNumber(values[j]);
+                if (!v)
+                    throw InstrError(fmt::format("instr '{}': pset value '{}' is not a number",
+                                                 name_, values[j]),
+                                     static_cast<int>(i) + 1);
+                psetDefaults_.push_back(*v);
+            }
+        } else if (std::regex_match(code, m, assignRe)) {
+            const auto argName = m[1].str();
+            const int p = std::stoi(m[2].str());
+            if (p < 5 || arg(argName) != nullptr) continue;
+            InstrArg a{argName, argName.front() == 'S' ? ArgValue(std::string()) : ArgValue(0.0),
+                       p};
+            args_.push_back(a);
+            if (a.isControl()) {
+                // A k-variable set from a pfield becomes a dynamic control: its pfield
+                // still carries the initial value, the control table the current one.
+                lines[i] = fmt::format("{} tab i__base + {{ctl:{}}}, {}", argName, argName,
+                                       names::controlTable);
+                changed = true;
+            }
+        }
+    }
+    for (auto& a : args_) {
+        if (a.index >= 5 && !a.isString() &&
+            static_cast<std::size_t>(a.index - 5) < psetDefaults_.size())
+            a.value = psetDefaults_[static_cast<std::size_t>(a.index - 5)];
+    }
+    if (changed) codeBody_ = joinLines(lines);
+}
+
+void Instr::applyArgMap(const ArgList& args) {
+    for (const auto& [argName, value] : args) {
+        if (!validArgName(argName))
+            throw InstrError(fmt::format("instr '{}': invalid arg name '{}' (names start with "
+                                         "i, k or S)",
+                                         name_, argName));
+        if ((argName.front() == 'S') != std::holds_alternative<std::string>(value))
+            throw InstrError(fmt::format("instr '{}': arg '{}' takes a {}", name_, argName,
+                                         argName.front() == 'S' ? "string" : "number"));
+        auto it = std::find_if(args_.begin(), args_.end(),
+                               [&](const InstrArg& a) { return a.name == argName; });
+        if (it != args_.end()) it->value = value;
+        else args_.push_back({argName, value, 0});
+    }
+}
+
+void Instr::index() {
+    int nextPfield = 5;
+    for (const auto& a : args_) nextPfield = std::max(nextPfield, a.index + 1);
+    nextPfield = std::max(nextPfield, 5 + static_cast<int>(psetDefaults_.size()));
+    int nextControl = 0;
+    for (auto& a : args_) {
+        if (a.isControl()) {
+            const int pfield = a.index; // nonzero: mirrored in a pset pfield
+            const std::string placeholder = fmt::format("{{ctl:{}}}", a.name);
+            a.index = nextControl++;
+            if (pfield >= 5) {
+                auto pos = codeBody_.find(placeholder);
+                if (pos != std::string::npos)
+                    codeBody_.replace(pos, placeholder.size(), std::to_string(a.index));
+                pfields_.push_back({a.name, a.value, pfield});
+                maxPfield_ = std::max(maxPfield_, pfield);
+            }
+            controls_.push_back(a);
+        } else {
+            if (a.index < 5) a.index = nextPfield++;
+            pfields_.push_back(a);
+            maxPfield_ = std::max(maxPfield_, a.index);
+        }
+    }
+    maxPfield_ = std::max(maxPfield_, 4 + static_cast<int>(psetDefaults_.size()));
+    std::sort(pfields_.begin(), pfields_.end(),
+              [](const InstrArg& a, const InstrArg& b) { return a.index < b.index; });
+}
+
+const InstrArg* Instr::arg(std::string_view argName) const {
+    for (const auto& a : args_)
+        if (a.name == argName) return &a;
+    return nullptr;
+}
+
+int Instr::headerLines() const {
+    int n = 4; // slot, base, heartbeat (2 lines)
+    for (const auto& c : controls_) n += c.isControl() ? 2 : 0;
+    for (const auto& p : pfields_)
+        if (!p.isControl()) ++n;
+    // pset-mirrored controls take a line for their pfield init
+    return n;
+}
+
+std::string Instr::code(int number) const {
+    std::string out = fmt::format("instr {}\n", number);
+    out += "i__slot = p4\n";
+    out += fmt::format("i__base = i__slot * {}\n", names::maxControls);
+    out += "k__hb timek\n";
+    out += fmt::format("tabw k__hb, i__slot, {}\n", names::heartbeatTable);
+    for (const auto& c : controls_) {
+        // i-time value first, so opcodes that read a k-arg at init see it
+        out += fmt::format("{} init tab_i(i__base + {}, {})\n", c.name, c.index,
+                           names::controlTable);
+        out += fmt::format("{} tab i__base + {}, {}\n", c.name, c.index, names::controlTable);
+    }
+    for (const auto& p : pfields_) {
+        if (p.isControl()) continue;
+        if (p.isString()) out += fmt::format("{} strget p{}\n", p.name, p.index);
+        else out += fmt::format("{} = p{}\n", p.name, p.index);
+    }
+    out += codeBody_;
+    if (!codeBody_.empty() && codeBody_.back() != '\n') out += '\n';
+    out += "endin\n";
+    return out;
+}
+
+} // namespace spinout

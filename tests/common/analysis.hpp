@@ -1,0 +1,61 @@
+// What a listener checks in rendered samples: pitch, level, onset.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace spinout::test {
+
+inline double rms(std::span<const double> x) {
+    if (x.empty()) return 0;
+    double s = 0;
+    for (double v : x) s += v * v;
+    return std::sqrt(s / static_cast<double>(x.size()));
+}
+
+inline double peak(std::span<const double> x) {
+    double p = 0;
+    for (double v : x) p = std::max(p, std::fabs(v));
+    return p;
+}
+
+// Fundamental frequency from the upward zero crossings, interpolated between samples.
+// Good for sines, saws and gently filtered tones.
+inline double frequency(std::span<const double> x, double sr) {
+    double first = -1, last = -1;
+    int count = 0;
+    // ignore small wiggles around zero: hysteresis at 10% of the peak
+    const double h = 0.1 * peak(x);
+    bool armed = false;
+    for (std::size_t i = 1; i < x.size(); ++i) {
+        if (x[i] < -h) armed = true;
+        if (armed && x[i - 1] < 0 && x[i] >= 0) {
+            const double t = static_cast<double>(i - 1) + (-x[i - 1]) / (x[i] - x[i - 1]);
+            if (first < 0) first = t;
+            last = t;
+            ++count;
+            armed = false;
+        }
+    }
+    if (count < 2) return 0;
+    return (count - 1) * sr / (last - first);
+}
+
+// First frame whose magnitude exceeds the threshold, or -1.
+inline std::int64_t onset(std::span<const double> x, double threshold = 1e-9) {
+    for (std::size_t i = 0; i < x.size(); ++i)
+        if (std::fabs(x[i]) > threshold) return static_cast<std::int64_t>(i);
+    return -1;
+}
+
+inline std::span<const double> window(const std::vector<double>& x, double sr, double from,
+                                      double to) {
+    const auto a = std::min(x.size(), static_cast<std::size_t>(from * sr));
+    const auto b = std::min(x.size(), static_cast<std::size_t>(to * sr));
+    return std::span<const double>(x).subspan(a, b - a);
+}
+
+} // namespace spinout::test
