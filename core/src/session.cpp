@@ -133,9 +133,9 @@ endin
 
 constexpr const char* kPlaySampleBody = R"(
 |itab, ichan=1, kgain=1, kspeed=1, kpan=-1, iloop=0|
-inch = ftchnls(itab)
+ichans = ftchnls(itab)
 iend = nsamp(itab)
-if inch == 1 then
+if ichans == 1 then
   a1 loscil3 kgain, kspeed, itab, 1, iloop, 0, iend
   if kpan < 0 then
     outch ichan, a1
@@ -723,9 +723,10 @@ void Session::dispatch(Pending& p) noexcept {
         break;
     }
     // Csound places an API event with a positive delay one cycle late; a negative
-    // delay of (offset - ksmps) lands it at `offset` in the coming cycle.
+    // delay of (offset - ksmps) lands it at `offset` in the coming cycle. Csound
+    // truncates the start to a sample: a quarter sample keeps 23.99999 from becoming 23.
     p.pfields[1] = offset == 0 ? 0.0
-                               : static_cast<double>(offset - ksmps) / engine_.sr();
+                               : (static_cast<double>(offset - ksmps) + 0.25) / engine_.sr();
     engine_.scoreEvent('i', std::span<const double>(p.pfields.data(),
                                                     static_cast<std::size_t>(p.numPfields)));
 }

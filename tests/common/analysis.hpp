@@ -44,6 +44,30 @@ inline double frequency(std::span<const double> x, double sr) {
     return (count - 1) * sr / (last - first);
 }
 
+// Fundamental of a harmonically rich tone (where a strong overtone fools zero
+// crossings): the shortest lag whose autocorrelation comes within 10% of the best.
+inline double pitch(std::span<const double> x, double sr, double lo = 50, double hi = 2000) {
+    const auto minLag = static_cast<std::size_t>(sr / hi);
+    const auto maxLag = std::min(static_cast<std::size_t>(sr / lo), x.size() / 2);
+    std::vector<double> acf(maxLag + 2, 0.0);
+    for (std::size_t lag = minLag; lag <= maxLag + 1; ++lag) {
+        double s = 0;
+        for (std::size_t i = 0; i + lag < x.size(); ++i) s += x[i] * x[i + lag];
+        acf[lag] = s / static_cast<double>(x.size() - lag);
+    }
+    double best = 0;
+    for (std::size_t lag = minLag + 1; lag <= maxLag; ++lag) best = std::max(best, acf[lag]);
+    for (std::size_t lag = minLag + 1; lag <= maxLag; ++lag) {
+        if (acf[lag] >= 0.9 * best && acf[lag] >= acf[lag - 1] && acf[lag] >= acf[lag + 1]) {
+            const double a = acf[lag - 1], b = acf[lag], c = acf[lag + 1];
+            const double denom = a - 2 * b + c;
+            const double shift = denom != 0 ? 0.5 * (a - c) / denom : 0;
+            return sr / (static_cast<double>(lag) + shift);
+        }
+    }
+    return 0;
+}
+
 // First frame whose magnitude exceeds the threshold, or -1.
 inline std::int64_t onset(std::span<const double> x, double threshold = 1e-9) {
     for (std::size_t i = 0; i < x.size(); ++i)

@@ -1,0 +1,92 @@
+#include "spinout/instr.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace spinout;
+
+TEST(Instr, InlineArgsWithDefaults) {
+    Instr i("sine", "\n  |iamp=0.1, kfreq=1000, Sname=\"a, b\", ibus|\n  a0 = oscili:a(iamp, kfreq)\n");
+    ASSERT_EQ(i.args().size(), 4u);
+    EXPECT_EQ(std::get<double>(i.arg("iamp")->value), 0.1);
+    EXPECT_EQ(std::get<double>(i.arg("kfreq")->value), 1000);
+    EXPECT_EQ(std::get<std::string>(i.arg("Sname")->value), "a, b");
+    EXPECT_EQ(std::get<double>(i.arg("ibus")->value), 0);
+    // i- and S-args are pfields from p5, in order; k-args are controls
+    EXPECT_EQ(i.arg("iamp")->index, 5);
+    EXPECT_EQ(i.arg("Sname")->index, 6);
+    EXPECT_EQ(i.arg("ibus")->index, 7);
+    EXPECT_EQ(i.arg("kfreq")->index, 0);
+    EXPECT_EQ(i.controls().size(), 1u);
+    EXPECT_EQ(i.maxPfield(), 7);
+}
+
+TEST(Instr, ArgsMapOverridesInlineDefaults) {
+    Instr i("x", "|kfreq=1000|\nouts oscili:a(kamp, kfreq), a(0)\n", {{"kfreq", 220.0}, {"kamp", 0.3}});
+    EXPECT_EQ(std::get<double>(i.arg("kfreq")->value), 220);
+    EXPECT_EQ(std::get<double>(i.arg("kamp")->value), 0.3);
+    EXPECT_EQ(i.controls().size(), 2u);
+}
+
+TEST(Instr, PsetGivesDefaultsToNamedPfields) {
+    Instr i("sine", R"(
+    pset p1, p2, p3, 0, 0.1, 1000
+    iamp = p5
+    kfreq = p6
+    a0 = oscili:a(iamp, kfreq)
+    outch 1, a0
+)");
+    EXPECT_EQ(std::get<double>(i.arg("iamp")->value), 0.1);
+    EXPECT_EQ(std::get<double>(i.arg("kfreq")->value), 1000);
+    EXPECT_EQ(i.maxPfield(), 6);
+    // kfreq stays in p6 and also becomes a dynamic control
+    EXPECT_TRUE(i.arg("kfreq")->isControl());
+    EXPECT_NE(i.code(1001).find("kfreq tab i__base + 0, giSpinoutCtl"), std::string::npos)
+        << i.code(1001);
+}
+
+TEST(Instr, StrgetNamesAStringPfield) {
+    Instr i("filt", "Schan strget p5\nkcutoff = p6\na0 chnget Schan\nouts a0, a0\n");
+    EXPECT_TRUE(i.arg("Schan")->isString());
+    EXPECT_EQ(i.arg("Schan")->index, 5);
+    EXPECT_TRUE(i.arg("kcutoff")->isControl());
+}
+
+TEST(Instr, P4IsReservedAndTheErrorNamesTheLine) {
+    try {
+        Instr i("bad", "a1 oscili 0.1, 440\nifreq = p4\nouts a1, a1\n");
+        FAIL() << "p4 accepted";
+    } catch (const InstrError& e) {
+        EXPECT_EQ(e.line, 2);
+        EXPECT_NE(std::string(e.what()).find("p4"), std::string::npos);
+    }
+    // p4 in a comment or a string is no use of p4
+    EXPECT_NO_THROW(Instr("ok", "a1 oscili 0.1, 440 ; not p4\nprints \"p4\"\nouts a1, a1\n"));
+    EXPECT_NO_THROW(Instr("ok", "ip44 = 1\nouts a(0), a(0)\n"));
+}
+
+TEST(Instr, BadInlineArgsAreErrors) {
+    EXPECT_THROW(Instr("x", "|freq=440|\nouts a(0), a(0)\n"), InstrError);   // no i/k/S
+    EXPECT_THROW(Instr("x", "|kfreq=abc|\nouts a(0), a(0)\n"), InstrError);  // not a number
+    EXPECT_THROW(Instr("x", "|kfreq=1, kfreq=2|\nouts a(0), a(0)\n"), InstrError);
+    EXPECT_THROW(Instr("x", "|Sname=3|\nouts a(0), a(0)\n"), InstrError);
+    EXPECT_THROW(Instr("x", "|kfreq=1\nouts a(0), a(0)\n"), InstrError);
+    EXPECT_THROW(Instr("x", "   \n"), InstrError);
+    EXPECT_THROW(Instr("bad name", "outs a(0), a(0)\n"), InstrError);
+}
+
+TEST(Instr, BodyLinesKeepTheirNumbers) {
+    Instr i("x", "|kfreq=1|\na1 oscili 0.1, kfreq\nouts a1, a1\n");
+    const auto code = i.code(1001);
+    // line n of the body is line 1 + headerLines() + n of the code
+    std::vector<std::string> lines;
+    std::string l;
+    for (char c : code) {
+        if (c == '\n') {
+            lines.push_back(l);
+            l.clear();
+        } else {
+            l += c;
+        }
+    }
+    EXPECT_EQ(lines[static_cast<std::size_t>(i.headerLines() + 2)], "a1 oscili 0.1, kfreq");
+}
