@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <regex>
+#include <utility>
 
 namespace spinout {
 
@@ -220,8 +221,12 @@ const Instr& Session::registerInstr(Instr instr) {
     if (static_cast<int>(templates_.size()) + 1 >= kPriorityStride)
         throw SessionError("too many instr templates");
     if (!instr.init().empty()) compile(instr.init(), fmt::format("init code of '{}'", instr.name()));
-    auto t = std::make_unique<Template>(
-        Template{std::move(instr), static_cast<int>(templates_.size()) + 1, {}});
+    const auto numControls = instr.controls().size();
+    auto t = std::make_unique<Template>(Template{std::move(instr),
+                                                 static_cast<int>(templates_.size()) + 1,
+                                                 {},
+                                                 std::vector<double>(numControls, 0.0),
+                                                 std::vector<bool>(numControls, false)});
     auto* raw = t.get();
     templates_.push_back(std::move(t));
     byName_[raw->instr.name()] = raw;
@@ -254,9 +259,15 @@ int Session::instrnum(const std::string& name, int priority) const {
     return priority * kPriorityStride + templ(name).index;
 }
 
+Session::Template& Session::templ(const std::string& name) {
+    return const_cast<Template&>(std::as_const(*this).templ(name));
+}
+
+int Session::templateIndex(const std::string& name) const { return templ(name).index; }
+
 void Session::prepareSched(const std::string& name, int priority) {
     const int number = instrnum(name, priority);
-    auto& t = const_cast<Template&>(templ(name));
+    auto& t = templ(name);
     if (t.compiledAt[priority]) return;
     if (auto err = engine_.compile(t.instr.code(number))) {
         const int bodyLine = err->line > 0 ? err->line - 1 - t.instr.headerLines() : 0;
@@ -283,11 +294,9 @@ void Session::includeFile(const std::string& path) {
 
 // Slots -----------------------------------------------------------------------
 
-int Session::allocSlot() {
+int Session::allocSlot() noexcept {
     if (freeSlots_.empty()) reap();
-    if (freeSlots_.empty())
-        throw SessionError(fmt::format("too many instances: all {} slots are in use",
-                                       options_.numSlots));
+    if (freeSlots_.empty()) return -1;
     const int slot = freeSlots_.back();
     freeSlots_.pop_back();
     auto& s = slots_[static_cast<std::size_t>(slot)];
@@ -386,42 +395,42 @@ int Session::stringId(const std::string& s) {
 }
 
 void Session::enqueue(const Pending& p) {
-    if (pending_.size() >= static_cast<std::size_t>(options_.maxPendingEvents))
+    if (!tryEnqueue(p))
         throw SessionError(fmt::format("too many pending events (more than {})",
                                        options_.maxPendingEvents));
+}
+
+bool Session::tryEnqueue(const Pending& p) noexcept {
+    if (pending_.size() >= static_cast<std::size_t>(options_.maxPendingEvents)) return false;
     Pending q = p;
     q.seq = ++seq_;
     auto it = std::upper_bound(pending_.begin(), pending_.end(), q,
                                [](const Pending& a, const Pending& b) {
                                    return a.frame != b.frame ? a.frame < b.frame : a.seq < b.seq;
                                });
-    pending_.insert(it, q);
+    pending_.insert(it, q); // within the reserved capacity: no allocation
+    return true;
 }
 
-Synth Session::sched(const std::string& name, double delay, double dur, int priority,
-                     const SchedArgs& args) {
+PreparedEvent Session::prepare(const std::string& name, int priority, const SchedArgs& args) {
     const auto& t = templ(name);
     if (priority == 0) priority = t.instr.priority().value_or(1);
     prepareSched(name, priority);
-    const int number = instrnum(name, priority);
     if (t.instr.maxPfield() > kMaxPfields)
         throw SessionError(fmt::format("instr '{}' uses more than {} pfields", name,
                                        kMaxPfields));
-    if (dur == 0 || (dur < 0 && dur != -1))
-        throw SessionError(fmt::format("dur must be positive or -1, not {}", dur));
-
-    Pending p;
-    p.kind = Pending::start;
-    p.frame = frameAt(delay);
-    p.numPfields = t.instr.maxPfield();
-    std::vector<double> controls(t.instr.controls().size());
-    for (const auto& c : t.instr.controls()) controls[static_cast<std::size_t>(c.index)] =
-        std::get<double>(c.value);
+    PreparedEvent e;
+    e.templateIndex = t.index;
+    e.instrNum = instrnum(name, priority);
+    e.numPfields = t.instr.maxPfield();
+    e.controls.assign(t.instr.controls().size(), 0.0);
+    e.explicitControls.assign(t.instr.controls().size(), false);
+    for (const auto& c : t.instr.controls())
+        e.controls[static_cast<std::size_t>(c.index)] = std::get<double>(c.value);
     for (const auto& a : t.instr.pfields())
-        p.pfields[static_cast<std::size_t>(a.index - 1)] =
+        e.pfields[static_cast<std::size_t>(a.index - 1)] =
             a.isString() ? stringId(std::get<std::string>(a.value)) : std::get<double>(a.value);
 
-    std::vector<Bus> buses;
     for (const auto& [argName, value] : args) {
         const InstrArg* a = t.instr.arg(argName);
         int pfield = 0;
@@ -446,46 +455,148 @@ Synth Session::sched(const std::string& name, double delay, double dur, int prio
             if (busRefCount(bus) <= 0)
                 throw SessionError(fmt::format("arg '{}' of '{}': the bus was released", argName,
                                                name));
-            if (buses.size() >= 8)
+            if (e.buses.size() >= std::tuple_size_v<decltype(Slot::buses)>)
                 throw SessionError(fmt::format("instr '{}': more than 8 bus args", name));
-            buses.push_back(bus);
+            e.buses.push_back(bus);
             number = bus.token;
         }
         if (a != nullptr && a->isControl()) {
-            controls[static_cast<std::size_t>(a->index)] = number;
+            e.controls[static_cast<std::size_t>(a->index)] = number;
+            e.explicitControls[static_cast<std::size_t>(a->index)] = true;
             for (const auto& pf : t.instr.pfields()) // a pset k-arg also keeps its pfield
-                if (pf.name == a->name) p.pfields[static_cast<std::size_t>(pf.index - 1)] = number;
+                if (pf.name == a->name) e.pfields[static_cast<std::size_t>(pf.index - 1)] = number;
         } else {
-            p.pfields[static_cast<std::size_t>((a != nullptr ? a->index : pfield) - 1)] = number;
+            e.pfields[static_cast<std::size_t>((a != nullptr ? a->index : pfield) - 1)] = number;
         }
     }
+    return e;
+}
 
+ArgRef Session::argRef(const std::string& name, const std::string& arg) const {
+    const auto* a = templ(name).instr.arg(arg);
+    if (a == nullptr) throw SessionError(fmt::format("instr '{}' has no arg '{}'", name, arg));
+    if (a->isString()) throw SessionError(fmt::format("arg '{}' of '{}' is a string", arg, name));
+    return {a->isControl(), a->index};
+}
+
+Synth Session::startAt(const PreparedEvent& e, std::int64_t frame, double dur,
+                       std::span<const ArgOverride> overrides) noexcept {
+    if (pending_.size() >= static_cast<std::size_t>(options_.maxPendingEvents)) return {};
+    for (const auto& b : e.buses)
+        if (busRefCount(b) <= 0) return {};
     const int slot = allocSlot();
+    if (slot < 0) return {};
+    const auto& t = *templates_[static_cast<std::size_t>(e.templateIndex - 1)];
     auto& s = slots_[static_cast<std::size_t>(slot)];
-    s.startFrame = p.frame;
-    s.endFrame = dur < 0 ? -1 : p.frame + static_cast<std::int64_t>(std::llround(dur * engine_.sr()));
+    s.startFrame = frame;
+    s.endFrame = dur < 0 ? -1 : frame + static_cast<std::int64_t>(std::llround(dur * engine_.sr()));
     s.tmpl = &t;
-    s.priority = priority;
-    s.p1 = nextP1(number);
-    for (const auto& b : buses) {
+    s.p1 = nextP1(e.instrNum);
+    for (const auto& b : e.buses) {
         addBusRef(b);
         s.buses[static_cast<std::size_t>(s.numBuses++)] = b;
     }
-    const auto base = static_cast<std::size_t>(slot * options_.maxControls);
-    std::copy(controls.begin(), controls.end(), ctl_.begin() + static_cast<std::ptrdiff_t>(base));
-
+    Pending p;
+    p.kind = Pending::start;
+    p.frame = frame;
+    p.numPfields = e.numPfields;
+    std::copy(e.pfields.begin(), e.pfields.begin() + e.numPfields, p.pfields.begin());
+    // control row: defaults and args, then what ports set, then this start's own args
+    double* row = ctl_.data() + static_cast<std::ptrdiff_t>(slot * options_.maxControls);
+    for (std::size_t i = 0; i < e.controls.size(); ++i)
+        row[i] = (t.portSet[i] && !e.explicitControls[i]) ? t.portValues[i] : e.controls[i];
+    for (const auto& o : overrides) {
+        if (!o.ref.valid()) continue;
+        if (o.ref.control) {
+            row[o.ref.index] = o.value;
+            for (const auto& pf : t.instr.pfields()) // a pset k-arg also keeps its pfield
+                if (pf.isControl() && pf.name == t.instr.controls()[static_cast<std::size_t>(o.ref.index)].name)
+                    p.pfields[static_cast<std::size_t>(pf.index - 1)] = o.value;
+        } else {
+            p.pfields[static_cast<std::size_t>(o.ref.index - 1)] = o.value;
+        }
+    }
     p.slot = slot;
     p.generation = s.generation;
     p.pfields[0] = s.p1;
     p.pfields[2] = dur;
     p.pfields[3] = slot;
-    try {
-        enqueue(p);
-    } catch (...) {
-        freeSlot(slot);
-        throw;
-    }
+    tryEnqueue(p); // room was checked above
     return {slot, s.generation, s.p1};
+}
+
+Synth Session::sched(const std::string& name, double delay, double dur, int priority,
+                     const SchedArgs& args) {
+    if (dur == 0 || (dur < 0 && dur != -1))
+        throw SessionError(fmt::format("dur must be positive or -1, not {}", dur));
+    const auto frame = frameAt(delay);
+    const auto e = prepare(name, priority, args);
+    auto synth = startAt(e, frame, dur);
+    if (!synth.valid()) {
+        if (pending_.size() >= static_cast<std::size_t>(options_.maxPendingEvents))
+            throw SessionError(fmt::format("too many pending events (more than {})",
+                                           options_.maxPendingEvents));
+        throw SessionError(fmt::format("too many instances: all {} slots are in use",
+                                       options_.numSlots));
+    }
+    return synth;
+}
+
+bool Session::stopAt(const Synth& synth, std::int64_t frame, bool release) noexcept {
+    if (slotOf(synth) == nullptr) return true; // already over
+    Pending p;
+    p.kind = Pending::stop;
+    p.frame = frame;
+    p.slot = synth.slot;
+    p.generation = synth.generation;
+    p.pfields[0] = kStopInstr;
+    p.pfields[3] = synth.p1;
+    p.pfields[4] = release ? 1 : 0;
+    p.numPfields = 5;
+    return tryEnqueue(p);
+}
+
+bool Session::setAt(const Synth& synth, int control, double value, std::int64_t frame) noexcept {
+    if (slotOf(synth) == nullptr) return true;
+    Pending p;
+    p.kind = Pending::setTable;
+    p.frame = frame;
+    p.slot = synth.slot;
+    p.generation = synth.generation;
+    p.table = ctlTable_;
+    p.index = synth.slot * options_.maxControls + control;
+    p.pfields[0] = value;
+    return tryEnqueue(p);
+}
+
+bool Session::setInstrControlAt(int templateIndex, int control, double value,
+                                std::int64_t frame) noexcept {
+    Pending p;
+    p.kind = Pending::setInstr;
+    p.frame = frame;
+    p.table = templateIndex;
+    p.index = control;
+    p.pfields[0] = value;
+    return tryEnqueue(p);
+}
+
+bool Session::writeBusAt(const Bus& bus, double value, std::int64_t frame) noexcept {
+    Pending p;
+    p.kind = Pending::setTable;
+    p.frame = frame;
+    p.table = kbusTable_;
+    p.index = bus.token;
+    p.pfields[0] = value;
+    return tryEnqueue(p);
+}
+
+bool Session::writeAt(double* where, double value, std::int64_t frame) noexcept {
+    Pending p;
+    p.kind = Pending::write;
+    p.frame = frame;
+    p.where = where;
+    p.pfields[0] = value;
+    return tryEnqueue(p);
 }
 
 const InstrArg& Session::control(const Synth& synth, const std::string& param) const {
@@ -510,15 +621,8 @@ void Session::set(const Synth& synth, const std::string& param, double value, do
         ctl_[static_cast<std::size_t>(index)] = value;
         return;
     }
-    Pending p;
-    p.kind = Pending::setTable;
-    p.frame = frameAt(delay);
-    p.slot = synth.slot;
-    p.generation = synth.generation;
-    p.table = ctlTable_;
-    p.index = index;
-    p.pfields[0] = value;
-    enqueue(p);
+    if (!setAt(synth, c.index, value, frameAt(delay)))
+        throw SessionError("too many pending events");
 }
 
 double Session::getControl(const Synth& synth, const std::string& param) const {
@@ -568,15 +672,7 @@ void Session::automate(const Synth& synth, const std::string& param,
 }
 
 void Session::unsched(const Synth& synth, double delay) {
-    if (slotOf(synth) == nullptr) return; // already over
-    Pending p;
-    p.kind = Pending::stop;
-    p.frame = frameAt(delay);
-    p.slot = synth.slot;
-    p.generation = synth.generation;
-    p.pfields = {kStopInstr, 0, 0, synth.p1, 1};
-    p.numPfields = 5;
-    enqueue(p);
+    if (!stopAt(synth, frameAt(delay))) throw SessionError("too many pending events");
 }
 
 void Session::unschedAll(bool future) {
@@ -637,13 +733,7 @@ void Session::writeBus(const Bus& bus, double value, double delay) {
         kbus_[static_cast<std::size_t>(bus.token)] = value;
         return;
     }
-    Pending p;
-    p.kind = Pending::setTable;
-    p.frame = frameAt(delay);
-    p.table = kbusTable_;
-    p.index = bus.token;
-    p.pfields[0] = value;
-    enqueue(p);
+    if (!writeBusAt(bus, value, frameAt(delay))) throw SessionError("too many pending events");
 }
 
 double Session::readBus(const Bus& bus) const {
@@ -699,6 +789,18 @@ void Session::dispatch(Pending& p) noexcept {
         if (guarded && !current) return;
         if (p.table == ctlTable_) ctl_[static_cast<std::size_t>(p.index)] = p.pfields[0];
         else kbus_[static_cast<std::size_t>(p.index)] = p.pfields[0];
+        return;
+    case Pending::setInstr: {
+        auto& t = *templates_[static_cast<std::size_t>(p.table - 1)];
+        t.portValues[static_cast<std::size_t>(p.index)] = p.pfields[0];
+        t.portSet[static_cast<std::size_t>(p.index)] = true;
+        for (int slot : activeSlots_)
+            if (slots_[static_cast<std::size_t>(slot)].tmpl == &t)
+                ctl_[static_cast<std::size_t>(slot * options_.maxControls + p.index)] = p.pfields[0];
+        return;
+    }
+    case Pending::write:
+        *p.where = p.pfields[0];
         return;
     case Pending::stop: {
         if (!current) return;

@@ -59,6 +59,31 @@ struct AutomationMode {
     static AutomationMode parse(std::string_view text);
 };
 
+// Where a named arg lands: a pfield (p5, ...) or a control index.
+struct ArgRef {
+    bool control = false;
+    int index = -1;
+    bool valid() const { return index >= 0; }
+};
+
+// An arg given when a prepared event starts (a MIDI note's pitch, say).
+struct ArgOverride {
+    ArgRef ref;
+    double value = 0;
+};
+
+// An event ready to start without allocating: instr number, pfields and
+// control values resolved once, off the audio thread.
+struct PreparedEvent {
+    int templateIndex = -1;
+    int instrNum = 0;
+    int numPfields = 0;
+    std::array<double, 64> pfields{};
+    std::vector<double> controls;
+    std::vector<bool> explicitControls; // given as args: port overrides do not apply
+    std::vector<Bus> buses;
+};
+
 struct SessionOptions {
     int numPriorities = 10;
     int numSlots = 1024;    // simultaneous instances (scheduled or playing)
@@ -103,6 +128,21 @@ public:
     void includeFile(const std::string& path);
 
     // Events ----------------------------------------------------------------
+    // Resolves an event's args once (priority 0: the template's own, else 1).
+    PreparedEvent prepare(const std::string& name, int priority = 0, const SchedArgs& args = {});
+    ArgRef argRef(const std::string& name, const std::string& arg) const;
+    // Real-time safe: start, stop and set at an absolute frame (not before the
+    // coming cycle). They return false / an invalid Synth when slots or the queue are full.
+    Synth startAt(const PreparedEvent& event, std::int64_t frame, double dur,
+                  std::span<const ArgOverride> overrides = {}) noexcept;
+    bool stopAt(const Synth& synth, std::int64_t frame, bool release = true) noexcept;
+    bool setAt(const Synth& synth, int control, double value, std::int64_t frame) noexcept;
+    // Sets a k-arg of every playing and future instance of an instr.
+    bool setInstrControlAt(int templateIndex, int control, double value, std::int64_t frame) noexcept;
+    bool writeBusAt(const Bus& bus, double value, std::int64_t frame) noexcept;
+    bool writeAt(double* where, double value, std::int64_t frame) noexcept;
+    int templateIndex(const std::string& name) const;
+
     // priority 0: the template's own, else 1. dur -1: until stopped.
     Synth sched(const std::string& name, double delay = 0, double dur = -1, int priority = 0,
                 const SchedArgs& args = {});
@@ -149,7 +189,9 @@ private:
     struct Template {
         Instr instr;
         int index;
-        std::map<int, bool> compiledAt; // priority -> compiled
+        std::map<int, bool> compiledAt;    // priority -> compiled
+        std::vector<double> portValues;    // setInstrControlAt, for future instances
+        std::vector<bool> portSet;
     };
     struct Slot {
         std::uint32_t generation = 0;
@@ -165,23 +207,26 @@ private:
     };
     static constexpr int kMaxPfields = 64;
     struct Pending {
-        enum Kind { start, stop, setTable, event } kind = event;
+        enum Kind { start, stop, setTable, setInstr, write, event } kind = event;
         std::int64_t frame = 0;
         std::uint64_t seq = 0;
         int slot = -1;               // start / stop / setTable guard
         std::uint32_t generation = 0;
-        int table = 0;               // setTable
-        int index = 0;               // setTable
+        int table = 0;               // setTable; setInstr: template index
+        int index = 0;               // setTable, setInstr: control index
+        double* where = nullptr;     // write
         int numPfields = 0;
         std::array<double, kMaxPfields> pfields{};
     };
 
     void compileSupport();
     const Template& templ(const std::string& name) const;
-    int allocSlot();
+    Template& templ(const std::string& name);
+    int allocSlot() noexcept; // -1 when every slot is taken
     void freeSlot(int slot);
     void reap() noexcept;
     void enqueue(const Pending& p);
+    bool tryEnqueue(const Pending& p) noexcept;
     void dispatch(Pending& p) noexcept;
     std::int64_t frameAt(double delay) const;
     double nextP1(int instrNum);
