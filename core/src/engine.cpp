@@ -20,8 +20,8 @@ void messageCallback(CSOUND* cs, int attr, const char* format, va_list args) {
     char text[MessageRing::kTextSize];
     const int n = std::vsnprintf(text, sizeof text, format, args);
     if (n <= 0) return;
-    const auto len = static_cast<std::size_t>(n) < sizeof text ? static_cast<std::size_t>(n)
-                                                              : sizeof text - 1;
+    const auto len =
+        static_cast<std::size_t>(n) < sizeof text ? static_cast<std::size_t>(n) : sizeof text - 1;
     engine->onMessage(attr, text, len);
 }
 
@@ -69,14 +69,21 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
     if (options_.sr <= 0 || options_.ksmps <= 0 || options_.nchnls <= 0 || options_.nchnlsIn < 0)
         throw EngineError("invalid engine options: sr, ksmps and nchnls must be positive");
     initializeCsound();
+    journalOn_ = options_.journal;
     cs_ = csoundCreate(this);
     if (cs_ == nullptr) throw EngineError("could not create a Csound instance");
     csoundSetMessageCallback(cs_, messageCallback);
     csoundSetHostImplementedAudioIO(cs_, 1, 0);
     csoundSetHostImplementedMIDIIO(cs_, 1);
 
-    std::vector<std::string> opts = {"-n", "-d", "-m0", "--sample-accurate", "-+rtaudio=null",
-                                     "-+rtmidi=null", "-+msg_color=0", "--nodisplays"};
+    std::vector<std::string> opts = {"-n",
+                                     "-d",
+                                     "-m0",
+                                     "--sample-accurate",
+                                     "-+rtaudio=null",
+                                     "-+rtmidi=null",
+                                     "-+msg_color=0",
+                                     "--nodisplays"};
     if (!options_.searchDir.empty()) {
         for (const char* var : {"SSDIR", "SFDIR", "SADIR", "INCDIR"})
             opts.push_back(fmt::format("--env:{}={}", var, options_.searchDir));
@@ -149,7 +156,9 @@ std::optional<CsoundError> Engine::compile(std::string_view code) {
     captured_.clear();
     capturing_ = true;
     const std::string text(code);
-    return captureErrors(csoundCompileOrc(cs_, text.c_str()));
+    auto err = captureErrors(csoundCompileOrc(cs_, text.c_str()));
+    if (journalOn_ && !err) journal_.push_back({false, text});
+    return err;
 }
 
 double Engine::evalCode(std::string_view code) {
@@ -161,12 +170,17 @@ double Engine::evalCode(std::string_view code) {
     if (captured_.find("error") != std::string::npos ||
         captured_.find("INIT ERROR") != std::string::npos)
         throw EngineError(fmt::format("Csound could not evaluate code: {}", captured_));
+    if (journalOn_) journal_.push_back({true, text});
     return value;
 }
 
-bool Engine::performKsmps() noexcept { return csoundPerformKsmps(cs_) == 0; }
+bool Engine::performKsmps() noexcept {
+    return csoundPerformKsmps(cs_) == 0;
+}
 
-std::int64_t Engine::frame() const noexcept { return csoundGetCurrentTimeSamples(cs_); }
+std::int64_t Engine::frame() const noexcept {
+    return csoundGetCurrentTimeSamples(cs_);
+}
 
 bool Engine::scoreEvent(char type, std::span<const double> pfields) noexcept {
     return csoundScoreEvent(cs_, type, pfields.data(), static_cast<long>(pfields.size())) ==
@@ -178,7 +192,8 @@ double* Engine::channel(const std::string& name, int type) {
     if (auto it = channels_.find(key); it != channels_.end()) return it->second;
     MYFLT* ptr = nullptr;
     if (csoundGetChannelPtr(cs_, &ptr, name.c_str(),
-                            type | CSOUND_INPUT_CHANNEL | CSOUND_OUTPUT_CHANNEL) != CSOUND_SUCCESS ||
+                            type | CSOUND_INPUT_CHANNEL | CSOUND_OUTPUT_CHANNEL) !=
+            CSOUND_SUCCESS ||
         ptr == nullptr)
         throw EngineError(fmt::format("channel '{}' exists with another type", name));
     channels_.emplace(key, ptr);
@@ -189,7 +204,9 @@ double* Engine::controlChannel(const std::string& name) {
     return channel(name, CSOUND_CONTROL_CHANNEL);
 }
 
-double* Engine::audioChannel(const std::string& name) { return channel(name, CSOUND_AUDIO_CHANNEL); }
+double* Engine::audioChannel(const std::string& name) {
+    return channel(name, CSOUND_AUDIO_CHANNEL);
+}
 
 void Engine::setString(const std::string& name, const std::string& value) {
     channel(name, CSOUND_STRING_CHANNEL);
@@ -208,11 +225,21 @@ std::string Engine::getString(const std::string& name) {
 int Engine::makeTable(std::size_t size) {
     if (size == 0) throw EngineError("a table needs at least one element");
     const auto n = static_cast<int>(evalCode(fmt::format("return ftgen(0, 0, -{}, -2, 0)", size)));
-    if (table(n).size() != size) throw EngineError(fmt::format("could not make a table of {}", size));
+    if (table(n).size() != size)
+        throw EngineError(fmt::format("could not make a table of {}", size));
     return n;
 }
 
 int Engine::makeTable(std::span<const double> data) {
+    if (data.size() <= 256) { // small tables (automation breakpoints) as code: journaled
+        std::string values;
+        for (double v : data)
+            values += ", " + csoundNumber(v);
+        const auto n = static_cast<int>(
+            evalCode(fmt::format("return ftgen(0, 0, -{}, -2{})", data.size(), values)));
+        if (table(n).size() != data.size()) throw EngineError("could not make a table");
+        return n;
+    }
     const int n = makeTable(data.size());
     std::copy(data.begin(), data.end(), table(n).begin());
     return n;
@@ -233,6 +260,8 @@ std::span<double> Engine::table(int number) noexcept {
     return {data, static_cast<std::size_t>(len)};
 }
 
-void Engine::freeTable(int number) { evalCode(fmt::format("ftfree {}, 0", number)); }
+void Engine::freeTable(int number) {
+    evalCode(fmt::format("ftfree {}, 0", number));
+}
 
 } // namespace spinout

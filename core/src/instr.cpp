@@ -24,13 +24,15 @@ std::vector<std::string> splitLines(const std::string& text) {
     std::vector<std::string> lines;
     std::string line;
     std::istringstream in(text);
-    while (std::getline(in, line)) lines.push_back(line);
+    while (std::getline(in, line))
+        lines.push_back(line);
     return lines;
 }
 
 std::string joinLines(const std::vector<std::string>& lines) {
     std::string out;
-    for (const auto& l : lines) out += l + '\n';
+    for (const auto& l : lines)
+        out += l + '\n';
     return out;
 }
 
@@ -82,8 +84,10 @@ std::string codeOnly(const std::string& line, bool& inBlockComment) {
             continue;
         }
         if (quote != 0) {
-            if (c == '\\') ++i;
-            else if (c == quote) quote = 0;
+            if (c == '\\')
+                ++i;
+            else if (c == quote)
+                quote = 0;
             continue;
         }
         if (c == '"') {
@@ -106,8 +110,8 @@ std::string codeOnly(const std::string& line, bool& inBlockComment) {
 
 Instr::Instr(std::string name, std::string body, const ArgList& args, std::string init,
              std::string doc, std::optional<int> priority)
-    : name_(std::move(name)), body_(std::move(body)), init_(std::move(init)),
-      doc_(std::move(doc)), priority_(priority) {
+    : name_(std::move(name)), body_(std::move(body)), init_(std::move(init)), doc_(std::move(doc)),
+      priority_(priority) {
     static const std::regex nameRe(R"(^[A-Za-z_][A-Za-z0-9_.\-]*$)");
     if (!std::regex_match(name_, nameRe))
         throw InstrError(fmt::format("invalid instr name '{}'", name_));
@@ -142,9 +146,9 @@ void Instr::parseInlineArgs() {
         if (t.empty()) continue;
         if (t.front() != '|') return; // inline args may only be the first code line
         if (t.size() < 2 || t.back() != '|')
-            throw InstrError(fmt::format("instr '{}': the inline args line must end with '|'",
-                                         name_),
-                             static_cast<int>(i) + 1);
+            throw InstrError(
+                fmt::format("instr '{}': the inline args line must end with '|'", name_),
+                static_cast<int>(i) + 1);
         for (const auto& part : splitArgs(std::string_view(t).substr(1, t.size() - 2))) {
             if (part.empty())
                 throw InstrError(fmt::format("instr '{}': empty entry in the inline args", name_),
@@ -168,10 +172,11 @@ void Instr::parseInlineArgs() {
                 } else if (auto num = parseNumber(text)) {
                     value = *num;
                 } else {
-                    throw InstrError(fmt::format("instr '{}': default of '{}' must be a number or a "
-                                                 "quoted string, not '{}'",
-                                                 name_, argName, text),
-                                     static_cast<int>(i) + 1);
+                    throw InstrError(
+                        fmt::format("instr '{}': default of '{}' must be a number or a "
+                                    "quoted string, not '{}'",
+                                    name_, argName, text),
+                        static_cast<int>(i) + 1);
                 }
             }
             if ((argName.front() == 'S') != std::holds_alternative<std::string>(value))
@@ -242,14 +247,17 @@ void Instr::applyArgMap(const ArgList& args) {
                                          argName.front() == 'S' ? "string" : "number"));
         auto it = std::find_if(args_.begin(), args_.end(),
                                [&](const InstrArg& a) { return a.name == argName; });
-        if (it != args_.end()) it->value = value;
-        else args_.push_back({argName, value, 0});
+        if (it != args_.end())
+            it->value = value;
+        else
+            args_.push_back({argName, value, 0});
     }
 }
 
 void Instr::index() {
     int nextPfield = 5;
-    for (const auto& a : args_) nextPfield = std::max(nextPfield, a.index + 1);
+    for (const auto& a : args_)
+        nextPfield = std::max(nextPfield, a.index + 1);
     nextPfield = std::max(nextPfield, 5 + static_cast<int>(psetDefaults_.size()));
     int nextControl = 0;
     for (auto& a : args_) {
@@ -284,7 +292,8 @@ const InstrArg* Instr::arg(std::string_view argName) const {
 
 int Instr::headerLines() const {
     int n = 4; // slot, base, heartbeat (2 lines)
-    for (const auto& c : controls_) n += c.isControl() ? 2 : 0;
+    for (const auto& c : controls_)
+        n += c.isControl() ? 2 : 0;
     for (const auto& p : pfields_)
         if (!p.isControl()) ++n;
     // pset-mirrored controls take a line for their pfield init
@@ -299,14 +308,16 @@ std::string Instr::code(int number) const {
     out += fmt::format("tabw k__hb, i__slot, {}\n", names::heartbeatTable);
     for (const auto& c : controls_) {
         // i-time value first, so opcodes that read a k-arg at init see it
-        out += fmt::format("{} init tab_i(i__base + {}, {})\n", c.name, c.index,
-                           names::controlTable);
+        out +=
+            fmt::format("{} init tab_i(i__base + {}, {})\n", c.name, c.index, names::controlTable);
         out += fmt::format("{} tab i__base + {}, {}\n", c.name, c.index, names::controlTable);
     }
     for (const auto& p : pfields_) {
         if (p.isControl()) continue;
-        if (p.isString()) out += fmt::format("{} strget p{}\n", p.name, p.index);
-        else out += fmt::format("{} = p{}\n", p.name, p.index);
+        if (p.isString())
+            out += fmt::format("{} strget p{}\n", p.name, p.index);
+        else
+            out += fmt::format("{} = p{}\n", p.name, p.index);
     }
     out += codeBody_;
     if (!codeBody_.empty() && codeBody_.back() != '\n') out += '\n';

@@ -18,7 +18,8 @@ void OfflineRenderer::perform(double until) {
     while (session_.time() < until) {
         if (!session_.performCycle()) throw EngineError("Csound stopped performing");
         if (writer_) writer_->write(engine_.spout(), ksmps);
-        if (options_.keepSamples) samples_.insert(samples_.end(), engine_.spout(), engine_.spout() + n);
+        if (options_.keepSamples)
+            samples_.insert(samples_.end(), engine_.spout(), engine_.spout() + n);
     }
 }
 

@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <regex>
+#include <sstream>
 #include <utility>
 
 namespace spinout {
@@ -120,6 +123,17 @@ instr 3
   turnoff2_i p4, 4, p5
 endin
 
+; Host writes replayed from a score (an exported .csd): p4 table, p5 index, p6 value
+instr 4
+  tabw_i p6, p5, p4
+endin
+
+; p4 channel name, p5 value
+instr 5
+  S__name strget p4
+  chnset p5, S__name
+endin
+
 ; Audio buses hold one cycle: cleared after the last priority.
 instr 30000
   kn chnget "spinout.audio_buses"
@@ -159,21 +173,24 @@ AutomationMode AutomationMode::parse(std::string_view text) {
     if (s == "smooth") return {smooth, 1};
     std::smatch m;
     if (std::regex_match(s, m, exponRe)) return {expon, std::stod(m[1].str())};
-    throw SessionError(fmt::format("unknown automation mode '{}' (linear, cos, expon(X), smooth)",
-                                   s));
+    throw SessionError(
+        fmt::format("unknown automation mode '{}' (linear, cos, expon(X), smooth)", s));
 }
 
-Session::Session(Engine& engine, SessionOptions options)
-    : engine_(engine), options_(options) {
+Session::Session(Engine& engine, SessionOptions options) : engine_(engine), options_(options) {
     if (options_.numPriorities < 1 || options_.numPriorities * kPriorityStride >= kBusClearInstr)
         throw SessionError("numPriorities must be between 1 and 29");
     slots_.resize(static_cast<std::size_t>(options_.numSlots));
     freeSlots_.reserve(slots_.size());
-    for (int i = options_.numSlots - 1; i >= 0; --i) freeSlots_.push_back(i);
+    for (int i = options_.numSlots - 1; i >= 0; --i)
+        freeSlots_.push_back(i);
     activeSlots_.reserve(slots_.size());
     pending_.reserve(static_cast<std::size_t>(options_.maxPendingEvents));
     busRefs_[0].assign(static_cast<std::size_t>(options_.numAudioBuses), 0);
     busRefs_[1].assign(static_cast<std::size_t>(options_.numControlBuses), 0);
+    journalOn_ = options_.journal;
+    if (journalOn_ && engine_.journal().empty())
+        throw SessionError("a journaling session needs an engine journaling from its start");
     compileSupport();
     registerInstr(Instr(kPlaySampleInstr, kPlaySampleBody, {}, "", "plays a sound table"));
 }
@@ -196,18 +213,18 @@ void Session::compileSupport() {
     alive_ = engine_.table(aliveTable_);
     gen_ = engine_.table(genTable_);
     kbus_ = engine_.table(kbusTable_);
-    audioBusCount_ = engine_.controlChannel(kAudioBusCountChannel);
+    audioBusCountChannel_ = channelId(kAudioBusCountChannel);
     const double silence[] = {kSilenceInstr, 0, -1};
     const double clear[] = {kBusClearInstr, 0, -1};
-    engine_.scoreEvent('i', silence);
-    engine_.scoreEvent('i', clear);
+    sendEvent(silence, 0);
+    sendEvent(clear, 0);
 }
 
 // Templates ------------------------------------------------------------------
 
 const Instr& Session::defInstr(const std::string& name, const std::string& body,
-                               const ArgList& args, const std::string& init,
-                               const std::string& doc, std::optional<int> priority) {
+                               const ArgList& args, const std::string& init, const std::string& doc,
+                               std::optional<int> priority) {
     return registerInstr(Instr(name, body, args, init, doc, priority));
 }
 
@@ -220,7 +237,8 @@ const Instr& Session::registerInstr(Instr instr) {
                                        options_.maxControls));
     if (static_cast<int>(templates_.size()) + 1 >= kPriorityStride)
         throw SessionError("too many instr templates");
-    if (!instr.init().empty()) compile(instr.init(), fmt::format("init code of '{}'", instr.name()));
+    if (!instr.init().empty())
+        compile(instr.init(), fmt::format("init code of '{}'", instr.name()));
     const auto numControls = instr.controls().size();
     auto t = std::make_unique<Template>(Template{std::move(instr),
                                                  static_cast<int>(templates_.size()) + 1,
@@ -254,8 +272,8 @@ const Session::Template& Session::templ(const std::string& name) const {
 
 int Session::instrnum(const std::string& name, int priority) const {
     if (priority < 1 || priority > options_.numPriorities)
-        throw SessionError(fmt::format("priority {} is out of range (1 to {})", priority,
-                                       options_.numPriorities));
+        throw SessionError(
+            fmt::format("priority {} is out of range (1 to {})", priority, options_.numPriorities));
     return priority * kPriorityStride + templ(name).index;
 }
 
@@ -263,7 +281,9 @@ Session::Template& Session::templ(const std::string& name) {
     return const_cast<Template&>(std::as_const(*this).templ(name));
 }
 
-int Session::templateIndex(const std::string& name) const { return templ(name).index; }
+int Session::templateIndex(const std::string& name) const {
+    return templ(name).index;
+}
 
 void Session::prepareSched(const std::string& name, int priority) {
     const int number = instrnum(name, priority);
@@ -272,9 +292,9 @@ void Session::prepareSched(const std::string& name, int priority) {
     if (auto err = engine_.compile(t.instr.code(number))) {
         const int bodyLine = err->line > 0 ? err->line - 1 - t.instr.headerLines() : 0;
         if (bodyLine > 0)
-            throw InstrError(fmt::format("instr '{}', line {} of its body: {}", name, bodyLine,
-                                         err->message),
-                             bodyLine);
+            throw InstrError(
+                fmt::format("instr '{}', line {} of its body: {}", name, bodyLine, err->message),
+                bodyLine);
         throw InstrError(fmt::format("instr '{}': {}", name, err->message));
     }
     t.compiledAt[priority] = true;
@@ -288,8 +308,16 @@ void Session::compile(const std::string& code, const std::string& what) {
     }
 }
 
+// The file's text is compiled (not an #include line), so an exported .csd stands alone.
 void Session::includeFile(const std::string& path) {
-    compile(fmt::format("#include {}\n", csoundString(path)), fmt::format("include '{}'", path));
+    std::filesystem::path full(path);
+    if (full.is_relative() && !engine_.options().searchDir.empty())
+        full = std::filesystem::path(engine_.options().searchDir) / full;
+    std::ifstream in(full, std::ios::binary);
+    if (!in) throw SessionError(fmt::format("cannot read the include file '{}'", full.string()));
+    std::ostringstream text;
+    text << in.rdbuf();
+    compile(text.str(), fmt::format("include file '{}'", path));
 }
 
 // Slots -----------------------------------------------------------------------
@@ -302,8 +330,8 @@ int Session::allocSlot() noexcept {
     auto& s = slots_[static_cast<std::size_t>(slot)];
     s = Slot{s.generation + 1};
     s.inUse = true;
-    gen_[static_cast<std::size_t>(slot)] = s.generation;
-    alive_[static_cast<std::size_t>(slot)] = -1;
+    store(genTable_, slot, s.generation);
+    store(aliveTable_, slot, -1);
     activeSlots_.push_back(slot);
     return slot;
 }
@@ -311,10 +339,11 @@ int Session::allocSlot() noexcept {
 void Session::freeSlot(int slot) {
     auto& s = slots_[static_cast<std::size_t>(slot)];
     if (!s.inUse) return;
-    for (int i = 0; i < s.numBuses; ++i) dropBusRef(s.buses[static_cast<std::size_t>(i)]);
+    for (int i = 0; i < s.numBuses; ++i)
+        dropBusRef(s.buses[static_cast<std::size_t>(i)]);
     s.inUse = false;
     s.numBuses = 0;
-    gen_[static_cast<std::size_t>(slot)] = 0;
+    store(genTable_, slot, 0);
     auto it = std::find(activeSlots_.begin(), activeSlots_.end(), slot);
     if (it != activeSlots_.end()) {
         *it = activeSlots_.back();
@@ -351,7 +380,9 @@ Session::Slot& Session::liveSlot(const Synth& synth) {
     return const_cast<Slot&>(*s);
 }
 
-bool Session::isScheduled(const Synth& synth) const { return slotOf(synth) != nullptr; }
+bool Session::isScheduled(const Synth& synth) const {
+    return slotOf(synth) != nullptr;
+}
 
 bool Session::isPlaying(const Synth& synth) const {
     const auto* s = slotOf(synth);
@@ -396,8 +427,8 @@ int Session::stringId(const std::string& s) {
 
 void Session::enqueue(const Pending& p) {
     if (!tryEnqueue(p))
-        throw SessionError(fmt::format("too many pending events (more than {})",
-                                       options_.maxPendingEvents));
+        throw SessionError(
+            fmt::format("too many pending events (more than {})", options_.maxPendingEvents));
 }
 
 bool Session::tryEnqueue(const Pending& p) noexcept {
@@ -417,8 +448,7 @@ PreparedEvent Session::prepare(const std::string& name, int priority, const Sche
     if (priority == 0) priority = t.instr.priority().value_or(1);
     prepareSched(name, priority);
     if (t.instr.maxPfield() > kMaxPfields)
-        throw SessionError(fmt::format("instr '{}' uses more than {} pfields", name,
-                                       kMaxPfields));
+        throw SessionError(fmt::format("instr '{}' uses more than {} pfields", name, kMaxPfields));
     PreparedEvent e;
     e.templateIndex = t.index;
     e.instrNum = instrnum(name, priority);
@@ -453,8 +483,8 @@ PreparedEvent Session::prepare(const std::string& name, int priority, const Sche
         } else {
             const auto& bus = std::get<Bus>(value);
             if (busRefCount(bus) <= 0)
-                throw SessionError(fmt::format("arg '{}' of '{}': the bus was released", argName,
-                                               name));
+                throw SessionError(
+                    fmt::format("arg '{}' of '{}': the bus was released", argName, name));
             if (e.buses.size() >= std::tuple_size_v<decltype(Slot::buses)>)
                 throw SessionError(fmt::format("instr '{}': more than 8 bus args", name));
             e.buses.push_back(bus);
@@ -502,15 +532,17 @@ Synth Session::startAt(const PreparedEvent& e, std::int64_t frame, double dur,
     p.numPfields = e.numPfields;
     std::copy(e.pfields.begin(), e.pfields.begin() + e.numPfields, p.pfields.begin());
     // control row: defaults and args, then what ports set, then this start's own args
-    double* row = ctl_.data() + static_cast<std::ptrdiff_t>(slot * options_.maxControls);
+    const int row = slot * options_.maxControls;
     for (std::size_t i = 0; i < e.controls.size(); ++i)
-        row[i] = (t.portSet[i] && !e.explicitControls[i]) ? t.portValues[i] : e.controls[i];
+        store(ctlTable_, row + static_cast<int>(i),
+              (t.portSet[i] && !e.explicitControls[i]) ? t.portValues[i] : e.controls[i]);
     for (const auto& o : overrides) {
         if (!o.ref.valid()) continue;
         if (o.ref.control) {
-            row[o.ref.index] = o.value;
+            store(ctlTable_, row + o.ref.index, o.value);
             for (const auto& pf : t.instr.pfields()) // a pset k-arg also keeps its pfield
-                if (pf.isControl() && pf.name == t.instr.controls()[static_cast<std::size_t>(o.ref.index)].name)
+                if (pf.isControl() &&
+                    pf.name == t.instr.controls()[static_cast<std::size_t>(o.ref.index)].name)
                     p.pfields[static_cast<std::size_t>(pf.index - 1)] = o.value;
         } else {
             p.pfields[static_cast<std::size_t>(o.ref.index - 1)] = o.value;
@@ -534,10 +566,10 @@ Synth Session::sched(const std::string& name, double delay, double dur, int prio
     auto synth = startAt(e, frame, dur);
     if (!synth.valid()) {
         if (pending_.size() >= static_cast<std::size_t>(options_.maxPendingEvents))
-            throw SessionError(fmt::format("too many pending events (more than {})",
-                                           options_.maxPendingEvents));
-        throw SessionError(fmt::format("too many instances: all {} slots are in use",
-                                       options_.numSlots));
+            throw SessionError(
+                fmt::format("too many pending events (more than {})", options_.maxPendingEvents));
+        throw SessionError(
+            fmt::format("too many instances: all {} slots are in use", options_.numSlots));
     }
     return synth;
 }
@@ -590,13 +622,78 @@ bool Session::writeBusAt(const Bus& bus, double value, std::int64_t frame) noexc
     return tryEnqueue(p);
 }
 
-bool Session::writeAt(double* where, double value, std::int64_t frame) noexcept {
+int Session::channelId(const std::string& name) {
+    for (std::size_t i = 0; i < channels_.size(); ++i)
+        if (channels_[i].first == name) return static_cast<int>(i);
+    channels_.emplace_back(name, engine_.controlChannel(name));
+    return static_cast<int>(channels_.size()) - 1;
+}
+
+bool Session::writeChannelAt(int channel, double value, std::int64_t frame) noexcept {
     Pending p;
-    p.kind = Pending::write;
+    p.kind = Pending::setChannel;
     p.frame = frame;
-    p.where = where;
+    p.index = channel;
     p.pfields[0] = value;
     return tryEnqueue(p);
+}
+
+void Session::setJournal(bool on) {
+    journalOn_ = on;
+    engine_.setJournal(on);
+}
+
+void Session::store(int table, int index, double value) noexcept {
+    const auto i = static_cast<std::size_t>(index);
+    if (table == ctlTable_)
+        ctl_[i] = value;
+    else if (table == kbusTable_)
+        kbus_[i] = value;
+    else if (table == genTable_)
+        gen_[i] = value;
+    else if (table == aliveTable_)
+        alive_[i] = value;
+    if (journalOn_) {
+        JournalEntry j;
+        j.frame = engine_.frame();
+        j.kind = JournalEntry::tableWrite;
+        j.table = table;
+        j.index = index;
+        j.value = value;
+        journal_.push_back(std::move(j));
+    }
+}
+
+void Session::storeChannel(int channel, double value) noexcept {
+    const auto& [name, ptr] = channels_[static_cast<std::size_t>(channel)];
+    *ptr = value;
+    if (journalOn_) {
+        JournalEntry j;
+        j.frame = engine_.frame();
+        j.kind = JournalEntry::channelWrite;
+        j.channel = name;
+        j.value = value;
+        journal_.push_back(std::move(j));
+    }
+}
+
+// Hands an event to Csound at `frame`, which lies in the coming cycle.
+void Session::sendEvent(std::span<const double> pfields, std::int64_t frame) noexcept {
+    const std::int64_t offset = std::max<std::int64_t>(0, frame - engine_.frame());
+    std::array<double, kMaxPfields> p{};
+    std::copy(pfields.begin(), pfields.end(), p.begin());
+    // Csound places an API event with a positive delay one cycle late; a negative
+    // delay of (offset - ksmps) lands it at `offset` in the coming cycle. Csound
+    // truncates the start to a sample: a quarter sample keeps 23.99999 from becoming 23.
+    p[1] =
+        offset == 0 ? 0.0 : (static_cast<double>(offset - engine_.ksmps()) + 0.25) / engine_.sr();
+    engine_.scoreEvent('i', std::span<const double>(p.data(), pfields.size()));
+    if (journalOn_) {
+        JournalEntry j;
+        j.frame = engine_.frame() + offset;
+        j.pfields.assign(pfields.begin(), pfields.end());
+        journal_.push_back(std::move(j));
+    }
 }
 
 const InstrArg& Session::control(const Synth& synth, const std::string& param) const {
@@ -618,7 +715,7 @@ void Session::set(const Synth& synth, const std::string& param, double value, do
     const auto& c = control(synth, param);
     const int index = synth.slot * options_.maxControls + c.index;
     if (delay == 0) {
-        ctl_[static_cast<std::size_t>(index)] = value;
+        store(ctlTable_, index, value);
         return;
     }
     if (!setAt(synth, c.index, value, frameAt(delay)))
@@ -639,7 +736,8 @@ void Session::scheduleAutomation(int table, int index, std::span<const double> p
         if (pairs[i] < pairs[i - 2]) throw SessionError("automation times must not decrease");
     // Times are relative to the first breakpoint, which is when the automation starts.
     std::vector<double> shifted(pairs.begin(), pairs.end());
-    for (std::size_t i = 0; i < shifted.size(); i += 2) shifted[i] -= pairs[0];
+    for (std::size_t i = 0; i < shifted.size(); i += 2)
+        shifted[i] -= pairs[0];
     Pending p;
     p.kind = Pending::event;
     p.frame = frameAt(delay + pairs[0]);
@@ -663,9 +761,8 @@ void Session::scheduleAutomation(int table, int index, std::span<const double> p
     enqueue(p);
 }
 
-void Session::automate(const Synth& synth, const std::string& param,
-                       std::span<const double> pairs, AutomationMode mode, double delay,
-                       bool overtake) {
+void Session::automate(const Synth& synth, const std::string& param, std::span<const double> pairs,
+                       AutomationMode mode, double delay, bool overtake) {
     const auto& c = control(synth, param);
     scheduleAutomation(ctlTable_, synth.slot * options_.maxControls + c.index, pairs, mode, delay,
                        overtake, synth.slot, synth.generation);
@@ -682,7 +779,8 @@ void Session::unschedAll(bool future) {
         if (s.tmpl == nullptr) continue;
         if (s.dispatched || future) targets.push_back({slot, s.generation, s.p1});
     }
-    for (const auto& t : targets) unsched(t);
+    for (const auto& t : targets)
+        unsched(t);
 }
 
 // Buses ---------------------------------------------------------------------------
@@ -698,10 +796,10 @@ Bus Session::assignBus(BusKind kind, std::optional<double> value) {
     *it = 1;
     Bus bus{kind, static_cast<int>(it - refs.begin())};
     if (kind == BusKind::control) {
-        kbus_[static_cast<std::size_t>(bus.token)] = value.value_or(0.0);
+        store(kbusTable_, bus.token, value.value_or(0.0));
     } else {
         const auto last = std::find_if(refs.rbegin(), refs.rend(), [](int r) { return r > 0; });
-        *audioBusCount_ = static_cast<double>(refs.rend() - last);
+        storeChannel(audioBusCountChannel_, static_cast<double>(refs.rend() - last));
     }
     return bus;
 }
@@ -730,7 +828,7 @@ void Session::writeBus(const Bus& bus, double value, double delay) {
     if (bus.kind != BusKind::control) throw SessionError("only a control bus can be written");
     if (busRefCount(bus) <= 0) throw SessionError("the bus is not assigned");
     if (delay == 0) {
-        kbus_[static_cast<std::size_t>(bus.token)] = value;
+        store(kbusTable_, bus.token, value);
         return;
     }
     if (!writeBusAt(bus, value, frameAt(delay))) throw SessionError("too many pending events");
@@ -756,13 +854,13 @@ SoundTable Session::readSoundfile(const std::string& path, int channel) {
     t.number = engine_.readSoundFile(path, channel);
     t.sr = engine_.evalCode(fmt::format("return ftsr({})", t.number));
     t.nchnls = static_cast<int>(engine_.evalCode(fmt::format("return ftchnls({})", t.number)));
-    t.frames = static_cast<std::int64_t>(engine_.evalCode(fmt::format("return nsamp({})",
-                                                                      t.number)));
+    t.frames =
+        static_cast<std::int64_t>(engine_.evalCode(fmt::format("return nsamp({})", t.number)));
     return t;
 }
 
-Synth Session::playSample(const SoundTable& table, double delay, double dur, int chan,
-                          double gain, double speed, bool loop, double pan) {
+Synth Session::playSample(const SoundTable& table, double delay, double dur, int chan, double gain,
+                          double speed, bool loop, double pan) {
     if (speed <= 0) throw SessionError("playSample: speed must be positive");
     if (dur == 0) dur = loop ? -1 : table.duration() / speed;
     return sched(kPlaySampleInstr, delay, dur, 1,
@@ -778,17 +876,14 @@ Synth Session::playSample(const SoundTable& table, double delay, double dur, int
 
 void Session::dispatch(Pending& p) noexcept {
     const std::int64_t now = engine_.frame();
-    const std::int64_t ksmps = engine_.ksmps();
     const std::int64_t offset = std::max<std::int64_t>(0, p.frame - now);
     const bool guarded = p.slot >= 0;
-    const bool current =
-        guarded && slots_[static_cast<std::size_t>(p.slot)].inUse &&
-        slots_[static_cast<std::size_t>(p.slot)].generation == p.generation;
+    const bool current = guarded && slots_[static_cast<std::size_t>(p.slot)].inUse &&
+                         slots_[static_cast<std::size_t>(p.slot)].generation == p.generation;
     switch (p.kind) {
     case Pending::setTable:
         if (guarded && !current) return;
-        if (p.table == ctlTable_) ctl_[static_cast<std::size_t>(p.index)] = p.pfields[0];
-        else kbus_[static_cast<std::size_t>(p.index)] = p.pfields[0];
+        store(p.table, p.index, p.pfields[0]);
         return;
     case Pending::setInstr: {
         auto& t = *templates_[static_cast<std::size_t>(p.table - 1)];
@@ -796,11 +891,11 @@ void Session::dispatch(Pending& p) noexcept {
         t.portSet[static_cast<std::size_t>(p.index)] = true;
         for (int slot : activeSlots_)
             if (slots_[static_cast<std::size_t>(slot)].tmpl == &t)
-                ctl_[static_cast<std::size_t>(slot * options_.maxControls + p.index)] = p.pfields[0];
+                store(ctlTable_, slot * options_.maxControls + p.index, p.pfields[0]);
         return;
     }
-    case Pending::write:
-        *p.where = p.pfields[0];
+    case Pending::setChannel:
+        storeChannel(p.index, p.pfields[0]);
         return;
     case Pending::stop: {
         if (!current) return;
@@ -824,18 +919,14 @@ void Session::dispatch(Pending& p) noexcept {
         if (guarded && !current) return;
         break;
     }
-    // Csound places an API event with a positive delay one cycle late; a negative
-    // delay of (offset - ksmps) lands it at `offset` in the coming cycle. Csound
-    // truncates the start to a sample: a quarter sample keeps 23.99999 from becoming 23.
-    p.pfields[1] = offset == 0 ? 0.0
-                               : (static_cast<double>(offset - ksmps) + 0.25) / engine_.sr();
-    engine_.scoreEvent('i', std::span<const double>(p.pfields.data(),
-                                                    static_cast<std::size_t>(p.numPfields)));
+    sendEvent(std::span<const double>(p.pfields.data(), static_cast<std::size_t>(p.numPfields)),
+              p.frame);
 }
 
 double Session::scheduledEnd() const {
     std::int64_t end = 0;
-    for (int slot : activeSlots_) end = std::max(end, slots_[static_cast<std::size_t>(slot)].endFrame);
+    for (int slot : activeSlots_)
+        end = std::max(end, slots_[static_cast<std::size_t>(slot)].endFrame);
     for (const auto& p : pending_) {
         end = std::max(end, p.frame);
         if (p.kind == Pending::event) // automation: p3 is its length
@@ -847,9 +938,11 @@ double Session::scheduledEnd() const {
 bool Session::performCycle() noexcept {
     const std::int64_t end = engine_.frame() + engine_.ksmps();
     std::size_t due = 0;
-    while (due < pending_.size() && pending_[due].frame < end) ++due;
+    while (due < pending_.size() && pending_[due].frame < end)
+        ++due;
     // Dispatch may mark later starts as dropped; iterate by index.
-    for (std::size_t i = 0; i < due; ++i) dispatch(pending_[i]);
+    for (std::size_t i = 0; i < due; ++i)
+        dispatch(pending_[i]);
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(due));
     const bool ok = engine_.performKsmps();
     reap();

@@ -23,7 +23,8 @@ namespace {
 
 std::string joinDiagnostics(const std::vector<Diagnostic>& ds) {
     std::string out;
-    for (const auto& d : ds) out += (out.empty() ? "" : "\n") + d.str();
+    for (const auto& d : ds)
+        out += (out.empty() ? "" : "\n") + d.str();
     return out;
 }
 
@@ -35,12 +36,13 @@ SessionFileError::SessionFileError(std::vector<Diagnostic> diagnostics)
 std::string closestName(const std::string& word, const std::vector<std::string>& candidates) {
     auto distance = [](const std::string& a, const std::string& b) {
         std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-        for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+        for (std::size_t j = 0; j <= b.size(); ++j)
+            prev[j] = j;
         for (std::size_t i = 1; i <= a.size(); ++i) {
             cur[0] = i;
             for (std::size_t j = 1; j <= b.size(); ++j)
-                cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1,
-                                   prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+                cur[j] = std::min(
+                    {prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
             std::swap(prev, cur);
         }
         return prev[b.size()];
@@ -60,8 +62,9 @@ std::string closestName(const std::string& word, const std::vector<std::string>&
 namespace {
 
 const std::set<std::string> kLv2Units = {
-    "bar", "beat", "bpm", "cent", "cm", "coef", "db", "degree", "frame", "hz", "inch", "khz",
-    "km", "m", "mhz", "midiNote", "mile", "min", "mm", "ms", "oct", "pc", "s", "semitone12TET"};
+    "bar",   "beat", "bpm",  "cent", "cm",  "coef", "db",  "degree",
+    "frame", "hz",   "inch", "khz",  "km",  "m",    "mhz", "midiNote",
+    "mile",  "min",  "mm",   "ms",   "oct", "pc",   "s",   "semitone12TET"};
 
 // Reads one file, collecting every error instead of stopping at the first.
 class Reader {
@@ -69,7 +72,8 @@ public:
     Reader(std::string file, const std::string& text) : file_(std::move(file)) {
         std::istringstream in(text);
         std::string l;
-        while (std::getline(in, l)) lines_.push_back(l);
+        while (std::getline(in, l))
+            lines_.push_back(l);
     }
 
     SourcePos pos(const toml::node& n) const {
@@ -82,7 +86,9 @@ public:
     }
     SourcePos filePos() const { return {file_, 0, 0}; }
 
-    void error(SourcePos p, std::string message) { errors_.push_back({std::move(p), std::move(message)}); }
+    void error(SourcePos p, std::string message) {
+        errors_.push_back({std::move(p), std::move(message)});
+    }
     const std::vector<Diagnostic>& errors() const { return errors_; }
     bool failed() const { return !errors_.empty(); }
 
@@ -93,14 +99,15 @@ public:
             const std::string key(k.str());
             if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
             const auto hint = closestName(key, allowed);
-            error(pos(k), fmt::format("unknown key '{}' in {}{}", key, where,
-                                      hint.empty() ? fmt::format(" (keys: {})", fmt::join(allowed, ", "))
-                                                   : fmt::format("; did you mean '{}'?", hint)));
+            error(pos(k),
+                  fmt::format("unknown key '{}' in {}{}", key, where,
+                              hint.empty() ? fmt::format(" (keys: {})", fmt::join(allowed, ", "))
+                                           : fmt::format("; did you mean '{}'?", hint)));
         }
     }
 
-    std::optional<std::string> string(const toml::table& t, const char* key, const std::string& where,
-                                      bool required = false) {
+    std::optional<std::string> string(const toml::table& t, const char* key,
+                                      const std::string& where, bool required = false) {
         const auto* n = t.get(key);
         if (n == nullptr) {
             if (required) error(pos(t), fmt::format("{} needs '{}'", where, key));
@@ -175,16 +182,20 @@ public:
         for (const auto& [k, v] : *a) {
             SpecValue sv;
             sv.pos = pos(v);
-            if (v.is_integer()) sv.value = static_cast<double>(v.as_integer()->get());
-            else if (v.is_floating_point()) sv.value = v.as_floating_point()->get();
-            else if (v.is_boolean()) sv.value = v.as_boolean()->get() ? 1.0 : 0.0;
+            if (v.is_integer())
+                sv.value = static_cast<double>(v.as_integer()->get());
+            else if (v.is_floating_point())
+                sv.value = v.as_floating_point()->get();
+            else if (v.is_boolean())
+                sv.value = v.as_boolean()->get() ? 1.0 : 0.0;
             else if (v.is_string()) {
                 const auto s = v.as_string()->get();
                 if (s.rfind("bus:", 0) == 0) sv.bus = s.substr(4);
                 sv.value = s;
             } else {
-                error(pos(v), fmt::format("arg '{}' in {} must be a number, a string or \"bus:NAME\"",
-                                          k.str(), where));
+                error(pos(v),
+                      fmt::format("arg '{}' in {} must be a number, a string or \"bus:NAME\"",
+                                  k.str(), where));
                 continue;
             }
             out.emplace_back(std::string(k.str()), sv);
@@ -228,8 +239,10 @@ void parseInstrs(Reader& r, const toml::table& root, SessionSpec& spec) {
                 r.error(sv.pos, fmt::format("{}: a default cannot be a bus", where));
                 continue;
             }
-            if (const auto* d = std::get_if<double>(&sv.value)) is.args.emplace_back(name2, *d);
-            else is.args.emplace_back(name2, std::get<std::string>(sv.value));
+            if (const auto* d = std::get_if<double>(&sv.value))
+                is.args.emplace_back(name2, *d);
+            else
+                is.args.emplace_back(name2, std::get<std::string>(sv.value));
         }
         try {
             Instr check(is.name, is.body, is.args, is.init, is.doc, is.priority);
@@ -249,13 +262,15 @@ void checkArgs(Reader& r, const SessionSpec& spec, const std::string& instrName,
     if (is == nullptr) return;
     Instr instr(is->name, is->body, is->args);
     std::vector<std::string> names;
-    for (const auto& a : instr.args()) names.push_back(a.name);
+    for (const auto& a : instr.args())
+        names.push_back(a.name);
     for (const auto& [name, sv] : args) {
         const auto* a = instr.arg(name);
         if (a == nullptr) {
             const auto hint = closestName(name, names);
-            r.error(sv.pos, fmt::format("{}: instr '{}' has no arg '{}'{}", where, instrName, name,
-                                        hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
+            r.error(sv.pos,
+                    fmt::format("{}: instr '{}' has no arg '{}'{}", where, instrName, name,
+                                hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
             continue;
         }
         if (!sv.bus.empty()) {
@@ -277,7 +292,8 @@ PortTarget parseTarget(Reader& r, const SessionSpec& spec, const std::string& te
         t.kind = PortTarget::bus;
         t.name = text.substr(4);
         const auto* b = spec.bus(t.name);
-        if (b == nullptr) r.error(p, fmt::format("{}: no bus named '{}'", where, t.name));
+        if (b == nullptr)
+            r.error(p, fmt::format("{}: no bus named '{}'", where, t.name));
         else if (b->kind != BusKind::control)
             r.error(p, fmt::format("{}: bus '{}' is an audio bus; a port drives a control bus",
                                    where, t.name));
@@ -301,7 +317,8 @@ PortTarget parseTarget(Reader& r, const SessionSpec& spec, const std::string& te
     const auto* is = spec.instr(t.instr);
     if (is == nullptr) {
         std::vector<std::string> names;
-        for (const auto& i : spec.instrs) names.push_back(i.name);
+        for (const auto& i : spec.instrs)
+            names.push_back(i.name);
         const auto hint = closestName(t.instr, names);
         r.error(p, fmt::format("{}: target '{}' names no instr '{}'{}", where, text, t.instr,
                                hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
@@ -311,12 +328,14 @@ PortTarget parseTarget(Reader& r, const SessionSpec& spec, const std::string& te
     const auto* a = instr.arg(t.name);
     if (a == nullptr) {
         std::vector<std::string> names;
-        for (const auto& x : instr.args()) names.push_back(x.name);
+        for (const auto& x : instr.args())
+            names.push_back(x.name);
         const auto hint = closestName(t.name, names);
         r.error(p, fmt::format("{}: instr '{}' has no arg '{}'{}", where, t.instr, t.name,
                                hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
     } else if (!a->isControl()) {
-        r.error(p, fmt::format("{}: '{}' is an init-time arg; a port needs a k-arg", where, t.name));
+        r.error(p,
+                fmt::format("{}: '{}' is an init-time arg; a port needs a k-arg", where, t.name));
     }
     return t;
 }
@@ -332,16 +351,18 @@ void parsePorts(Reader& r, const toml::table& root, SessionSpec& spec) {
     for (const auto& item : *n->as_array()) {
         const auto& t = *item.as_table();
         const std::string where = "[[port]]";
-        r.checkKeys(t, {"symbol", "name", "target", "min", "max", "default", "unit", "scale",
-                        "choices", "midi_cc"},
+        r.checkKeys(t,
+                    {"symbol", "name", "target", "min", "max", "default", "unit", "scale",
+                     "choices", "midi_cc"},
                     where);
         PortSpec ps;
         ps.pos = r.pos(t);
         ps.symbol = r.string(t, "symbol", where, true).value_or("");
         if (!ps.symbol.empty() && !std::regex_match(ps.symbol, symbolRe))
-            r.error(r.pos(*t.get("symbol")),
-                    fmt::format("port symbol '{}' must be letters, digits and _ (not first a digit)",
-                                ps.symbol));
+            r.error(
+                r.pos(*t.get("symbol")),
+                fmt::format("port symbol '{}' must be letters, digits and _ (not first a digit)",
+                            ps.symbol));
         if (!ps.symbol.empty() && spec.port(ps.symbol) != nullptr)
             r.error(r.pos(*t.get("symbol")), fmt::format("duplicate port symbol '{}'", ps.symbol));
         if (ps.symbol == "latency")
@@ -354,29 +375,37 @@ void parsePorts(Reader& r, const toml::table& root, SessionSpec& spec) {
                                     fmt::format("port '{}'", ps.symbol));
         }
         const auto scale = r.string(t, "scale", where).value_or("linear");
-        static const std::map<std::string, PortScale> scales = {
-            {"linear", PortScale::linear}, {"log", PortScale::log},
-            {"integer", PortScale::integer}, {"toggle", PortScale::toggle},
-            {"enum", PortScale::enumeration}};
-        if (auto it = scales.find(scale); it != scales.end()) ps.scale = it->second;
+        static const std::map<std::string, PortScale> scales = {{"linear", PortScale::linear},
+                                                                {"log", PortScale::log},
+                                                                {"integer", PortScale::integer},
+                                                                {"toggle", PortScale::toggle},
+                                                                {"enum", PortScale::enumeration}};
+        if (auto it = scales.find(scale); it != scales.end())
+            ps.scale = it->second;
         else
-            r.error(r.pos(*t.get("scale")),
-                    fmt::format("port '{}': scale must be linear, log, integer, toggle or enum, not "
-                                "'{}'",
-                                ps.symbol, scale));
+            r.error(
+                r.pos(*t.get("scale")),
+                fmt::format("port '{}': scale must be linear, log, integer, toggle or enum, not "
+                            "'{}'",
+                            ps.symbol, scale));
         if (const auto* c = t.get("choices")) {
-            if (!c->is_array()) r.error(r.pos(*c), "choices must be an array of strings");
+            if (!c->is_array())
+                r.error(r.pos(*c), "choices must be an array of strings");
             else
                 for (const auto& x : *c->as_array()) {
-                    if (x.is_string()) ps.choices.push_back(x.as_string()->get());
-                    else r.error(r.pos(x), "choices must be strings");
+                    if (x.is_string())
+                        ps.choices.push_back(x.as_string()->get());
+                    else
+                        r.error(r.pos(x), "choices must be strings");
                 }
         }
         const bool toggle = ps.scale == PortScale::toggle;
         const bool enumeration = ps.scale == PortScale::enumeration;
         ps.min = r.number(t, "min", where).value_or(0);
-        ps.max = r.number(t, "max", where).value_or(
-            enumeration ? std::max<double>(0, static_cast<double>(ps.choices.size()) - 1) : 1);
+        ps.max = r.number(t, "max", where)
+                     .value_or(enumeration
+                                   ? std::max<double>(0, static_cast<double>(ps.choices.size()) - 1)
+                                   : 1);
         ps.def = r.number(t, "default", where).value_or(ps.min);
         const auto at = [&](const char* k) { return t.get(k) ? r.pos(*t.get(k)) : ps.pos; };
         if (!(ps.min < ps.max))
@@ -391,21 +420,23 @@ void parsePorts(Reader& r, const toml::table& root, SessionSpec& spec) {
             r.error(at("min"), fmt::format("port '{}': a toggle goes from 0 to 1", ps.symbol));
         if (enumeration) {
             if (ps.choices.empty())
-                r.error(ps.pos, fmt::format("port '{}': scale = \"enum\" needs choices", ps.symbol));
+                r.error(ps.pos,
+                        fmt::format("port '{}': scale = \"enum\" needs choices", ps.symbol));
             else if (ps.min != 0 || ps.max != static_cast<double>(ps.choices.size()) - 1)
-                r.error(at("max"), fmt::format("port '{}': {} choices take min 0 and max {}",
-                                               ps.symbol, ps.choices.size(),
-                                               ps.choices.size() - 1));
+                r.error(at("max"),
+                        fmt::format("port '{}': {} choices take min 0 and max {}", ps.symbol,
+                                    ps.choices.size(), ps.choices.size() - 1));
         } else if (!ps.choices.empty()) {
-            r.error(at("choices"), fmt::format("port '{}': choices go with scale = \"enum\"",
-                                               ps.symbol));
+            r.error(at("choices"),
+                    fmt::format("port '{}': choices go with scale = \"enum\"", ps.symbol));
         }
         ps.unit = r.string(t, "unit", where).value_or("");
         if (!ps.unit.empty() && kLv2Units.count(ps.unit) == 0) {
             std::vector<std::string> units(kLv2Units.begin(), kLv2Units.end());
             const auto hint = closestName(ps.unit, units);
-            r.error(at("unit"), fmt::format("port '{}': unknown unit '{}'{}", ps.symbol, ps.unit,
-                                            hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
+            r.error(at("unit"),
+                    fmt::format("port '{}': unknown unit '{}'{}", ps.symbol, ps.unit,
+                                hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
         }
         ps.midiCC = r.integer(t, "midi_cc", where, 0, 127);
         spec.ports.push_back(std::move(ps));
@@ -416,7 +447,8 @@ void parsePresets(Reader& r, const toml::table& root, SessionSpec& spec) {
     const auto* presets = r.table(root, "preset", "the file");
     if (presets == nullptr) return;
     std::vector<std::string> symbols;
-    for (const auto& p : spec.ports) symbols.push_back(p.symbol);
+    for (const auto& p : spec.ports)
+        symbols.push_back(p.symbol);
     for (const auto& [k, v] : *presets) {
         const std::string where = fmt::format("[preset.{}]", k.str());
         if (!v.is_table()) {
@@ -430,8 +462,10 @@ void parsePresets(Reader& r, const toml::table& root, SessionSpec& spec) {
         for (const auto& [pk, pv] : *v.as_table()) {
             const std::string key(pk.str());
             if (key == "label") {
-                if (pv.is_string()) ps.label = pv.as_string()->get();
-                else r.error(r.pos(pv), fmt::format("{}: label must be a string", where));
+                if (pv.is_string())
+                    ps.label = pv.as_string()->get();
+                else
+                    r.error(r.pos(pv), fmt::format("{}: label must be a string", where));
                 continue;
             }
             const auto* port = spec.port(key);
@@ -439,16 +473,21 @@ void parsePresets(Reader& r, const toml::table& root, SessionSpec& spec) {
                 auto candidates = symbols;
                 candidates.push_back("label");
                 const auto hint = closestName(key, candidates);
-                r.error(r.pos(pk), fmt::format("{}: no port '{}'{}", where, key,
-                                               hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
+                r.error(r.pos(pk),
+                        fmt::format("{}: no port '{}'{}", where, key,
+                                    hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
                 continue;
             }
             double value = 0;
-            if (pv.is_integer()) value = static_cast<double>(pv.as_integer()->get());
-            else if (pv.is_floating_point()) value = pv.as_floating_point()->get();
-            else if (pv.is_boolean()) value = pv.as_boolean()->get() ? 1 : 0;
+            if (pv.is_integer())
+                value = static_cast<double>(pv.as_integer()->get());
+            else if (pv.is_floating_point())
+                value = pv.as_floating_point()->get();
+            else if (pv.is_boolean())
+                value = pv.as_boolean()->get() ? 1 : 0;
             else if (pv.is_string() && port->scale == PortScale::enumeration) {
-                auto it = std::find(port->choices.begin(), port->choices.end(), pv.as_string()->get());
+                auto it =
+                    std::find(port->choices.begin(), port->choices.end(), pv.as_string()->get());
                 if (it == port->choices.end()) {
                     r.error(r.pos(pv), fmt::format("{}: '{}' is not a choice of port '{}'", where,
                                                    pv.as_string()->get(), key));
@@ -509,9 +548,8 @@ double clampPortValue(const PortSpec& port, double value) {
 
 double portValueFromUnit(const PortSpec& port, double unit) {
     unit = std::clamp(unit, 0.0, 1.0);
-    const double v = port.scale == PortScale::log
-                         ? port.min * std::pow(port.max / port.min, unit)
-                         : port.min + unit * (port.max - port.min);
+    const double v = port.scale == PortScale::log ? port.min * std::pow(port.max / port.min, unit)
+                                                  : port.min + unit * (port.max - port.min);
     return clampPortValue(port, v);
 }
 
@@ -522,9 +560,9 @@ SessionSpec parseSessionText(const std::string& text, const std::string& path) {
         root = toml::parse(text, path);
     } catch (const toml::parse_error& e) {
         const auto& s = e.source();
-        throw SessionFileError({{{path, static_cast<int>(s.begin.line),
-                                  static_cast<int>(s.begin.column)},
-                                 fmt::format("TOML syntax error: {}", e.description())}});
+        throw SessionFileError(
+            {{{path, static_cast<int>(s.begin.line), static_cast<int>(s.begin.column)},
+              fmt::format("TOML syntax error: {}", e.description())}});
     }
     SessionSpec spec;
     spec.path = path;
@@ -541,17 +579,19 @@ SessionSpec parseSessionText(const std::string& text, const std::string& path) {
         spec.uri = r.string(*s, "uri", where, true).value_or("");
         if (!spec.uri.empty() && spec.uri.find(':') == std::string::npos)
             r.error(r.pos(*s->get("uri")), fmt::format("uri '{}' is not a URI (e.g. "
-                                                        "\"urn:spinout:NAME\")",
-                                                        spec.uri));
+                                                       "\"urn:spinout:NAME\")",
+                                                       spec.uri));
         const auto kind = r.string(*s, "kind", where).value_or("instrument");
-        if (kind == "instrument") spec.kind = SessionSpec::instrument;
-        else if (kind == "effect") spec.kind = SessionSpec::effect;
+        if (kind == "instrument")
+            spec.kind = SessionSpec::instrument;
+        else if (kind == "effect")
+            spec.kind = SessionSpec::effect;
         else
             r.error(r.pos(*s->get("kind")),
                     fmt::format("kind must be \"instrument\" or \"effect\", not \"{}\"", kind));
         spec.doc = r.string(*s, "doc", where).value_or("");
-        spec.audioInputs = r.integer(*s, "audio_inputs", where, 0, 64).value_or(
-            spec.kind == SessionSpec::effect ? 2 : 0);
+        spec.audioInputs = r.integer(*s, "audio_inputs", where, 0, 64)
+                               .value_or(spec.kind == SessionSpec::effect ? 2 : 0);
         spec.audioOutputs = r.integer(*s, "audio_outputs", where, 1, 64).value_or(2);
     } else {
         r.error(r.filePos(), "the session file needs a [session] table");
@@ -565,7 +605,8 @@ SessionSpec parseSessionText(const std::string& text, const std::string& path) {
         spec.a4 = r.number(*e, "a4", where).value_or(440);
         if (spec.a4 <= 0) r.error(r.pos(*e->get("a4")), "a4 must be positive");
         if (const auto* inc = e->get("includes")) {
-            if (!inc->is_array()) r.error(r.pos(*inc), "includes must be an array of file names");
+            if (!inc->is_array())
+                r.error(r.pos(*inc), "includes must be an array of file names");
             else
                 for (const auto& x : *inc->as_array()) {
                     if (!x.is_string()) {
@@ -600,7 +641,8 @@ SessionSpec parseSessionText(const std::string& text, const std::string& path) {
             b.name = std::string(k.str());
             b.pos = r.pos(k);
             const auto kind = r.string(t, "kind", where).value_or("audio");
-            if (kind == "control") b.kind = BusKind::control;
+            if (kind == "control")
+                b.kind = BusKind::control;
             else if (kind != "audio")
                 r.error(r.pos(*t.get("kind")),
                         fmt::format("{}: kind must be \"audio\" or \"control\", not \"{}\"", where,
@@ -619,7 +661,8 @@ SessionSpec parseSessionText(const std::string& text, const std::string& path) {
 
     // [[run]]
     if (const auto* n = root.get("run")) {
-        if (!n->is_array_of_tables()) r.error(r.pos(*n), "'run' must be an array of tables: [[run]]");
+        if (!n->is_array_of_tables())
+            r.error(r.pos(*n), "'run' must be an array of tables: [[run]]");
         else
             for (const auto& item : *n->as_array()) {
                 const auto& t = *item.as_table();
@@ -631,7 +674,8 @@ SessionSpec parseSessionText(const std::string& text, const std::string& path) {
                 rs.priority = r.integer(t, "priority", where, 1, 10);
                 rs.args = r.args(t, "args", where);
                 if (!rs.instr.empty() && spec.instr(rs.instr) == nullptr)
-                    r.error(r.pos(*t.get("instr")), fmt::format("[[run]]: unknown instr '{}'", rs.instr));
+                    r.error(r.pos(*t.get("instr")),
+                            fmt::format("[[run]]: unknown instr '{}'", rs.instr));
                 checkArgs(r, spec, rs.instr, rs.args, where);
                 spec.runs.push_back(std::move(rs));
             }
@@ -657,7 +701,8 @@ SessionSpec parseSessionText(const std::string& text, const std::string& path) {
             r.error(ms.pos, "[midi] starts voices; it belongs to kind = \"instrument\"");
         if (const auto* is = spec.instr(ms.instr)) {
             Instr instr(is->name, is->body, is->args);
-            for (const auto& [key, arg] : {std::pair{"pitch", ms.pitch}, {"velocity", ms.velocity}}) {
+            for (const auto& [key, arg] :
+                 {std::pair{"pitch", ms.pitch}, {"velocity", ms.velocity}}) {
                 if (arg.empty()) continue;
                 const auto* a = instr.arg(arg);
                 if (a == nullptr || a->isString())

@@ -12,15 +12,19 @@ namespace spinout {
 namespace {
 
 int formatCode(const SoundFormat& f) {
-    static const std::map<std::string, int> containers = {
-        {"wav", SF_FORMAT_WAV}, {"flac", SF_FORMAT_FLAC}, {"ogg", SF_FORMAT_OGG},
-        {"aiff", SF_FORMAT_AIFF}};
-    static const std::map<std::string, int> encodings = {
-        {"pcm16", SF_FORMAT_PCM_16}, {"pcm24", SF_FORMAT_PCM_24}, {"pcm32", SF_FORMAT_PCM_32},
-        {"float32", SF_FORMAT_FLOAT}, {"float64", SF_FORMAT_DOUBLE}};
+    static const std::map<std::string, int> containers = {{"wav", SF_FORMAT_WAV},
+                                                          {"flac", SF_FORMAT_FLAC},
+                                                          {"ogg", SF_FORMAT_OGG},
+                                                          {"aiff", SF_FORMAT_AIFF}};
+    static const std::map<std::string, int> encodings = {{"pcm16", SF_FORMAT_PCM_16},
+                                                         {"pcm24", SF_FORMAT_PCM_24},
+                                                         {"pcm32", SF_FORMAT_PCM_32},
+                                                         {"float32", SF_FORMAT_FLOAT},
+                                                         {"float64", SF_FORMAT_DOUBLE}};
     auto c = containers.find(f.container);
     if (c == containers.end())
-        throw SoundFileError(fmt::format("unknown format '{}' (wav, flac, ogg, aiff)", f.container));
+        throw SoundFileError(
+            fmt::format("unknown format '{}' (wav, flac, ogg, aiff)", f.container));
     if (f.container == "ogg") return c->second | SF_FORMAT_VORBIS;
     auto e = encodings.find(f.encoding);
     if (e == encodings.end())

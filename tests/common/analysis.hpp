@@ -12,13 +12,15 @@ namespace spinout::test {
 inline double rms(std::span<const double> x) {
     if (x.empty()) return 0;
     double s = 0;
-    for (double v : x) s += v * v;
+    for (double v : x)
+        s += v * v;
     return std::sqrt(s / static_cast<double>(x.size()));
 }
 
 inline double peak(std::span<const double> x) {
     double p = 0;
-    for (double v : x) p = std::max(p, std::fabs(v));
+    for (double v : x)
+        p = std::max(p, std::fabs(v));
     return p;
 }
 
@@ -52,11 +54,13 @@ inline double pitch(std::span<const double> x, double sr, double lo = 50, double
     std::vector<double> acf(maxLag + 2, 0.0);
     for (std::size_t lag = minLag; lag <= maxLag + 1; ++lag) {
         double s = 0;
-        for (std::size_t i = 0; i + lag < x.size(); ++i) s += x[i] * x[i + lag];
+        for (std::size_t i = 0; i + lag < x.size(); ++i)
+            s += x[i] * x[i + lag];
         acf[lag] = s / static_cast<double>(x.size() - lag);
     }
     double best = 0;
-    for (std::size_t lag = minLag + 1; lag <= maxLag; ++lag) best = std::max(best, acf[lag]);
+    for (std::size_t lag = minLag + 1; lag <= maxLag; ++lag)
+        best = std::max(best, acf[lag]);
     for (std::size_t lag = minLag + 1; lag <= maxLag; ++lag) {
         if (acf[lag] >= 0.9 * best && acf[lag] >= acf[lag - 1] && acf[lag] >= acf[lag + 1]) {
             const double a = acf[lag - 1], b = acf[lag], c = acf[lag + 1];

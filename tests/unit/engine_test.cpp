@@ -122,13 +122,15 @@ endin
     e.setControl("gain", 0.25);
     e.setString("name", "spin");
     double* ain = e.audioChannel("audio_in");
-    for (int i = 0; i < 64; ++i) ain[i] = i / 64.0;
+    for (int i = 0; i < 64; ++i)
+        ain[i] = i / 64.0;
     start(e, 1);
     run(e, 2);
     EXPECT_DOUBLE_EQ(e.control("doubled"), 0.5);
     EXPECT_EQ(e.getString("shout"), "spin!");
     const double* aout = e.audioChannel("audio_out");
-    for (int i = 0; i < 64; ++i) EXPECT_DOUBLE_EQ(aout[i], 3 * i / 64.0);
+    for (int i = 0; i < 64; ++i)
+        EXPECT_DOUBLE_EQ(aout[i], 3 * i / 64.0);
     // the cached pointer stays the same channel
     EXPECT_EQ(e.controlChannel("gain"), e.controlChannel("gain"));
 }
@@ -142,8 +144,8 @@ TEST(Engine, TablesMadeFilledAndReadBack) {
     ASSERT_EQ(view.size(), data.size());
     EXPECT_TRUE(std::equal(data.begin(), data.end(), view.begin()));
     // Csound code reads what the host wrote, and the host reads what Csound wrote
-    ASSERT_FALSE(e.compile(fmt::format(
-        "instr 1\n chnset table:k(2, {0}), \"v\"\n tablew 7, 0, {0}\nendin\n", t)));
+    ASSERT_FALSE(e.compile(
+        fmt::format("instr 1\n chnset table:k(2, {0}), \"v\"\n tablew 7, 0, {0}\nendin\n", t)));
     start(e, 1, 0.01);
     run(e, 2);
     EXPECT_DOUBLE_EQ(e.control("v"), 0.125);
@@ -158,7 +160,8 @@ TEST(Engine, ReadsASoundFileIntoATable) {
     {
         SoundFileWriter w(path.string(), 44100, 1);
         std::vector<double> ramp(1000);
-        for (int i = 0; i < 1000; ++i) ramp[static_cast<std::size_t>(i)] = i / 1000.0;
+        for (int i = 0; i < 1000; ++i)
+            ramp[static_cast<std::size_t>(i)] = i / 1000.0;
         w.write(ramp.data(), 1000);
         w.commit();
     }
@@ -219,7 +222,8 @@ endin
         alone.push_back(run(*e, 300));
     }
     std::vector<std::unique_ptr<Engine>> engines;
-    for (int k = 0; k < 8; ++k) engines.push_back(make(110.0 * (k + 1)));
+    for (int k = 0; k < 8; ++k)
+        engines.push_back(make(110.0 * (k + 1)));
     std::vector<std::vector<double>> together(8);
     for (int c = 0; c < 300; ++c)
         for (int k = 0; k < 8; ++k) {

@@ -5,7 +5,8 @@
 using namespace spinout;
 
 TEST(Instr, InlineArgsWithDefaults) {
-    Instr i("sine", "\n  |iamp=0.1, kfreq=1000, Sname=\"a, b\", ibus|\n  a0 = oscili:a(iamp, kfreq)\n");
+    Instr i("sine",
+            "\n  |iamp=0.1, kfreq=1000, Sname=\"a, b\", ibus|\n  a0 = oscili:a(iamp, kfreq)\n");
     ASSERT_EQ(i.args().size(), 4u);
     EXPECT_EQ(std::get<double>(i.arg("iamp")->value), 0.1);
     EXPECT_EQ(std::get<double>(i.arg("kfreq")->value), 1000);
@@ -21,7 +22,8 @@ TEST(Instr, InlineArgsWithDefaults) {
 }
 
 TEST(Instr, ArgsMapOverridesInlineDefaults) {
-    Instr i("x", "|kfreq=1000|\nouts oscili:a(kamp, kfreq), a(0)\n", {{"kfreq", 220.0}, {"kamp", 0.3}});
+    Instr i("x", "|kfreq=1000|\nouts oscili:a(kamp, kfreq), a(0)\n",
+            {{"kfreq", 220.0}, {"kamp", 0.3}});
     EXPECT_EQ(std::get<double>(i.arg("kfreq")->value), 220);
     EXPECT_EQ(std::get<double>(i.arg("kamp")->value), 0.3);
     EXPECT_EQ(i.controls().size(), 2u);
@@ -65,8 +67,8 @@ TEST(Instr, P4IsReservedAndTheErrorNamesTheLine) {
 }
 
 TEST(Instr, BadInlineArgsAreErrors) {
-    EXPECT_THROW(Instr("x", "|freq=440|\nouts a(0), a(0)\n"), InstrError);   // no i/k/S
-    EXPECT_THROW(Instr("x", "|kfreq=abc|\nouts a(0), a(0)\n"), InstrError);  // not a number
+    EXPECT_THROW(Instr("x", "|freq=440|\nouts a(0), a(0)\n"), InstrError);  // no i/k/S
+    EXPECT_THROW(Instr("x", "|kfreq=abc|\nouts a(0), a(0)\n"), InstrError); // not a number
     EXPECT_THROW(Instr("x", "|kfreq=1, kfreq=2|\nouts a(0), a(0)\n"), InstrError);
     EXPECT_THROW(Instr("x", "|Sname=3|\nouts a(0), a(0)\n"), InstrError);
     EXPECT_THROW(Instr("x", "|kfreq=1\nouts a(0), a(0)\n"), InstrError);

@@ -60,7 +60,8 @@ TEST_F(SessionTest, FilterAfterGeneratorThroughAChannel) {
     a0 = vco2:a(kamp, kfreq)
     chnset a0, Schan
 )");
-    auto synth = s().sched("myvco", 0, -1, 0, {{"kfreq", 440.0}, {"kamp", 0.1}, {"Schan", std::string("chan1")}});
+    auto synth = s().sched("myvco", 0, -1, 0,
+                           {{"kfreq", 440.0}, {"kamp", 0.1}, {"Schan", std::string("chan1")}});
     auto filt = s().sched("filt", 0, -1, 2, {{"kcutoff", 1000.0}, {"Schan", std::string("chan1")}});
     EXPECT_LT(synth.p1, filt.p1); // priority 2 is a later instr number
     auto out = render(1.0);
@@ -227,7 +228,7 @@ outch 1, oscili:a(0.5, kfreq) * aenv
     auto out = render(1.0);
     EXPECT_GT(t::rms(t::window(out, kSr, 0.55, 0.65)), 0.05); // still sounding, fading
     EXPECT_LT(t::rms(t::window(out, kSr, 0.55, 0.65)), t::rms(t::window(out, kSr, 0.3, 0.4)));
-    EXPECT_EQ(t::peak(t::window(out, kSr, 0.82, 1.0)), 0);     // over after 0.3 s
+    EXPECT_EQ(t::peak(t::window(out, kSr, 0.82, 1.0)), 0); // over after 0.3 s
     EXPECT_FALSE(s().isPlaying(synth));
     EXPECT_TRUE(s().activeSynths().empty());
 }

@@ -29,6 +29,7 @@ struct EngineOptions {
     // Folder that relative paths in Csound code resolve against (SSDIR, SFDIR, INCDIR).
     std::string searchDir;
     std::vector<std::string> extraOptions;
+    bool journal = false; // record compiled code from the first line (see journal())
 };
 
 // A Csound compile error: Csound's own text and the line inside the compiled code.
@@ -89,6 +90,14 @@ public:
     std::span<double> table(int number) noexcept;
     void freeTable(int number);
 
+    // Records every compile and evalCode text, in order, for a standalone .csd.
+    void setJournal(bool on) { journalOn_ = on; }
+    struct CodeEntry {
+        bool eval = false; // evalCode (a `return` expression) rather than compile
+        std::string text;
+    };
+    const std::vector<CodeEntry>& journal() const { return journal_; }
+
     // Csound's messages, forwarded without allocation from the performing thread.
     MessageRing& messages() noexcept { return messages_; }
 
@@ -108,6 +117,8 @@ private:
     std::array<char, MessageRing::kTextSize - 1> line_{};
     std::size_t lineLength_ = 0;
     bool capturing_ = false;
+    bool journalOn_ = false;
+    std::vector<CodeEntry> journal_;
     std::string captured_;
 };
 

@@ -27,8 +27,8 @@ public:
 
 struct InstrArg {
     std::string name;
-    ArgValue value;   // the default
-    int index = 0;    // pfield number (5, 6, ...) or control index (0, 1, ...)
+    ArgValue value; // the default
+    int index = 0;  // pfield number (5, 6, ...) or control index (0, 1, ...)
     bool isControl() const { return name.front() == 'k'; }
     bool isString() const { return name.front() == 'S'; }
 };
@@ -65,8 +65,8 @@ private:
     void index();
 
     std::string name_;
-    std::string body_;      // as written
-    std::string codeBody_;  // the body with the inline args line blanked, pfield controls rewritten
+    std::string body_;     // as written
+    std::string codeBody_; // the body with the inline args line blanked, pfield controls rewritten
     std::string init_;
     std::string doc_;
     std::optional<int> priority_;

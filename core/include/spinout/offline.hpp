@@ -16,9 +16,9 @@
 namespace spinout {
 
 struct OfflineOptions {
-    std::string outfile;         // empty: keep the samples in memory only
+    std::string outfile; // empty: keep the samples in memory only
     SoundFormat format;
-    bool keepSamples = false;    // also keep every rendered sample in samples()
+    bool keepSamples = false; // also keep every rendered sample in samples()
 };
 
 class OfflineRenderer {

@@ -86,11 +86,12 @@ struct PreparedEvent {
 
 struct SessionOptions {
     int numPriorities = 10;
-    int numSlots = 1024;    // simultaneous instances (scheduled or playing)
-    int maxControls = 32;   // k-args per instr
+    int numSlots = 1024;  // simultaneous instances (scheduled or playing)
+    int maxControls = 32; // k-args per instr
     int numAudioBuses = 64;
     int numControlBuses = 256;
     int maxPendingEvents = 4096;
+    bool journal = false; // keep the journal (for a .csd); allocates, so never in a plugin
 };
 
 // A table read from a sound file.
@@ -138,9 +139,9 @@ public:
     bool stopAt(const Synth& synth, std::int64_t frame, bool release = true) noexcept;
     bool setAt(const Synth& synth, int control, double value, std::int64_t frame) noexcept;
     // Sets a k-arg of every playing and future instance of an instr.
-    bool setInstrControlAt(int templateIndex, int control, double value, std::int64_t frame) noexcept;
+    bool setInstrControlAt(int templateIndex, int control, double value,
+                           std::int64_t frame) noexcept;
     bool writeBusAt(const Bus& bus, double value, std::int64_t frame) noexcept;
-    bool writeAt(double* where, double value, std::int64_t frame) noexcept;
     int templateIndex(const std::string& name) const;
 
     // priority 0: the template's own, else 1. dur -1: until stopped.
@@ -177,6 +178,24 @@ public:
     Synth playSample(const SoundTable& table, double delay = 0, double dur = 0, int chan = 1,
                      double gain = 1, double speed = 1, bool loop = false, double pan = -1);
 
+    // Journal -----------------------------------------------------------------
+    // What the session handed to Csound and wrote into its tables, frame by frame:
+    // with the engine's code journal, enough for a standalone .csd.
+    struct JournalEntry {
+        std::int64_t frame = 0;
+        enum Kind { event, tableWrite, channelWrite } kind = event;
+        std::vector<double> pfields; // event
+        int table = 0;               // tableWrite
+        int index = 0;               // tableWrite
+        double value = 0;            // tableWrite, channelWrite
+        std::string channel;         // channelWrite
+    };
+    void setJournal(bool on);
+    const std::vector<JournalEntry>& journal() const { return journal_; }
+    // A control channel the session may write at a frame (writeChannelAt).
+    int channelId(const std::string& name);
+    bool writeChannelAt(int channel, double value, std::int64_t frame) noexcept;
+
     // Time ------------------------------------------------------------------
     // Hands the events due in the next cycle to Csound and performs it. Real-time safe.
     bool performCycle() noexcept;
@@ -189,8 +208,8 @@ private:
     struct Template {
         Instr instr;
         int index;
-        std::map<int, bool> compiledAt;    // priority -> compiled
-        std::vector<double> portValues;    // setInstrControlAt, for future instances
+        std::map<int, bool> compiledAt; // priority -> compiled
+        std::vector<double> portValues; // setInstrControlAt, for future instances
         std::vector<bool> portSet;
     };
     struct Slot {
@@ -207,14 +226,14 @@ private:
     };
     static constexpr int kMaxPfields = 64;
     struct Pending {
-        enum Kind { start, stop, setTable, setInstr, write, event } kind = event;
+        enum Kind { start, stop, setTable, setInstr, setChannel, event } kind = event;
         std::int64_t frame = 0;
         std::uint64_t seq = 0;
-        int slot = -1;               // start / stop / setTable guard
+        int slot = -1; // start / stop / setTable guard
         std::uint32_t generation = 0;
-        int table = 0;               // setTable; setInstr: template index
-        int index = 0;               // setTable, setInstr: control index
-        double* where = nullptr;     // write
+        int table = 0; // setTable; setInstr: template index
+        int index = 0; // setTable, setInstr: control index
+
         int numPfields = 0;
         std::array<double, kMaxPfields> pfields{};
     };
@@ -238,6 +257,10 @@ private:
                             AutomationMode mode, double delay, bool overtake, int slot,
                             std::uint32_t generation);
     void addBusRef(const Bus& bus);
+    // Every host-side write into Csound's tables goes through here (journaled).
+    void store(int table, int index, double value) noexcept;
+    void storeChannel(int channel, double value) noexcept;
+    void sendEvent(std::span<const double> pfields, std::int64_t frame) noexcept;
     void dropBusRef(const Bus& bus);
 
     Engine& engine_;
@@ -252,7 +275,10 @@ private:
     std::uint32_t nextInstance_ = 0;
     std::map<std::string, int> strings_;
     std::array<std::vector<int>, 2> busRefs_;
-    double* audioBusCount_ = nullptr;
+    int audioBusCountChannel_ = -1;
+    std::vector<std::pair<std::string, double*>> channels_;
+    bool journalOn_ = false;
+    std::vector<JournalEntry> journal_;
     // Csound's tables, numbers and data
     int ctlTable_ = 0, aliveTable_ = 0, genTable_ = 0, kbusTable_ = 0;
     std::span<double> ctl_, alive_, gen_, kbus_;

@@ -16,7 +16,7 @@ public:
 };
 
 struct SoundFormat {
-    std::string container = "wav"; // wav, flac, ogg, aiff
+    std::string container = "wav";    // wav, flac, ogg, aiff
     std::string encoding = "float32"; // pcm16, pcm24, pcm32, float32, float64
 };
 
@@ -45,7 +45,9 @@ struct Audio {
     int sr = 0;
     int nchnls = 0;
     std::vector<double> samples; // interleaved
-    std::int64_t frames() const { return nchnls > 0 ? static_cast<std::int64_t>(samples.size()) / nchnls : 0; }
+    std::int64_t frames() const {
+        return nchnls > 0 ? static_cast<std::int64_t>(samples.size()) / nchnls : 0;
+    }
     std::vector<double> channel(int ch) const;
 };
 

@@ -1,0 +1,105 @@
+// spinout::Processor: the one block adapter that the plugin and the renderer
+// both drive. Any host block size in, fixed ksmps cycles inside, a constant
+// latency of ksmps frames; MIDI and port changes land at their exact frame.
+// process() and everything it calls are real-time safe.
+#pragma once
+
+#include "spinout/engine.hpp"
+#include "spinout/session.hpp"
+#include "spinout/session_file.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace spinout {
+
+struct MidiMessage {
+    std::uint32_t frame = 0; // within the block
+    std::uint8_t size = 0;
+    std::uint8_t data[3] = {0, 0, 0};
+};
+
+struct ProcessorOptions {
+    int sr = 48000;
+    SessionOptions session;
+};
+
+class Processor {
+public:
+    // Builds the session: compiles globals and instrs, assigns buses, prepares the
+    // voices and queues the [[run]] chain. Errors name the session file's line.
+    Processor(const SessionSpec& spec, ProcessorOptions options = {});
+    ~Processor();
+
+    const SessionSpec& spec() const noexcept { return spec_; }
+    Engine& engine() noexcept { return *engine_; }
+    Session& session() noexcept { return *session_; }
+    int latency() const noexcept { return ksmps_; }
+    int numInputs() const noexcept { return spec_.audioInputs; }
+    int numOutputs() const noexcept { return spec_.audioOutputs; }
+    std::int64_t frame() const noexcept { return frame_; }
+
+    // Port values, taken at the start of the next block when they changed.
+    std::size_t numPorts() const noexcept { return ports_.size(); }
+    void setPort(std::size_t index, double value) noexcept;
+    double port(std::size_t index) const noexcept { return ports_[index].value; }
+    void applyPreset(const PresetSpec& preset) noexcept;
+
+    // inputs: numInputs() channels, outputs: numOutputs() channels of nframes.
+    // MIDI messages sorted by frame.
+    void process(const float* const* inputs, float* const* outputs, std::uint32_t nframes,
+                 std::span<const MidiMessage> midi = {}) noexcept;
+
+    int activeVoices() const noexcept;
+    // The bus of spec().buses[index].
+    Bus bus(std::size_t index) const { return buses_.at(index); }
+
+private:
+    struct Port {
+        double value = 0;     // in range, as applied
+        double hostValue = 0; // as the host last set it (change detection)
+        bool pending = true;
+        int templateIndex = -1; // instr.karg target
+        int control = -1;
+        Bus bus;          // bus:NAME target
+        int channel = -1; // chn:NAME target
+    };
+    struct Voice {
+        Synth synth;
+        int note = -1;
+        bool active = false;    // sounding and counting against the voice limit
+        bool sustained = false; // released while the pedal is down
+        std::uint64_t order = 0;
+    };
+
+    void build();
+    void applyPort(Port& port, double value, std::int64_t frame) noexcept;
+    void handleMidi(const MidiMessage& m, std::int64_t frame) noexcept;
+    void noteOn(int note, int velocity, std::int64_t frame) noexcept;
+    void noteOff(int note, std::int64_t frame) noexcept;
+    void release(Voice& v, std::int64_t frame) noexcept;
+    void cycle() noexcept;
+
+    SessionSpec spec_;
+    ProcessorOptions options_;
+    int ksmps_ = 64;
+    std::unique_ptr<Engine> engine_;
+    std::unique_ptr<Session> session_;
+    std::vector<Port> ports_;
+    std::vector<Bus> buses_; // by index of spec_.buses
+    // voices
+    std::unique_ptr<PreparedEvent> voiceEvent_;
+    ArgRef pitchArg_, velocityArg_;
+    std::vector<Voice> voices_;
+    std::uint64_t voiceOrder_ = 0;
+    bool sustain_ = false;
+    double bend_ = 0; // semitones
+    // block adaptation
+    std::int64_t frame_ = 0;  // frames taken from the host so far
+    int fill_ = 0;            // frames of the current cycle already taken
+    std::vector<double> out_; // the previous cycle's output, interleaved
+};
+
+} // namespace spinout

@@ -1,0 +1,61 @@
+#include "spinout/csd.hpp"
+
+#include <fmt/format.h>
+
+namespace spinout {
+
+namespace {
+
+std::string orchestra(const Engine& engine) {
+    std::string orc;
+    for (const auto& entry : engine.journal()) {
+        if (!entry.eval) {
+            orc += entry.text;
+        } else if (entry.text.rfind("return ", 0) == 0) {
+            orc += "giSpinoutEval = " + entry.text.substr(7); // same tables, same numbers
+        } else {
+            orc += entry.text;
+        }
+        if (orc.empty() || orc.back() != '\n') orc += '\n';
+    }
+    return orc;
+}
+
+} // namespace
+
+std::string exportCsd(const Session& session, const CsdOptions& options) {
+    auto& engine = const_cast<Session&>(session).engine();
+    const double sr = engine.sr();
+    std::string options_line = "-d -m0 --sample-accurate -f";
+    options_line += " -o " + csoundString(options.output);
+    if (!options.input.empty()) options_line += " -i " + csoundString(options.input);
+
+    std::string score;
+    for (const auto& j : session.journal()) {
+        // a quarter sample past the frame: Csound truncates a start time to a sample
+        const std::string time = csoundNumber((static_cast<double>(j.frame) + 0.25) / sr);
+        switch (j.kind) {
+        case Session::JournalEntry::event: {
+            score += "i " + csoundNumber(j.pfields[0]) + " " + time;
+            for (std::size_t i = 2; i < j.pfields.size(); ++i)
+                score += " " + csoundNumber(j.pfields[i]);
+            score += "\n";
+            break;
+        }
+        case Session::JournalEntry::tableWrite:
+            score +=
+                fmt::format("i 4 {} 0 {} {} {}\n", time, j.table, j.index, csoundNumber(j.value));
+            break;
+        case Session::JournalEntry::channelWrite:
+            score += fmt::format("i 5 {} 0 {} {}\n", time, csoundString(j.channel),
+                                 csoundNumber(j.value));
+            break;
+        }
+    }
+    score += fmt::format("e {}\n", csoundNumber(options.end));
+    return fmt::format("<CsoundSynthesizer>\n<CsOptions>\n{}\n</CsOptions>\n<CsInstruments>\n{}"
+                       "</CsInstruments>\n<CsScore>\n{}</CsScore>\n</CsoundSynthesizer>\n",
+                       options_line, orchestra(engine), score);
+}
+
+} // namespace spinout

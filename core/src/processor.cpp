@@ -1,0 +1,335 @@
+#include "spinout/processor.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
+namespace spinout {
+
+namespace {
+
+[[noreturn]] void fail(const SourcePos& pos, const std::string& message) {
+    throw SessionFileError({{pos, message}});
+}
+
+// Flush denormals to zero for the scope of a block (FTZ and DAZ).
+class DenormalGuard {
+public:
+    DenormalGuard() noexcept {
+#if defined(__SSE__)
+        saved_ = _mm_getcsr();
+        _mm_setcsr(saved_ | 0x8040);
+#endif
+    }
+    ~DenormalGuard() {
+#if defined(__SSE__)
+        _mm_setcsr(saved_);
+#endif
+    }
+    DenormalGuard(const DenormalGuard&) = delete;
+    DenormalGuard& operator=(const DenormalGuard&) = delete;
+
+private:
+    unsigned saved_ = 0;
+};
+
+} // namespace
+
+Processor::Processor(const SessionSpec& spec, ProcessorOptions options)
+    : spec_(spec), options_(std::move(options)), ksmps_(spec.ksmps) {
+    build();
+}
+
+Processor::~Processor() = default;
+
+void Processor::build() {
+    EngineOptions eo;
+    eo.sr = options_.sr;
+    eo.ksmps = ksmps_;
+    eo.nchnls = spec_.audioOutputs;
+    eo.nchnlsIn = spec_.audioInputs;
+    eo.a4 = spec_.a4;
+    eo.searchDir = spec_.dir;
+    eo.journal = options_.session.journal;
+    const SourcePos filePos{spec_.path, 0, 0};
+    try {
+        engine_ = std::make_unique<Engine>(eo);
+    } catch (const EngineError& e) {
+        fail(filePos, e.what());
+    }
+    session_ = std::make_unique<Session>(*engine_, options_.session);
+    auto& s = *session_;
+
+    for (const auto& inc : spec_.includes) {
+        try {
+            s.includeFile(inc);
+        } catch (const SessionError& e) {
+            fail(filePos, e.what());
+        }
+    }
+    if (!spec_.globals.empty()) {
+        if (auto err = engine_->compile(spec_.globals)) {
+            const int line = err->line > 0 ? spec_.globalsLine + err->line - 1 : spec_.globalsLine;
+            fail({spec_.path, line, 1}, "in [engine] globals: " + err->message);
+        }
+    }
+    for (const auto& is : spec_.instrs) {
+        try {
+            s.registerInstr(Instr(is.name, is.body, is.args, is.init, is.doc, is.priority));
+            s.prepareSched(is.name, is.priority.value_or(1));
+        } catch (const InstrError& e) {
+            const int line = e.line > 0 ? is.bodyLine + e.line - 1 : is.pos.line;
+            fail({spec_.path, line, 1}, e.what());
+        } catch (const SessionError& e) {
+            fail(is.pos, e.what());
+        }
+    }
+    for (const auto& b : spec_.buses) {
+        buses_.push_back(b.kind == BusKind::control ? s.assignBus(b.kind, b.value)
+                                                    : s.assignBus(b.kind));
+    }
+    auto resolve = [&](const SpecArgs& args) {
+        SchedArgs out;
+        for (const auto& [name, v] : args) {
+            if (!v.bus.empty()) {
+                const auto it = std::find_if(spec_.buses.begin(), spec_.buses.end(),
+                                             [&](const BusSpec& b) { return b.name == v.bus; });
+                if (it == spec_.buses.end()) fail(v.pos, fmt::format("no bus named '{}'", v.bus));
+                out.emplace_back(name, buses_[static_cast<std::size_t>(it - spec_.buses.begin())]);
+            } else if (const auto* d = std::get_if<double>(&v.value)) {
+                out.emplace_back(name, *d);
+            } else {
+                out.emplace_back(name, std::get<std::string>(v.value));
+            }
+        }
+        return out;
+    };
+
+    // Ports first: the chain and the voices start with their values.
+    for (const auto& ps : spec_.ports) {
+        Port p;
+        try {
+            switch (ps.target.kind) {
+            case PortTarget::control:
+                p.templateIndex = s.templateIndex(ps.target.instr);
+                p.control = s.argRef(ps.target.instr, ps.target.name).index;
+                break;
+            case PortTarget::bus: {
+                const auto it =
+                    std::find_if(spec_.buses.begin(), spec_.buses.end(),
+                                 [&](const BusSpec& b) { return b.name == ps.target.name; });
+                if (it == spec_.buses.end()) fail(ps.pos, "no bus named " + ps.target.name);
+                p.bus = buses_[static_cast<std::size_t>(it - spec_.buses.begin())];
+                break;
+            }
+            case PortTarget::channel:
+                p.channel = s.channelId(ps.target.name);
+                break;
+            }
+        } catch (const SessionError& e) {
+            fail(ps.pos, e.what());
+        }
+        p.value = p.hostValue = clampPortValue(ps, ps.def);
+        ports_.push_back(p);
+        applyPort(ports_.back(), p.value, 0);
+    }
+
+    for (const auto& run : spec_.runs) {
+        try {
+            const auto e = s.prepare(run.instr, run.priority.value_or(0), resolve(run.args));
+            if (!s.startAt(e, 0, -1).valid()) fail(run.pos, "no room to start the instance");
+        } catch (const SessionError& e) {
+            fail(run.pos, e.what());
+        } catch (const InstrError& e) {
+            fail(run.pos, e.what());
+        }
+    }
+
+    if (spec_.midi) {
+        const auto& m = *spec_.midi;
+        try {
+            voiceEvent_ = std::make_unique<PreparedEvent>(
+                s.prepare(m.instr, m.priority.value_or(0), resolve(m.args)));
+            if (!m.pitch.empty()) pitchArg_ = s.argRef(m.instr, m.pitch);
+            if (!m.velocity.empty()) velocityArg_ = s.argRef(m.instr, m.velocity);
+        } catch (const SessionError& e) {
+            fail(m.pos, e.what());
+        } catch (const InstrError& e) {
+            fail(m.pos, e.what());
+        }
+        // Csound allocates an instance's memory on first use: do it now.
+        if (auto err = engine_->compile(
+                fmt::format("prealloc {}, {}\n", voiceEvent_->instrNum, m.voices + 8)))
+            fail(m.pos, err->message);
+        voices_.resize(static_cast<std::size_t>(m.voices));
+    }
+    out_.assign(static_cast<std::size_t>(ksmps_ * spec_.audioOutputs), 0.0);
+}
+
+void Processor::setPort(std::size_t index, double value) noexcept {
+    if (index >= ports_.size()) return;
+    auto& p = ports_[index];
+    if (value == p.hostValue) return; // change detection: only changes travel
+    p.hostValue = value;
+    p.value = clampPortValue(spec_.ports[index], value);
+    p.pending = true;
+}
+
+void Processor::applyPreset(const PresetSpec& preset) noexcept {
+    for (const auto& [symbol, value] : preset.values) {
+        const int i = spec_.portIndex(symbol);
+        if (i >= 0) setPort(static_cast<std::size_t>(i), value);
+    }
+}
+
+void Processor::applyPort(Port& p, double value, std::int64_t frame) noexcept {
+    p.pending = false;
+    if (p.templateIndex >= 0)
+        session_->setInstrControlAt(p.templateIndex, p.control, value, frame);
+    else if (p.bus.valid())
+        session_->writeBusAt(p.bus, value, frame);
+    else if (p.channel >= 0)
+        session_->writeChannelAt(p.channel, value, frame);
+}
+
+int Processor::activeVoices() const noexcept {
+    return static_cast<int>(
+        std::count_if(voices_.begin(), voices_.end(), [](const Voice& v) { return v.active; }));
+}
+
+void Processor::release(Voice& v, std::int64_t frame) noexcept {
+    session_->stopAt(v.synth, frame, true);
+    v.active = false;
+    v.sustained = false;
+}
+
+void Processor::noteOn(int note, int velocity, std::int64_t frame) noexcept {
+    if (!voiceEvent_ || voices_.empty()) return;
+    for (auto& v : voices_)
+        if (v.active && v.note == note) release(v, frame); // retrigger
+    Voice* target = nullptr;
+    for (auto& v : voices_)
+        if (!v.active) {
+            target = &v;
+            break;
+        }
+    if (target == nullptr) { // steal the oldest
+        target =
+            &*std::min_element(voices_.begin(), voices_.end(),
+                               [](const Voice& a, const Voice& b) { return a.order < b.order; });
+        release(*target, frame);
+    }
+    const ArgOverride args[] = {{pitchArg_, note + bend_}, {velocityArg_, velocity / 127.0}};
+    target->synth = session_->startAt(*voiceEvent_, frame, -1, args);
+    target->note = note;
+    target->active = target->synth.valid();
+    target->sustained = false;
+    target->order = ++voiceOrder_;
+}
+
+void Processor::noteOff(int note, std::int64_t frame) noexcept {
+    for (auto& v : voices_) {
+        if (!v.active || v.note != note || v.sustained) continue;
+        if (sustain_)
+            v.sustained = true;
+        else
+            release(v, frame);
+    }
+}
+
+void Processor::handleMidi(const MidiMessage& m, std::int64_t frame) noexcept {
+    if (m.size < 2) return;
+    const int status = m.data[0] & 0xF0;
+    const int d1 = m.data[1] & 0x7F;
+    const int d2 = m.size > 2 ? m.data[2] & 0x7F : 0;
+    switch (status) {
+    case 0x90:
+        if (d2 > 0)
+            noteOn(d1, d2, frame);
+        else
+            noteOff(d1, frame);
+        break;
+    case 0x80:
+        noteOff(d1, frame);
+        break;
+    case 0xB0:
+        if (d1 == 64) {
+            sustain_ = d2 >= 64;
+            if (!sustain_)
+                for (auto& v : voices_)
+                    if (v.active && v.sustained) release(v, frame);
+        } else if (d1 == 120 || d1 == 123) {
+            for (auto& v : voices_)
+                if (v.active) release(v, frame);
+        }
+        for (std::size_t i = 0; i < ports_.size(); ++i) {
+            const auto& ps = spec_.ports[i];
+            if (ps.midiCC && *ps.midiCC == d1) {
+                ports_[i].value = portValueFromUnit(ps, d2 / 127.0);
+                applyPort(ports_[i], ports_[i].value, frame);
+            }
+        }
+        break;
+    case 0xE0: {
+        const double range = spec_.midi ? spec_.midi->bendRange : 0;
+        bend_ = ((d2 << 7 | d1) - 8192) / 8192.0 * range;
+        if (pitchArg_.control)
+            for (auto& v : voices_)
+                if (v.synth.valid())
+                    session_->setAt(v.synth, pitchArg_.index, v.note + bend_, frame);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+void Processor::cycle() noexcept {
+    session_->performCycle();
+    std::copy(engine_->spout(), engine_->spout() + out_.size(), out_.begin());
+}
+
+void Processor::process(const float* const* inputs, float* const* outputs, std::uint32_t nframes,
+                        std::span<const MidiMessage> midi) noexcept {
+    DenormalGuard ftz;
+    const std::int64_t blockStart = frame_;
+    for (auto& p : ports_)
+        if (p.pending) applyPort(p, p.value, blockStart);
+    const int nin = spec_.audioInputs;
+    const int nout = spec_.audioOutputs;
+    double* spin = engine_->spin();
+    std::size_t mi = 0;
+    std::uint32_t pos = 0;
+    while (pos < nframes) {
+        const auto n =
+            std::min<std::uint32_t>(nframes - pos, static_cast<std::uint32_t>(ksmps_ - fill_));
+        // MIDI inside this stretch goes to the queue before its cycle is performed
+        for (; mi < midi.size() && midi[mi].frame < pos + n; ++mi)
+            handleMidi(midi[mi], blockStart + midi[mi].frame);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            const auto f = static_cast<std::size_t>(fill_) + i;
+            for (int ch = 0; ch < nin; ++ch)
+                spin[f * static_cast<std::size_t>(nin) + static_cast<std::size_t>(ch)] =
+                    inputs != nullptr && inputs[ch] != nullptr ? inputs[ch][pos + i] : 0.0f;
+            for (int ch = 0; ch < nout; ++ch)
+                outputs[ch][pos + i] = static_cast<float>(
+                    out_[f * static_cast<std::size_t>(nout) + static_cast<std::size_t>(ch)]);
+        }
+        fill_ += static_cast<int>(n);
+        pos += n;
+        frame_ += n;
+        if (fill_ == ksmps_) {
+            cycle();
+            fill_ = 0;
+        }
+    }
+    // messages stamped past the block (a host's mistake) still count, at its end
+    for (; mi < midi.size(); ++mi)
+        handleMidi(midi[mi], blockStart + (nframes > 0 ? nframes - 1 : 0));
+}
+
+} // namespace spinout

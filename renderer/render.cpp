@@ -1,0 +1,262 @@
+#include "render.hpp"
+
+#include "midi_file.hpp"
+
+#include "spinout/csd.hpp"
+#include "spinout/processor.hpp"
+#include "spinout/score_file.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+
+namespace spinout {
+
+namespace {
+
+// The value of a port automation at time t (seconds from its start).
+double automationValue(const ScoreAutomation& a, double t) {
+    const auto& p = a.pairs;
+    if (t <= p[0]) return p[1];
+    for (std::size_t i = 2; i < p.size(); i += 2) {
+        if (t > p[i]) continue;
+        const double span = p[i] - p[i - 2];
+        double x = span > 0 ? (t - p[i - 2]) / span : 1;
+        switch (a.mode.shape) {
+        case AutomationMode::cos:
+            x = (1 - std::cos(x * M_PI)) / 2;
+            break;
+        case AutomationMode::expon:
+            x = std::pow(x, a.mode.exponent);
+            break;
+        case AutomationMode::smooth:
+            x = x * x * (3 - 2 * x);
+            break;
+        case AutomationMode::linear:
+            break;
+        }
+        return p[i - 1] + (p[i + 1] - p[i - 1]) * x;
+    }
+    return p[p.size() - 1];
+}
+
+SchedArgs resolveArgs(const SpecArgs& args, const SessionSpec& spec, Processor& proc) {
+    SchedArgs out;
+    for (const auto& [name, v] : args) {
+        if (!v.bus.empty()) {
+            const auto it = std::find_if(spec.buses.begin(), spec.buses.end(),
+                                         [&](const BusSpec& b) { return b.name == v.bus; });
+            out.emplace_back(name, proc.bus(static_cast<std::size_t>(it - spec.buses.begin())));
+        } else if (const auto* d = std::get_if<double>(&v.value)) {
+            out.emplace_back(name, *d);
+        } else {
+            out.emplace_back(name, std::get<std::string>(v.value));
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+RenderResult render(const RenderJob& job) {
+    SessionSpec spec = parseSessionFile(job.session);
+    if (job.ksmps) spec.ksmps = *job.ksmps;
+
+    Audio input;
+    if (!job.input.empty()) {
+        if (spec.audioInputs == 0)
+            throw RenderError(
+                fmt::format("{}: the session has no audio input for --input", job.session));
+        try {
+            input = readSoundFile(job.input);
+        } catch (const SoundFileError& e) {
+            throw RenderError(e.what());
+        }
+    }
+    const int sr = job.sr > 0 ? job.sr : (input.sr > 0 ? input.sr : 48000);
+    if (input.sr > 0 && input.sr != sr)
+        throw RenderError(
+            fmt::format("{}: the input is at {} Hz, the render at {} Hz (give --sr {})", job.input,
+                        input.sr, sr, input.sr));
+    if (sr < 1000 || sr > 768000) throw RenderError(fmt::format("--sr {} is out of range", sr));
+
+    std::vector<TimedMidi> midi;
+    if (!job.midi.empty()) {
+        try {
+            midi = readMidiFile(job.midi);
+        } catch (const MidiFileError& e) {
+            throw RenderError(e.what());
+        }
+    }
+    Score score;
+    if (!job.score.empty()) score = parseScoreFile(job.score, spec);
+
+    ProcessorOptions po;
+    po.sr = sr;
+    po.session.journal = job.csd;
+    Processor proc(spec, po);
+    auto& session = proc.session();
+
+    if (!job.preset.empty()) {
+        const auto* preset = spec.preset(job.preset);
+        if (preset == nullptr) {
+            std::vector<std::string> names;
+            for (const auto& p : spec.presets)
+                names.push_back(p.name);
+            const auto hint = closestName(job.preset, names);
+            throw RenderError(
+                fmt::format("{}: no preset '{}'{}", job.session, job.preset,
+                            hint.empty() ? fmt::format(" (presets: {})", fmt::join(names, ", "))
+                                         : fmt::format("; did you mean '{}'?", hint)));
+        }
+        proc.applyPreset(*preset);
+    }
+    for (const auto& [symbol, value] : job.sets) {
+        const int i = spec.portIndex(symbol);
+        if (i < 0) {
+            std::vector<std::string> names;
+            for (const auto& p : spec.ports)
+                names.push_back(p.symbol);
+            const auto hint = closestName(symbol, names);
+            throw RenderError(
+                fmt::format("{}: no port '{}'{}", job.session, symbol,
+                            hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
+        }
+        const auto& port = spec.ports[static_cast<std::size_t>(i)];
+        if (value < port.min || value > port.max)
+            throw RenderError(
+                fmt::format("--set {}={}: outside {} .. {}", symbol, value, port.min, port.max));
+        proc.setPort(static_cast<std::size_t>(i), value);
+    }
+
+    // The score, scheduled up front through the session.
+    std::vector<std::pair<std::string, Synth>> ids;
+    try {
+        for (const auto& e : score.events) {
+            auto synth = session.sched(e.instr, e.time, e.dur, e.priority.value_or(0),
+                                       resolveArgs(e.args, spec, proc));
+            if (!e.id.empty()) ids.emplace_back(e.id, synth);
+        }
+        auto synthOf = [&](const std::string& id) {
+            return std::find_if(ids.begin(), ids.end(),
+                                [&](const auto& p) { return p.first == id; })
+                ->second;
+        };
+        for (const auto& s : score.sets)
+            for (const auto& [name, value] : s.args)
+                session.set(synthOf(s.event), name, value, s.time);
+        for (const auto& a : score.automations)
+            if (!a.event.empty())
+                session.automate(synthOf(a.event), a.param, a.pairs, a.mode, a.time);
+    } catch (const SessionError& e) {
+        throw RenderError(fmt::format("{}: {}", job.score, e.what()));
+    }
+
+    double contentEnd = score.end();
+    if (!midi.empty()) contentEnd = std::max(contentEnd, midi.back().time);
+    if (input.sr > 0) contentEnd = std::max(contentEnd, static_cast<double>(input.frames()) / sr);
+    if (job.tail < 0) throw RenderError("--tail must be 0 or more");
+    const double seconds = job.duration.value_or(contentEnd) + job.tail;
+    const auto frames = static_cast<std::int64_t>(std::llround(seconds * sr));
+    if (frames <= 0)
+        throw RenderError("nothing to render: give --duration, a score, MIDI or an input");
+
+    std::unique_ptr<SoundFileWriter> writer;
+    if (!job.output.empty()) {
+        try {
+            writer =
+                std::make_unique<SoundFileWriter>(job.output, sr, proc.numOutputs(), job.format);
+        } catch (const SoundFileError& e) {
+            throw RenderError(e.what());
+        }
+    }
+
+    RenderResult result;
+    result.sr = sr;
+    result.nchnls = proc.numOutputs();
+    result.frames = frames;
+    result.latency = proc.latency();
+    const int nin = proc.numInputs();
+    const int nout = proc.numOutputs();
+    const std::uint32_t maxBlock = *std::max_element(job.blocks.begin(), job.blocks.end());
+    std::vector<std::vector<float>> inBufs(static_cast<std::size_t>(nin),
+                                           std::vector<float>(maxBlock));
+    std::vector<std::vector<float>> outBufs(static_cast<std::size_t>(nout),
+                                            std::vector<float>(maxBlock));
+    std::vector<const float*> inPtrs;
+    std::vector<float*> outPtrs;
+    for (auto& b : inBufs)
+        inPtrs.push_back(b.data());
+    for (auto& b : outBufs)
+        outPtrs.push_back(b.data());
+    std::vector<MidiMessage> blockMidi;
+    std::vector<double> interleaved(static_cast<std::size_t>(maxBlock) *
+                                    static_cast<std::size_t>(nout));
+    double sumSquares = 0;
+    std::size_t mi = 0;
+    std::size_t blockIndex = 0;
+    const std::int64_t total = frames + proc.latency();
+    const auto inFrames = input.frames();
+    for (std::int64_t pos = 0; pos < total;) {
+        const auto n = static_cast<std::uint32_t>(
+            std::min<std::int64_t>(job.blocks[blockIndex++ % job.blocks.size()], total - pos));
+        for (int ch = 0; ch < nin; ++ch) {
+            auto& buf = inBufs[static_cast<std::size_t>(ch)];
+            for (std::uint32_t i = 0; i < n; ++i) {
+                const auto f = pos + i;
+                buf[i] = f < inFrames ? static_cast<float>(input.samples[static_cast<std::size_t>(
+                                            f * input.nchnls + ch % input.nchnls)])
+                                      : 0.0f;
+            }
+        }
+        blockMidi.clear();
+        for (; mi < midi.size(); ++mi) {
+            const auto f = static_cast<std::int64_t>(std::llround(midi[mi].time * sr));
+            if (f >= pos + n) break;
+            MidiMessage m;
+            m.frame = static_cast<std::uint32_t>(std::max<std::int64_t>(0, f - pos));
+            m.size = midi[mi].size;
+            std::copy(midi[mi].data, midi[mi].data + 3, m.data);
+            blockMidi.push_back(m);
+        }
+        for (const auto& a : score.automations)
+            if (!a.port.empty() && static_cast<double>(pos) / sr >= a.time)
+                proc.setPort(static_cast<std::size_t>(spec.portIndex(a.port)),
+                             automationValue(a, static_cast<double>(pos) / sr - a.time));
+        proc.process(inPtrs.data(), outPtrs.data(), n, blockMidi);
+
+        // the first `latency` frames are the processor's delay: the file starts after them
+        const std::int64_t skip = std::max<std::int64_t>(0, proc.latency() - pos);
+        if (skip < n) {
+            const auto count = static_cast<std::size_t>(n - skip);
+            for (std::size_t i = 0; i < count; ++i)
+                for (int ch = 0; ch < nout; ++ch) {
+                    const float v =
+                        outBufs[static_cast<std::size_t>(ch)][static_cast<std::size_t>(skip) + i];
+                    interleaved[i * static_cast<std::size_t>(nout) + static_cast<std::size_t>(ch)] =
+                        v;
+                    result.peak = std::max(result.peak, static_cast<double>(std::fabs(v)));
+                    sumSquares += static_cast<double>(v) * v;
+                    if (job.keepSamples) result.samples.push_back(v);
+                }
+            if (writer) writer->write(interleaved.data(), static_cast<std::int64_t>(count));
+        }
+        pos += n;
+        if (job.progress) job.progress(static_cast<double>(pos) / static_cast<double>(total));
+    }
+    result.rms = std::sqrt(sumSquares / static_cast<double>(frames * nout));
+    if (writer) writer->commit();
+    if (job.csd) {
+        CsdOptions co;
+        co.output = job.csdOutput;
+        co.input = job.input.empty() ? "" : std::filesystem::absolute(job.input).string();
+        co.end = static_cast<double>(frames) / sr;
+        result.csd = exportCsd(session, co);
+    }
+    return result;
+}
+
+} // namespace spinout

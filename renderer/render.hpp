@@ -1,0 +1,55 @@
+// A render: a session (with MIDI, a score, an input, a preset, port values)
+// through Processor into a sound file, as a host would play it.
+#pragma once
+
+#include "spinout/sound_file.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace spinout {
+
+// An error in what the user asked for (exit status 1).
+class RenderError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct RenderJob {
+    std::string session;
+    std::string output; // empty: no file
+    std::string midi;
+    std::string score;
+    std::string input;
+    std::string preset;
+    std::vector<std::pair<std::string, double>> sets; // port symbol = value
+    int sr = 0;                                       // 0: the input's, else 48000
+    std::optional<int> ksmps;
+    std::optional<double> duration; // before the tail; default: the end of the content
+    double tail = 1.0;
+    SoundFormat format;
+    std::vector<std::uint32_t> blocks = {512}; // host block sizes, used in turn
+    bool keepSamples = false;
+    bool csd = false; // journal the render for exportCsd
+    std::string csdOutput = "spinout.wav";
+    std::function<void(double)> progress; // 0..1
+};
+
+struct RenderResult {
+    int sr = 0;
+    int nchnls = 0;
+    std::int64_t frames = 0;
+    double peak = 0; // linear
+    double rms = 0;  // linear, over all channels
+    int latency = 0;
+    std::vector<float> samples; // interleaved, with keepSamples
+    std::string csd;            // with csd
+};
+
+RenderResult render(const RenderJob& job);
+
+} // namespace spinout
