@@ -1,0 +1,225 @@
+// The block processor: what a host hears, whatever its block sizes.
+#include "spinout/processor.hpp"
+
+#include "../common/analysis.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <random>
+
+using namespace spinout;
+namespace t = spinout::test;
+
+namespace {
+
+constexpr double kSr = 48000;
+
+// A small instrument: a sine voice (or a click) into a gain stage on a bus.
+std::string synthSession(int voices = 8, const std::string& voiceBody = "") {
+    const std::string body = voiceBody.empty() ? R"(|kpitch=60, iamp=0.5, ibus=0|
+aenv = linsegr:a(0, 0.005, 1, 0.05, 0)
+busmix(ibus, oscili:a(iamp * 0.3, mtof:k(kpitch)) * aenv)
+)"
+                                               : voiceBody;
+    return fmt::format(R"(
+[session]
+name = "Test synth"
+uri = "urn:spinout:test-synth"
+kind = "instrument"
+[engine]
+ksmps = 64
+[instr.voice]
+priority = 1
+body = '''
+{}'''
+[instr.out]
+priority = 2
+body = '''
+|ibus=0, kgain=1|
+a0 = busin:a(ibus) * kgain
+outch 1, a0, 2, a0
+'''
+[bus.mix]
+kind = "audio"
+[[run]]
+instr = "out"
+args = {{ ibus = "bus:mix" }}
+[midi]
+instr = "voice"
+pitch = "kpitch"
+velocity = "iamp"
+voices = {}
+bend_range = 2
+args = {{ ibus = "bus:mix" }}
+[[port]]
+symbol = "gain"
+target = "out.kgain"
+min = 0
+max = 2
+default = 1
+midi_cc = 7
+[[port]]
+symbol = "probe"
+target = "chn:probe"
+min = 0
+max = 10
+default = 5
+)",
+                       body, voices);
+}
+
+struct Note {
+    std::int64_t frame;
+    std::uint8_t b0, b1, b2;
+};
+
+// Plays notes through a Processor in blocks of the given sizes (used in turn).
+std::vector<float> play(const SessionSpec& spec, const std::vector<Note>& notes,
+                        const std::vector<std::uint32_t>& blocks, std::int64_t frames,
+                        Processor* existing = nullptr) {
+    std::unique_ptr<Processor> own;
+    Processor* p = existing;
+    if (p == nullptr) {
+        own = std::make_unique<Processor>(spec);
+        p = own.get();
+    }
+    std::vector<float> out;
+    std::vector<float> l(8192), r(8192);
+    float* outs[] = {l.data(), r.data()};
+    std::size_t ni = 0, bi = 0;
+    for (std::int64_t pos = 0; pos < frames;) {
+        const auto n = static_cast<std::uint32_t>(
+            std::min<std::int64_t>(blocks[bi++ % blocks.size()], frames - pos));
+        std::vector<MidiMessage> midi;
+        for (; ni < notes.size() && notes[ni].frame < pos + n; ++ni)
+            midi.push_back({static_cast<std::uint32_t>(notes[ni].frame - pos),
+                            3,
+                            {notes[ni].b0, notes[ni].b1, notes[ni].b2}});
+        p->process(nullptr, outs, n, midi);
+        for (std::uint32_t i = 0; i < n; ++i)
+            out.push_back(l[i]);
+        pos += n;
+    }
+    return out;
+}
+
+std::vector<Note> phrase() {
+    return {{100, 0x90, 60, 100},   {100, 0x90, 64, 90},   {5000, 0xB0, 64, 127},
+            {9000, 0x80, 60, 0},    {12000, 0x90, 67, 80}, {20000, 0xE0, 0, 0x60},
+            {26000, 0xB0, 64, 0},   {27000, 0xB0, 7, 90},  {30000, 0x80, 64, 0},
+            {33333, 0xE0, 0, 0x40}, {40000, 0x80, 67, 0},  {41001, 0x90, 72, 127},
+            {50000, 0x80, 72, 0}};
+}
+
+} // namespace
+
+TEST(Processor, OutputIsIdenticalWhateverTheBlockSizes) {
+    const auto spec = parseSessionText(synthSession(), "synth.toml");
+    const std::int64_t frames = 60000;
+    const auto reference = play(spec, phrase(), {64}, frames);
+    EXPECT_GT(t::peak(std::vector<double>(reference.begin(), reference.end())), 0.05);
+    for (const auto& blocks : std::vector<std::vector<std::uint32_t>>{
+             {1}, {7}, {100}, {256}, {1000}, {4096}, {1, 7, 64, 100, 256, 1000, 4096}, {8192}}) {
+        EXPECT_EQ(play(spec, phrase(), blocks, frames), reference)
+            << "blocks starting " << blocks.front();
+    }
+    std::mt19937 rng(7);
+    std::vector<std::uint32_t> random;
+    for (int i = 0; i < 200; ++i)
+        random.push_back(1 + rng() % 700);
+    EXPECT_EQ(play(spec, phrase(), random, frames), reference) << "random block sizes";
+}
+
+TEST(Processor, NoteStartsAtItsFramePlusTheReportedLatency) {
+    const auto spec = parseSessionText(
+        synthSession(8, "|kpitch=60, iamp=0.5, ibus=0|\naone init 1\nbusmix(ibus, aone * iamp)\n"),
+        "click.toml");
+    for (std::int64_t at : {1000, 1001, 1023, 1024, 1063, 1065}) {
+        for (std::uint32_t block : {1u, 64u, 100u, 333u}) {
+            Processor p(spec);
+            EXPECT_EQ(p.latency(), 64);
+            const auto out = play(spec, {{at, 0x90, 60, 127}}, {block}, 3000, &p);
+            const std::vector<double> d(out.begin(), out.end());
+            EXPECT_EQ(t::onset(d, 0.5), at + p.latency())
+                << "note at " << at << ", blocks of " << block;
+        }
+    }
+}
+
+TEST(Processor, SustainPedalHoldsReleasedNotes) {
+    const auto spec = parseSessionText(synthSession(), "synth.toml");
+    const auto out =
+        play(spec,
+             {{0, 0x90, 69, 127}, {2000, 0xB0, 64, 127}, {4800, 0x80, 69, 0}, {24000, 0xB0, 64, 0}},
+             {256}, 36000);
+    const std::vector<double> d(out.begin(), out.end());
+    EXPECT_GT(t::rms(t::window(d, kSr, 0.3, 0.45)), 0.05); // held by the pedal past the note off
+    EXPECT_EQ(t::peak(t::window(d, kSr, 0.56, 0.7)), 0);   // pedal up at 0.5 s, 50 ms release
+}
+
+TEST(Processor, PitchBendMovesThePitchByTheBendRange) {
+    const auto spec = parseSessionText(synthSession(), "synth.toml");
+    const auto out = play(spec, {{0, 0x90, 69, 127}, {24000, 0xE0, 0x7F, 0x7F}}, {512}, 48000);
+    const std::vector<double> d(out.begin(), out.end());
+    EXPECT_NEAR(t::frequency(t::window(d, kSr, 0.1, 0.45), kSr), 440, 0.5);
+    // full bend up: +2 semitones (8191/8192 of the range)
+    EXPECT_NEAR(t::frequency(t::window(d, kSr, 0.55, 0.95), kSr),
+                440 * std::pow(2, 2 * 8191.0 / 8192 / 12), 0.5);
+}
+
+TEST(Processor, OldestVoiceIsStolenBeyondTheLimit) {
+    const auto spec = parseSessionText(synthSession(4), "synth.toml");
+    Processor p(spec);
+    std::vector<Note> notes;
+    for (int i = 0; i < 6; ++i)
+        notes.push_back({i * 100, 0x90, static_cast<std::uint8_t>(60 + i), 100});
+    play(spec, notes, {128}, 4800, &p);
+    EXPECT_EQ(p.activeVoices(), 4);
+    // storms: 200 notes a second never exceed the limit nor fail
+    std::vector<Note> storm;
+    for (int i = 0; i < 400; ++i) {
+        storm.push_back({10000 + i * 240, 0x90, static_cast<std::uint8_t>(40 + i % 50), 100});
+        storm.push_back({10000 + i * 240 + 1400, 0x80, static_cast<std::uint8_t>(40 + i % 50), 0});
+    }
+    Processor q(spec);
+    const auto out = play(spec, storm, {256}, 120000, &q);
+    EXPECT_LE(q.activeVoices(), 4);
+    EXPECT_GT(t::rms(std::vector<double>(out.begin() + 20000, out.end() - 30000)), 0.01);
+}
+
+TEST(Processor, PortsApplyWhenTheyChangeAndFollowTheirCC) {
+    const auto spec = parseSessionText(synthSession(), "synth.toml");
+    Processor p(spec);
+    play(spec, {}, {64}, 128, &p);
+    EXPECT_DOUBLE_EQ(p.engine().control("probe"), 5); // the default reached the channel
+    p.setPort(1, 7.5);
+    play(spec, {}, {64}, 128, &p);
+    EXPECT_DOUBLE_EQ(p.engine().control("probe"), 7.5);
+    p.setPort(1, 99); // out of range: clamped
+    play(spec, {}, {64}, 128, &p);
+    EXPECT_DOUBLE_EQ(p.engine().control("probe"), 10);
+
+    // gain follows CC 7: a note at full gain, then CC 7 = 0 silences the output
+    Processor q(spec);
+    const auto out = play(spec, {{0, 0x90, 69, 127}, {24000, 0xB0, 7, 0}}, {256}, 48000, &q);
+    const std::vector<double> d(out.begin(), out.end());
+    EXPECT_GT(t::rms(t::window(d, kSr, 0.2, 0.45)), 0.05);
+    EXPECT_EQ(t::peak(t::window(d, kSr, 0.51, 0.9)), 0);
+    EXPECT_DOUBLE_EQ(q.port(0), 0);
+}
+
+TEST(Processor, ACsoundErrorNamesTheSessionFileLine) {
+    const auto text = synthSession(
+        8,
+        "|kpitch=60, iamp=0.5, ibus=0|\na1 oscili iamp, kpitch\na2 = a1 +* 2\nbusmix(ibus, a1)\n");
+    try {
+        Processor p(parseSessionText(text, "broken.toml"));
+        FAIL() << "no error";
+    } catch (const SessionFileError& e) {
+        // the body starts on line 11 of the file (after "body = '''"): its 3rd line is 13
+        EXPECT_EQ(e.diagnostics().at(0).pos.line, 13) << e.what();
+        EXPECT_NE(std::string(e.what()).find("broken.toml:13"), std::string::npos) << e.what();
+    }
+}
