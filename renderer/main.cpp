@@ -38,7 +38,7 @@ void addRenderOptions(CLI::App* cmd, RenderJob& job, std::vector<std::string>& s
     cmd->add_option("--ksmps", job.ksmps, "override the session's ksmps");
     cmd->add_option("--duration", job.duration,
                     "seconds before the tail (default: the content's end)");
-    cmd->add_option("--tail", job.tail, "seconds rendered after the content (default 1)");
+    cmd->add_option("--tail", job.tail, "seconds rendered after the content (default 2)");
 }
 
 void parseSets(const std::vector<std::string>& sets, RenderJob& job) {

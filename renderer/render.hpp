@@ -30,7 +30,7 @@ struct RenderJob {
     int sr = 0;                                       // 0: the input's, else 48000
     std::optional<int> ksmps;
     std::optional<double> duration; // before the tail; default: the end of the content
-    double tail = 1.0;
+    double tail = 2.0;
     SoundFormat format;
     std::vector<std::uint32_t> blocks = {512}; // host block sizes, used in turn
     bool keepSamples = false;
