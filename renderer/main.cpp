@@ -186,14 +186,16 @@ int main(int argc, char** argv) {
     RenderJob job;
     std::vector<std::string> sets;
     std::string output = "out.wav";
-    std::string format, encoding = "float32";
+    std::string format, encoding;
     auto* renderCmd = app.add_subcommand("render", "render a session to a sound file");
     addRenderOptions(renderCmd, job, sets);
     renderCmd->add_option("-o,--output", output, "the sound file to write (default out.wav)");
     renderCmd
         ->add_option("--format", format, "wav, flac, ogg or aiff (default: from the file name)")
         ->check(CLI::IsMember({"wav", "flac", "ogg", "aiff"}));
-    renderCmd->add_option("--encoding", encoding, "pcm16, pcm24, pcm32, float32 or float64")
+    renderCmd
+        ->add_option("--encoding", encoding,
+                     "pcm16, pcm24, pcm32, float32 or float64 (default float32; pcm24 for flac)")
         ->check(CLI::IsMember({"pcm16", "pcm24", "pcm32", "float32", "float64"}));
 
     RenderJob csdJob;
@@ -218,8 +220,11 @@ int main(int argc, char** argv) {
             if (!ext.empty()) ext = ext.substr(1);
             if (ext == "aif") ext = "aiff";
             job.format.container = !format.empty() ? format : (ext.empty() ? "wav" : ext);
-            job.format.encoding = encoding;
-            if (job.format.container == "ogg" && encoding != "float32")
+            // float32 keeps every sample; FLAC holds integers only
+            job.format.encoding = !encoding.empty()
+                                      ? encoding
+                                      : (job.format.container == "flac" ? "pcm24" : "float32");
+            if (job.format.container == "ogg" && !encoding.empty())
                 throw CLI::ValidationError("--encoding", "ogg is always Vorbis; drop --encoding");
         }
         if (csdCmd->parsed()) parseSets(csdSets, csdJob);

@@ -935,11 +935,32 @@ double Session::scheduledEnd() const {
     return static_cast<double>(end) / engine_.sr();
 }
 
+namespace {
+
+// Csound's score sorts events of one time by instr number (whole part), then p3;
+// the events of a cycle are handed over in that order, so that instances init
+// (and draw random numbers) in the order the exported .csd gives them.
+template <class P> bool scoreOrder(const P& a, const P& b) {
+    if (a.frame != b.frame) return a.frame < b.frame;
+    const bool ea = a.kind != P::setTable && a.kind != P::setInstr && a.kind != P::setChannel;
+    const bool eb = b.kind != P::setTable && b.kind != P::setInstr && b.kind != P::setChannel;
+    if (!ea || !eb) return ea < eb; // host writes first, in their order
+    const auto ia = static_cast<long>(a.pfields[0]), ib = static_cast<long>(b.pfields[0]);
+    if (ia != ib) return ia < ib;
+    return a.pfields[2] < b.pfields[2];
+}
+
+} // namespace
+
 bool Session::performCycle() noexcept {
     const std::int64_t end = engine_.frame() + engine_.ksmps();
     std::size_t due = 0;
     while (due < pending_.size() && pending_[due].frame < end)
         ++due;
+    // a stable insertion sort of the few due events: no allocation
+    for (std::size_t i = 1; i < due; ++i)
+        for (std::size_t j = i; j > 0 && scoreOrder(pending_[j], pending_[j - 1]); --j)
+            std::swap(pending_[j], pending_[j - 1]);
     // Dispatch may mark later starts as dropped; iterate by index.
     for (std::size_t i = 0; i < due; ++i)
         dispatch(pending_[i]);

@@ -1,0 +1,295 @@
+// The spinout command, run as a user runs it.
+#include "spinout/sound_file.hpp"
+
+#include "../common/analysis.hpp"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+using namespace spinout;
+namespace fs = std::filesystem;
+namespace t = spinout::test;
+
+namespace {
+
+const fs::path kRoot = SPINOUT_SOURCE_DIR;
+const fs::path kBin = SPINOUT_BIN;
+
+struct Run {
+    int status = -1; // exit status; -1 when killed by a signal
+    std::string output;
+};
+
+Run run(const std::string& args, const fs::path& cwd = kRoot) {
+    const auto cmd = fmt::format("cd '{}' && '{}' {} 2>&1", cwd.string(), kBin.string(), args);
+    Run r;
+    FILE* p = popen(cmd.c_str(), "r");
+    char buf[4096];
+    while (std::fgets(buf, sizeof buf, p) != nullptr)
+        r.output += buf;
+    const int st = pclose(p);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+}
+
+fs::path tmp(const std::string& name) {
+    const auto dir = fs::temp_directory_path() / "spinout_cli_test";
+    fs::create_directories(dir);
+    return dir / name;
+}
+
+std::vector<double> mono(const Audio& a) {
+    std::vector<double> m(static_cast<std::size_t>(a.frames()));
+    for (std::size_t i = 0; i < m.size(); ++i)
+        for (int c = 0; c < a.nchnls; ++c)
+            m[i] +=
+                a.samples[i * static_cast<std::size_t>(a.nchnls) + static_cast<std::size_t>(c)] /
+                a.nchnls;
+    return m;
+}
+
+double db(double x) {
+    return 20 * std::log10(std::max(x, 1e-12));
+}
+
+// Two seconds of stereo input: a chord of saws for one second, then silence.
+fs::path testInput() {
+    const auto path = tmp("input.wav");
+    if (fs::exists(path)) return path;
+    SoundFileWriter w(path.string(), 48000, 2);
+    std::vector<double> buf(2 * 96000, 0.0);
+    for (int i = 0; i < 48000; ++i) {
+        double v = 0;
+        for (double f : {220.0, 277.2, 329.6})
+            v += 0.08 * (2 * std::fmod(f * i / 48000.0, 1.0) - 1);
+        const double env = std::min(1.0, std::min(i, 48000 - i) / 480.0);
+        buf[static_cast<std::size_t>(2 * i)] = v * env;
+        buf[static_cast<std::size_t>(2 * i + 1)] = v * env;
+    }
+    w.write(buf.data(), 96000);
+    w.commit();
+    return path;
+}
+
+// How a preset is played: MIDI, a score, or audio input.
+std::vector<std::string> plays(const std::string& name) {
+    if (name == "polysynth" || name == "fmbells")
+        return {fmt::format("--midi presets/{}.mid", name),
+                fmt::format("--score presets/{}.score.toml", name)};
+    return {fmt::format("--input '{}'", testInput().string()),
+            fmt::format("--input '{}' --score presets/{}.score.toml", testInput().string(), name)};
+}
+
+const std::vector<std::string> kPresets = {"polysynth", "fmbells", "stereodelay", "lfofilter"};
+
+} // namespace
+
+TEST(Cli, BadInputsGetTheirMessageAndNoCrash) {
+    const auto dir = kRoot / "tests/fixtures/bad";
+    std::ifstream cases(dir / "cases.tsv");
+    std::string line;
+    int count = 0;
+    while (std::getline(cases, line)) {
+        if (line.empty() || line[0] == '#') continue;
+        std::istringstream in(line);
+        std::string cmd, status, expected;
+        std::getline(in, cmd, '\t');
+        std::getline(in, status, '\t');
+        std::getline(in, expected);
+        const auto out = tmp(fmt::format("bad_{}.wav", count));
+        fs::remove(out);
+        const auto pos = cmd.find("SPINOUT_OUT");
+        if (pos != std::string::npos) cmd.replace(pos, 11, "'" + out.string() + "'");
+        const auto r = run(cmd, dir);
+        EXPECT_EQ(r.status, std::stoi(status)) << cmd << "\n" << r.output;
+        EXPECT_NE(r.output.find(expected), std::string::npos)
+            << cmd << "\nexpected: " << expected << "\ngot: " << r.output;
+        EXPECT_FALSE(fs::exists(out)) << cmd;
+        EXPECT_FALSE(fs::exists(out.string() + ".partial")) << cmd;
+        ++count;
+    }
+    EXPECT_GE(count, 20);
+}
+
+TEST(Cli, EveryPresetRendersAndSounds) {
+    for (const auto& name : kPresets) {
+        for (const auto& how : plays(name)) {
+            const auto out = tmp(name + ".wav");
+            const auto r =
+                run(fmt::format("render presets/{}.toml {} -o '{}'", name, how, out.string()));
+            ASSERT_EQ(r.status, 0) << r.output;
+            EXPECT_NE(r.output.find("peak"), std::string::npos) << r.output;
+            const auto audio = readSoundFile(out.string());
+            EXPECT_EQ(audio.nchnls, 2);
+            EXPECT_EQ(audio.sr, 48000);
+            const auto m = mono(audio);
+            const double peak = t::peak(m);
+            EXPECT_GT(db(peak), -30) << name << " " << how;
+            EXPECT_LT(db(peak), 0) << name << " " << how;
+            EXPECT_GT(db(t::rms(m)), -50) << name << " " << how;
+            for (double v : audio.samples)
+                ASSERT_TRUE(std::isfinite(v)) << name;
+            // the tail fades out: the last 50 ms are far quieter than the peak
+            const auto last = std::vector<double>(m.end() - 2400, m.end());
+            EXPECT_LT(t::peak(last), peak * 0.5) << name << " " << how;
+        }
+    }
+}
+
+TEST(Cli, NamedPresetsChangeTheSound) {
+    for (const auto& name : kPresets) {
+        const auto how = plays(name).front();
+        const auto base = tmp(name + "_default.wav");
+        ASSERT_EQ(
+            run(fmt::format("render presets/{}.toml {} -o '{}'", name, how, base.string())).status,
+            0);
+        const auto reference = readSoundFile(base.string()).samples;
+        const auto info = run(fmt::format("info presets/{}.toml", name)).output;
+        const auto presets = info.substr(info.find("presets:"));
+        int checked = 0;
+        std::istringstream lines(presets);
+        std::string l;
+        std::getline(lines, l);
+        while (std::getline(lines, l)) {
+            const auto p = l.substr(2, l.find(' ', 2) - 2);
+            const auto out = tmp(name + "_" + p + ".wav");
+            const auto r = run(fmt::format("render presets/{}.toml {} --preset {} -o '{}'", name,
+                                           how, p, out.string()));
+            ASSERT_EQ(r.status, 0) << r.output;
+            EXPECT_NE(readSoundFile(out.string()).samples, reference) << name << " preset " << p;
+            ++checked;
+        }
+        EXPECT_GE(checked, 2) << name;
+    }
+}
+
+TEST(Cli, SynthPlaysThePitchOfTheScore) {
+    const auto score = tmp("a440.score.toml");
+    std::ofstream(score) << "[[event]]\ninstr = \"voice\"\ntime = 0.5\ndur = 1.5\n"
+                            "args = { kpitch = 69, iamp = 0.8, ibus = \"bus:dry\" }\n";
+    const auto out = tmp("a440.wav");
+    const auto r = run(
+        fmt::format("render presets/polysynth.toml --score '{}' --set mix=0 --set sub=0 -o '{}'",
+                    score.string(), out.string()));
+    ASSERT_EQ(r.status, 0) << r.output;
+    const auto m = mono(readSoundFile(out.string()));
+    EXPECT_NEAR(t::pitch(t::window(m, 48000, 1.0, 1.8), 48000, 100, 1000), 440, 2);
+    EXPECT_EQ(t::peak(t::window(m, 48000, 0, 0.49)), 0); // nothing before the note
+    EXPECT_GT(t::rms(t::window(m, 48000, 0.51, 0.6)), 0.01);
+}
+
+TEST(Cli, DelayEchoesAfterTheInputStops) {
+    const auto out = tmp("echo.wav");
+    ASSERT_EQ(run(fmt::format("render presets/stereodelay.toml --input '{}' --preset dub -o '{}'",
+                              testInput().string(), out.string()))
+                  .status,
+              0);
+    const auto m = mono(readSoundFile(out.string()));
+    // the input is silent from 1 s on; the echoes are not
+    EXPECT_GT(t::rms(t::window(m, 48000, 1.1, 2.0)), 0.005);
+}
+
+TEST(Cli, CsoundCommandRendersTheExportedCsdToTheSameSamples) {
+    for (const auto& name : kPresets) {
+        for (const auto& how : plays(name)) {
+            const auto ours = tmp(name + "_ours.wav");
+            const auto csd = tmp(name + ".csd");
+            const auto theirs = tmp(name + "_csound.wav");
+            ASSERT_EQ(run(fmt::format("render presets/{}.toml {} --preset {} -o '{}'", name, how,
+                                      name == "polysynth"
+                                          ? "pad"
+                                          : (name == "fmbells"
+                                                 ? "glass"
+                                                 : (name == "stereodelay" ? "pingpong" : "wobble")),
+                                      ours.string()))
+                          .status,
+                      0);
+            const auto r = run(fmt::format(
+                "csd presets/{}.toml {} --preset {} -o '{}'", name, how,
+                name == "polysynth"
+                    ? "pad"
+                    : (name == "fmbells" ? "glass"
+                                         : (name == "stereodelay" ? "pingpong" : "wobble")),
+                csd.string()));
+            ASSERT_EQ(r.status, 0) << r.output;
+            fs::remove(theirs);
+            const auto cmd =
+                fmt::format("cd '{}' && csound -o '{}' '{}' > '{}.log' 2>&1", tmp("").string(),
+                            theirs.string(), csd.string(), csd.string());
+            ASSERT_EQ(std::system(cmd.c_str()), 0) << "csound failed on " << csd;
+            const auto a = readSoundFile(ours.string());
+            const auto b = readSoundFile(theirs.string());
+            ASSERT_EQ(a.nchnls, b.nchnls);
+            ASSERT_LE(a.samples.size(), b.samples.size()) << name;
+            double maxDiff = 0;
+            for (std::size_t i = 0; i < a.samples.size(); ++i)
+                maxDiff = std::max(maxDiff, std::fabs(a.samples[i] - b.samples[i]));
+            EXPECT_LE(maxDiff, 1e-6) << name << " " << how;
+            EXPECT_GT(t::peak(a.samples), 0.01) << name << " " << how;
+        }
+    }
+}
+
+TEST(Cli, AFailedRenderNeverReplacesAGoodFile) {
+    const auto out = tmp("keep.wav");
+    ASSERT_EQ(run(fmt::format("render presets/polysynth.toml --midi presets/polysynth.mid -o '{}'",
+                              out.string()))
+                  .status,
+              0);
+    const auto before = readSoundFile(out.string()).samples;
+    const auto r = run(fmt::format(
+        "render tests/fixtures/bad/csound_syntax.toml --duration 1 -o '{}'", out.string()));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_EQ(readSoundFile(out.string()).samples, before);
+}
+
+TEST(Cli, FormatsAndEncodings) {
+    for (const auto& [file, args] : std::vector<std::pair<std::string, std::string>>{
+             {"f.flac", ""},
+             {"f.aiff", "--encoding pcm24"},
+             {"f.ogg", ""},
+             {"f.wav", "--encoding pcm16"},
+             {"f.raw", "--format wav --encoding float64"}}) {
+        const auto out = tmp(file);
+        const auto r = run(fmt::format("render presets/fmbells.toml --midi presets/fmbells.mid "
+                                       "--duration 1 --tail 0 {} -o '{}'",
+                                       args, out.string()));
+        ASSERT_EQ(r.status, 0) << file << r.output;
+        const auto a = readSoundFile(out.string());
+        EXPECT_EQ(a.sr, 48000) << file;
+        EXPECT_NEAR(static_cast<double>(a.frames()), 48000, 1) << file;
+        EXPECT_GT(t::peak(a.samples), 0.01) << file;
+    }
+}
+
+TEST(Cli, CheckAndInfo) {
+    for (const auto& name : kPresets) {
+        const auto c = run(fmt::format("check presets/{}.toml", name));
+        EXPECT_EQ(c.status, 0) << c.output;
+        const auto i = run(fmt::format("info presets/{}.toml", name));
+        EXPECT_EQ(i.status, 0);
+        EXPECT_NE(i.output.find("ports:"), std::string::npos);
+        EXPECT_NE(i.output.find("presets:"), std::string::npos);
+    }
+    // check reports every error, not just the first
+    const auto bad = tmp("two_errors.toml");
+    std::ifstream in(kRoot / "tests/fixtures/bad/good.toml");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto text = ss.str();
+    text.replace(text.find("min = 40"), 8, "min = 20000");
+    text.replace(text.find("unit = \"hz\""), 11, "unit = \"hertz\"");
+    std::ofstream(bad) << text;
+    const auto r = run(fmt::format("check '{}'", bad.string()));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("must be below max"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("unknown unit 'hertz'"), std::string::npos) << r.output;
+}
