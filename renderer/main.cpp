@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -82,7 +83,9 @@ int runRender(RenderJob& job, const std::string& output) {
     std::cout << fmt::format("{}: {:.3f} s, {} ch, {} Hz, peak {:.1f} dBFS, rms {:.1f} dBFS\n",
                              output, static_cast<double>(r.frames) / r.sr, r.nchnls, r.sr,
                              dbfs(r.peak), dbfs(r.rms));
-    return kOk;
+    // The file is committed: leave without tearing Csound down.
+    std::cout.flush();
+    std::_Exit(kOk);
 }
 
 int runCheck(const std::string& path) {
@@ -143,7 +146,7 @@ int runInfo(const std::string& path) {
     if (!spec.doc.empty()) std::cout << "  " << spec.doc << "\n";
     std::cout << "instrs:\n";
     for (const auto& is : spec.instrs) {
-        Instr instr(is.name, is.body, is.args, is.init, is.doc, is.priority);
+        const Instr& instr = *is.instr;
         std::cout << fmt::format("  {} (priority {})", is.name, is.priority.value_or(1));
         if (!is.doc.empty()) std::cout << " - " << is.doc;
         std::cout << "\n";

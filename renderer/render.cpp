@@ -65,22 +65,23 @@ RenderResult render(const RenderJob& job) {
     SessionSpec spec = parseSessionFile(job.session);
     if (job.ksmps) spec.ksmps = *job.ksmps;
 
-    Audio input;
+    std::unique_ptr<SoundFileReader> input;
     if (!job.input.empty()) {
         if (spec.audioInputs == 0)
             throw RenderError(
                 fmt::format("{}: the session has no audio input for --input", job.session));
         try {
-            input = readSoundFile(job.input);
+            input = std::make_unique<SoundFileReader>(job.input);
         } catch (const SoundFileError& e) {
             throw RenderError(e.what());
         }
     }
-    const int sr = job.sr > 0 ? job.sr : (input.sr > 0 ? input.sr : 48000);
-    if (input.sr > 0 && input.sr != sr)
+    const int inputSr = input ? input->sr() : 0;
+    const int sr = job.sr > 0 ? job.sr : (inputSr > 0 ? inputSr : 48000);
+    if (inputSr > 0 && inputSr != sr)
         throw RenderError(
             fmt::format("{}: the input is at {} Hz, the render at {} Hz (give --sr {})", job.input,
-                        input.sr, sr, input.sr));
+                        inputSr, sr, inputSr));
     if (sr < 1000 || sr > 768000) throw RenderError(fmt::format("--sr {} is out of range", sr));
 
     std::vector<TimedMidi> midi;
@@ -97,7 +98,8 @@ RenderResult render(const RenderJob& job) {
     ProcessorOptions po;
     po.sr = sr;
     po.session.journal = job.csd;
-    Processor proc(spec, po);
+    auto owner = std::make_shared<Processor>(spec, po);
+    Processor& proc = *owner;
     auto& session = proc.session();
 
     if (!job.preset.empty()) {
@@ -157,7 +159,7 @@ RenderResult render(const RenderJob& job) {
 
     double contentEnd = score.end();
     if (!midi.empty()) contentEnd = std::max(contentEnd, midi.back().time);
-    if (input.sr > 0) contentEnd = std::max(contentEnd, static_cast<double>(input.frames()) / sr);
+    if (input) contentEnd = std::max(contentEnd, static_cast<double>(input->frames()) / sr);
     if (job.tail < 0) throw RenderError("--tail must be 0 or more");
     const double seconds = job.duration.value_or(contentEnd) + job.tail;
     const auto frames = static_cast<std::int64_t>(std::llround(seconds * sr));
@@ -193,23 +195,28 @@ RenderResult render(const RenderJob& job) {
     for (auto& b : outBufs)
         outPtrs.push_back(b.data());
     std::vector<MidiMessage> blockMidi;
-    std::vector<double> interleaved(static_cast<std::size_t>(maxBlock) *
-                                    static_cast<std::size_t>(nout));
+    std::vector<float> interleaved(static_cast<std::size_t>(maxBlock) *
+                                   static_cast<std::size_t>(nout));
     double sumSquares = 0;
     std::size_t mi = 0;
     std::size_t blockIndex = 0;
     const std::int64_t total = frames + proc.latency();
-    const auto inFrames = input.frames();
+    const int fileChannels = input ? input->nchnls() : 1;
+    std::vector<double> fileBlock(static_cast<std::size_t>(maxBlock) *
+                                  static_cast<std::size_t>(fileChannels));
     for (std::int64_t pos = 0; pos < total;) {
         const auto n = static_cast<std::uint32_t>(
             std::min<std::int64_t>(job.blocks[blockIndex++ % job.blocks.size()], total - pos));
-        for (int ch = 0; ch < nin; ++ch) {
-            auto& buf = inBufs[static_cast<std::size_t>(ch)];
-            for (std::uint32_t i = 0; i < n; ++i) {
-                const auto f = pos + i;
-                buf[i] = f < inFrames ? static_cast<float>(input.samples[static_cast<std::size_t>(
-                                            f * input.nchnls + ch % input.nchnls)])
-                                      : 0.0f;
+        if (input) {
+            // the file's channels in turn feed the inputs (a mono file feeds both)
+            const auto got = static_cast<std::uint32_t>(input->read(fileBlock.data(), n));
+            for (int ch = 0; ch < nin; ++ch) {
+                float* buf = inBufs[static_cast<std::size_t>(ch)].data();
+                const double* src = fileBlock.data() + ch % fileChannels;
+                for (std::uint32_t i = 0; i < got; ++i)
+                    buf[i] = static_cast<float>(
+                        src[static_cast<std::size_t>(i) * static_cast<std::size_t>(fileChannels)]);
+                std::fill(buf + got, buf + n, 0.0f);
             }
         }
         blockMidi.clear();
@@ -232,16 +239,23 @@ RenderResult render(const RenderJob& job) {
         const std::int64_t skip = std::max<std::int64_t>(0, proc.latency() - pos);
         if (skip < n) {
             const auto count = static_cast<std::size_t>(n - skip);
-            for (std::size_t i = 0; i < count; ++i)
-                for (int ch = 0; ch < nout; ++ch) {
-                    const float v =
-                        outBufs[static_cast<std::size_t>(ch)][static_cast<std::size_t>(skip) + i];
-                    interleaved[i * static_cast<std::size_t>(nout) + static_cast<std::size_t>(ch)] =
-                        v;
-                    result.peak = std::max(result.peak, static_cast<double>(std::fabs(v)));
-                    sumSquares += static_cast<double>(v) * v;
-                    if (job.keepSamples) result.samples.push_back(v);
+            const auto stride = static_cast<std::size_t>(nout);
+            for (std::size_t ch = 0; ch < stride; ++ch) {
+                const float* src = outBufs[ch].data() + skip;
+                double peak = result.peak, sum = 0;
+                for (std::size_t i = 0; i < count; ++i) {
+                    const double v = src[i];
+                    interleaved[i * stride + ch] = src[i];
+                    peak = std::max(peak, std::fabs(v));
+                    sum += v * v;
                 }
+                result.peak = peak;
+                sumSquares += sum;
+            }
+            if (job.keepSamples)
+                result.samples.insert(result.samples.end(), interleaved.begin(),
+                                      interleaved.begin() +
+                                          static_cast<std::ptrdiff_t>(count * stride));
             if (writer) writer->write(interleaved.data(), static_cast<std::int64_t>(count));
         }
         pos += n;
@@ -256,6 +270,7 @@ RenderResult render(const RenderJob& job) {
         co.end = static_cast<double>(frames) / sr;
         result.csd = exportCsd(session, co);
     }
+    result.processor = owner;
     return result;
 }
 

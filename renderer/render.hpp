@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -32,7 +33,7 @@ struct RenderJob {
     std::optional<double> duration; // before the tail; default: the end of the content
     double tail = 2.0;
     SoundFormat format;
-    std::vector<std::uint32_t> blocks = {512}; // host block sizes, used in turn
+    std::vector<std::uint32_t> blocks = {4096}; // host block sizes, used in turn
     bool keepSamples = false;
     bool csd = false; // journal the render for exportCsd
     std::string csdOutput = "spinout.wav";
@@ -48,6 +49,9 @@ struct RenderResult {
     int latency = 0;
     std::vector<float> samples; // interleaved, with keepSamples
     std::string csd;            // with csd
+    // The processor, still alive: a command that exits next can skip tearing Csound
+    // down (unloading its plugin libraries costs as much as a second of rendering).
+    std::shared_ptr<void> processor;
 };
 
 RenderResult render(const RenderJob& job);

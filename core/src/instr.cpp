@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <regex>
 #include <sstream>
@@ -65,9 +66,68 @@ std::optional<double> parseNumber(const std::string& s) {
     return v;
 }
 
+bool isIdent(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+}
+
 bool validArgName(const std::string& name) {
-    static const std::regex re(R"(^[ikS][A-Za-z0-9_]*$)");
-    return std::regex_match(name, re);
+    if (name.empty() || (name[0] != 'i' && name[0] != 'k' && name[0] != 'S')) return false;
+    return std::all_of(name.begin(), name.end(), isIdent);
+}
+
+// Whether code reads p4, as `p4` or `p(4)`. (Hand-written: std::regex is slow
+// enough to show in the command's start-up.)
+bool readsP4(const std::string& code) {
+    for (std::size_t i = 0; i < code.size(); ++i) {
+        if (code[i] != 'p' || (i > 0 && isIdent(code[i - 1]))) continue;
+        std::size_t j = i + 1;
+        if (j < code.size() && code[j] == '4' && (j + 1 == code.size() || !isIdent(code[j + 1])))
+            return true;
+        while (j < code.size() && std::isspace(static_cast<unsigned char>(code[j])))
+            ++j;
+        if (j >= code.size() || code[j] != '(') continue;
+        ++j;
+        while (j < code.size() && std::isspace(static_cast<unsigned char>(code[j])))
+            ++j;
+        if (j >= code.size() || code[j] != '4') continue;
+        ++j;
+        while (j < code.size() && std::isspace(static_cast<unsigned char>(code[j])))
+            ++j;
+        if (j < code.size() && code[j] == ')') return true;
+    }
+    return false;
+}
+
+// `NAME = pN`, `NAME init pN` or `NAME strget pN` (NAME an i, k or S variable):
+// the name and N, or nothing.
+std::optional<std::pair<std::string, int>> pfieldAssignment(const std::string& code) {
+    const auto t = trim(code);
+    std::size_t i = 0;
+    while (i < t.size() && isIdent(t[i]))
+        ++i;
+    const std::string name = t.substr(0, i);
+    if (!validArgName(name)) return std::nullopt;
+    while (i < t.size() && std::isspace(static_cast<unsigned char>(t[i])))
+        ++i;
+    if (i < t.size() && t[i] == '=') {
+        ++i;
+    } else {
+        std::size_t w = i;
+        while (w < t.size() && isIdent(t[w]))
+            ++w;
+        const auto word = t.substr(i, w - i);
+        if (word != "init" && word != "strget") return std::nullopt;
+        i = w;
+    }
+    while (i < t.size() && std::isspace(static_cast<unsigned char>(t[i])))
+        ++i;
+    if (i + 1 >= t.size() || t[i] != 'p') return std::nullopt;
+    const auto digits = t.substr(i + 1);
+    if (digits.empty() || digits.size() > 4 ||
+        !std::all_of(digits.begin(), digits.end(),
+                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }))
+        return std::nullopt;
+    return std::pair{name, std::stoi(digits)};
 }
 
 // The code of a line without its comment and string literals.
@@ -127,11 +187,10 @@ Instr::Instr(std::string name, std::string body, const ArgList& args, std::strin
 }
 
 void Instr::checkReservedP4() const {
-    static const std::regex p4Re(R"(\bp\s*\(\s*4\s*\)|\bp4\b)");
     bool inBlock = false;
     const auto lines = splitLines(body_);
     for (std::size_t i = 0; i < lines.size(); ++i) {
-        if (std::regex_search(codeOnly(lines[i], inBlock), p4Re))
+        if (readsP4(codeOnly(lines[i], inBlock)))
             throw InstrError(fmt::format("instr '{}' uses p4, which is reserved; named "
                                          "arguments start at p5",
                                          name_),
@@ -192,17 +251,14 @@ void Instr::parseInlineArgs() {
 }
 
 void Instr::parsePset() {
-    static const std::regex psetRe(R"(^\s*pset\s+(.*)$)");
-    static const std::regex assignRe(
-        R"(^\s*([ikS][A-Za-z0-9_]*)\s*(?:=|\binit\b|\bstrget\b)\s*p(\d+)\s*$)");
     auto lines = splitLines(codeBody_);
     bool inBlock = false;
     bool changed = false;
     for (std::size_t i = 0; i < lines.size(); ++i) {
-        const auto code = codeOnly(lines[i], inBlock);
-        std::smatch m;
-        if (std::regex_match(code, m, psetRe)) {
-            const auto values = splitArgs(m[1].str());
+        const auto code = trim(codeOnly(lines[i], inBlock));
+        if (code.rfind("pset", 0) == 0 && code.size() > 4 &&
+            std::isspace(static_cast<unsigned char>(code[4]))) {
+            const auto values = splitArgs(code.substr(5));
             psetDefaults_.clear();
             for (std::size_t j = 4; j < values.size(); ++j) {
                 auto v = parseNumber(values[j]);
@@ -212,9 +268,8 @@ void Instr::parsePset() {
                                      static_cast<int>(i) + 1);
                 psetDefaults_.push_back(*v);
             }
-        } else if (std::regex_match(code, m, assignRe)) {
-            const auto argName = m[1].str();
-            const int p = std::stoi(m[2].str());
+        } else if (const auto assignment = pfieldAssignment(code)) {
+            const auto& [argName, p] = *assignment;
             if (p < 5 || arg(argName) != nullptr) continue;
             InstrArg a{argName, argName.front() == 'S' ? ArgValue(std::string()) : ArgValue(0.0),
                        p};

@@ -79,7 +79,7 @@ void Processor::build() {
     }
     for (const auto& is : spec_.instrs) {
         try {
-            s.registerInstr(Instr(is.name, is.body, is.args, is.init, is.doc, is.priority));
+            s.registerInstr(*is.instr);
             s.prepareSched(is.name, is.priority.value_or(1));
         } catch (const InstrError& e) {
             const int line = e.line > 0 ? is.bodyLine + e.line - 1 : is.pos.line;
@@ -167,7 +167,6 @@ void Processor::build() {
             fail(m.pos, err->message);
         voices_.resize(static_cast<std::size_t>(m.voices));
     }
-    out_.assign(static_cast<std::size_t>(ksmps_ * spec_.audioOutputs), 0.0);
 }
 
 void Processor::setPort(std::size_t index, double value) noexcept {
@@ -290,7 +289,6 @@ void Processor::handleMidi(const MidiMessage& m, std::int64_t frame) noexcept {
 
 void Processor::cycle() noexcept {
     session_->performCycle();
-    std::copy(engine_->spout(), engine_->spout() + out_.size(), out_.begin());
 }
 
 void Processor::process(const float* const* inputs, float* const* outputs, std::uint32_t nframes,
@@ -310,14 +308,20 @@ void Processor::process(const float* const* inputs, float* const* outputs, std::
         // MIDI inside this stretch goes to the queue before its cycle is performed
         for (; mi < midi.size() && midi[mi].frame < pos + n; ++mi)
             handleMidi(midi[mi], blockStart + midi[mi].frame);
-        for (std::uint32_t i = 0; i < n; ++i) {
-            const auto f = static_cast<std::size_t>(fill_) + i;
-            for (int ch = 0; ch < nin; ++ch)
-                spin[f * static_cast<std::size_t>(nin) + static_cast<std::size_t>(ch)] =
-                    inputs != nullptr && inputs[ch] != nullptr ? inputs[ch][pos + i] : 0.0f;
-            for (int ch = 0; ch < nout; ++ch)
-                outputs[ch][pos + i] = static_cast<float>(
-                    out_[f * static_cast<std::size_t>(nout) + static_cast<std::size_t>(ch)]);
+        const auto f0 = static_cast<std::size_t>(fill_);
+        for (int ch = 0; ch < nin; ++ch) {
+            double* dst = spin + f0 * static_cast<std::size_t>(nin) + static_cast<std::size_t>(ch);
+            const float* src = inputs != nullptr ? inputs[ch] : nullptr;
+            for (std::uint32_t i = 0; i < n; ++i)
+                dst[i * static_cast<std::size_t>(nin)] = src != nullptr ? src[pos + i] : 0.0f;
+        }
+        for (int ch = 0; ch < nout; ++ch) {
+            // spout holds the previous cycle until the next one is performed
+            const double* src = engine_->spout() + f0 * static_cast<std::size_t>(nout) +
+                                static_cast<std::size_t>(ch);
+            float* dst = outputs[ch] + pos;
+            for (std::uint32_t i = 0; i < n; ++i)
+                dst[i] = static_cast<float>(src[i * static_cast<std::size_t>(nout)]);
         }
         fill_ += static_cast<int>(n);
         pos += n;

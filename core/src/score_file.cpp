@@ -96,7 +96,7 @@ Score parseScoreText(const std::string& text, const std::string& path, const Ses
     auto instrOf = [&](const std::string& name) -> std::optional<Instr> {
         const auto* is = session.instr(name);
         if (is == nullptr) return std::nullopt;
-        return Instr(is->name, is->body, is->args);
+        return *is->instr;
     };
 
     Score score;

@@ -23,14 +23,20 @@ constexpr int kBusClearInstr = 30000;
 constexpr const char* kAudioBusCountChannel = "spinout.audio_buses";
 constexpr const char* kPlaySampleInstr = "_playsample";
 
+// The session's own tables, at fixed numbers far above those ftgen 0 hands out.
+constexpr int kControlTable = 990001;
+constexpr int kHeartbeatTable = 990002;
+constexpr int kGenerationTable = 990003;
+constexpr int kControlBusTable = 990004;
+
 // Support code shared by every template. {0}: slots, {1}: max controls,
-// {2}: audio buses, {3}: control buses.
+// {2}: audio buses, {3}: control buses, {4}..{7}: table numbers.
 constexpr const char* kSupportCode = R"(
 giSpinoutMaxCtl = {1}
-giSpinoutCtl ftgen 0, 0, -{0}*{1}, -2, 0
-giSpinoutAlive ftgen 0, 0, -{0}, -2, -1
-giSpinoutGen ftgen 0, 0, -{0}, -2, 0
-giSpinoutKBus ftgen 0, 0, -{3}, -2, 0
+giSpinoutCtl ftgen {4}, 0, -{0}*{1}, -2, 0
+giSpinoutAlive ftgen {5}, 0, -{0}, -2, -1
+giSpinoutGen ftgen {6}, 0, -{0}, -2, 0
+giSpinoutKBus ftgen {7}, 0, -{3}, -2, 0
 gaSpinoutBus[] init {2}
 
 opcode busin, a, k
@@ -192,23 +198,22 @@ Session::Session(Engine& engine, SessionOptions options) : engine_(engine), opti
     if (journalOn_ && engine_.journal().empty())
         throw SessionError("a journaling session needs an engine journaling from its start");
     compileSupport();
-    registerInstr(Instr(kPlaySampleInstr, kPlaySampleBody, {}, "", "plays a sound table"));
+    static const Instr playSample(kPlaySampleInstr, kPlaySampleBody, {}, "", "plays a sound table");
+    registerInstr(playSample); // parsed once per process
 }
 
 Session::~Session() = default;
 
 void Session::compileSupport() {
     const auto code = fmt::format(kSupportCode, options_.numSlots, options_.maxControls,
-                                  options_.numAudioBuses, options_.numControlBuses);
+                                  options_.numAudioBuses, options_.numControlBuses, kControlTable,
+                                  kHeartbeatTable, kGenerationTable, kControlBusTable);
     if (auto err = engine_.compile(code))
         throw SessionError("the session's support code failed to compile: " + err->message);
-    auto number = [&](const char* var) {
-        return static_cast<int>(engine_.evalCode(fmt::format("return {}", var)));
-    };
-    ctlTable_ = number(names::controlTable);
-    aliveTable_ = number(names::heartbeatTable);
-    genTable_ = number(names::generationTable);
-    kbusTable_ = number("giSpinoutKBus");
+    ctlTable_ = kControlTable;
+    aliveTable_ = kHeartbeatTable;
+    genTable_ = kGenerationTable;
+    kbusTable_ = kControlBusTable;
     ctl_ = engine_.table(ctlTable_);
     alive_ = engine_.table(aliveTable_);
     gen_ = engine_.table(genTable_);

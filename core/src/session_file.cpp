@@ -245,7 +245,8 @@ void parseInstrs(Reader& r, const toml::table& root, SessionSpec& spec) {
                 is.args.emplace_back(name2, std::get<std::string>(sv.value));
         }
         try {
-            Instr check(is.name, is.body, is.args, is.init, is.doc, is.priority);
+            is.instr = std::make_shared<const Instr>(is.name, is.body, is.args, is.init, is.doc,
+                                                     is.priority);
         } catch (const InstrError& e) {
             SourcePos p = is.pos;
             if (e.line > 0) p = {p.file, is.bodyLine + e.line - 1, 1};
@@ -324,7 +325,7 @@ PortTarget parseTarget(Reader& r, const SessionSpec& spec, const std::string& te
                                hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
         return t;
     }
-    Instr instr(is->name, is->body, is->args);
+    const Instr& instr = *is->instr;
     const auto* a = instr.arg(t.name);
     if (a == nullptr) {
         std::vector<std::string> names;
@@ -700,7 +701,7 @@ SessionSpec parseSessionText(const std::string& text, const std::string& path) {
         if (spec.kind == SessionSpec::effect)
             r.error(ms.pos, "[midi] starts voices; it belongs to kind = \"instrument\"");
         if (const auto* is = spec.instr(ms.instr)) {
-            Instr instr(is->name, is->body, is->args);
+            const Instr& instr = *is->instr;
             for (const auto& [key, arg] :
                  {std::pair{"pitch", ms.pitch}, {"velocity", ms.velocity}}) {
                 if (arg.empty()) continue;

@@ -70,6 +70,13 @@ void SoundFileWriter::write(const double* interleaved, std::int64_t frames) {
     frames_ += frames;
 }
 
+void SoundFileWriter::write(const float* interleaved, std::int64_t frames) {
+    if (impl_->file == nullptr) throw SoundFileError("the sound file is closed");
+    if (sf_writef_float(impl_->file, interleaved, frames) != frames)
+        throw SoundFileError(fmt::format("cannot write '{}': {}", path_, sf_strerror(impl_->file)));
+    frames_ += frames;
+}
+
 void SoundFileWriter::commit() {
     if (impl_->file == nullptr) return;
     const int err = sf_close(impl_->file);
@@ -87,18 +94,36 @@ std::vector<double> Audio::channel(int ch) const {
     return out;
 }
 
-Audio readSoundFile(const std::string& path) {
+struct SoundFileReader::Impl {
+    SNDFILE* file = nullptr;
+};
+
+SoundFileReader::SoundFileReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
     SF_INFO info{};
-    SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
-    if (f == nullptr)
+    impl_->file = sf_open(path.c_str(), SFM_READ, &info);
+    if (impl_->file == nullptr)
         throw SoundFileError(fmt::format("cannot read '{}': {}", path, sf_strerror(nullptr)));
+    sr_ = info.samplerate;
+    nchnls_ = info.channels;
+    frames_ = info.frames;
+}
+
+SoundFileReader::~SoundFileReader() {
+    if (impl_->file != nullptr) sf_close(impl_->file);
+}
+
+std::int64_t SoundFileReader::read(double* interleaved, std::int64_t frames) {
+    return sf_readf_double(impl_->file, interleaved, frames);
+}
+
+Audio readSoundFile(const std::string& path) {
+    SoundFileReader r(path);
     Audio a;
-    a.sr = info.samplerate;
-    a.nchnls = info.channels;
-    a.samples.resize(static_cast<std::size_t>(info.frames * info.channels));
-    const auto got = sf_readf_double(f, a.samples.data(), info.frames);
-    sf_close(f);
-    a.samples.resize(static_cast<std::size_t>(got * info.channels));
+    a.sr = r.sr();
+    a.nchnls = r.nchnls();
+    a.samples.resize(static_cast<std::size_t>(r.frames() * r.nchnls()));
+    const auto got = r.read(a.samples.data(), r.frames());
+    a.samples.resize(static_cast<std::size_t>(got * r.nchnls()));
     return a;
 }
 

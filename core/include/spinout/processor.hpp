@@ -97,9 +97,8 @@ private:
     bool sustain_ = false;
     double bend_ = 0; // semitones
     // block adaptation
-    std::int64_t frame_ = 0;  // frames taken from the host so far
-    int fill_ = 0;            // frames of the current cycle already taken
-    std::vector<double> out_; // the previous cycle's output, interleaved
+    std::int64_t frame_ = 0; // frames taken from the host so far
+    int fill_ = 0;           // frames of the current cycle already taken
 };
 
 } // namespace spinout

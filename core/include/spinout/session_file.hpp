@@ -6,6 +6,7 @@
 #include "spinout/session.hpp"
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -52,7 +53,8 @@ struct InstrSpec {
     std::string doc;
     ArgList args;
     SourcePos pos;
-    int bodyLine = 0; // file line of the body's first line
+    int bodyLine = 0;                   // file line of the body's first line
+    std::shared_ptr<const Instr> instr; // the parsed template
 };
 
 struct BusSpec {

@@ -30,6 +30,7 @@ public:
     SoundFileWriter& operator=(const SoundFileWriter&) = delete;
 
     void write(const double* interleaved, std::int64_t frames);
+    void write(const float* interleaved, std::int64_t frames);
     void commit();
     std::int64_t frames() const { return frames_; }
 
@@ -38,6 +39,28 @@ private:
     std::unique_ptr<Impl> impl_;
     std::string path_;
     std::string partial_;
+    std::int64_t frames_ = 0;
+};
+
+// Reads a sound file block by block.
+class SoundFileReader {
+public:
+    explicit SoundFileReader(const std::string& path);
+    ~SoundFileReader();
+    SoundFileReader(const SoundFileReader&) = delete;
+    SoundFileReader& operator=(const SoundFileReader&) = delete;
+
+    int sr() const { return sr_; }
+    int nchnls() const { return nchnls_; }
+    std::int64_t frames() const { return frames_; }
+    // Reads up to `frames` interleaved frames; fewer (or 0) at the end.
+    std::int64_t read(double* interleaved, std::int64_t frames);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    int sr_ = 0;
+    int nchnls_ = 0;
     std::int64_t frames_ = 0;
 };
 
