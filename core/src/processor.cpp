@@ -63,6 +63,7 @@ void Processor::build() {
     }
     session_ = std::make_unique<Session>(*engine_, options_.session);
     auto& s = *session_;
+    s.preallocate();
 
     for (const auto& inc : spec_.includes) {
         try {

@@ -928,6 +928,13 @@ void Session::dispatch(Pending& p) noexcept {
               p.frame);
 }
 
+void Session::preallocate(int events) {
+    // Instances of the internal instrs that a note-off or an automation starts
+    compile(fmt::format("prealloc {}, {}\nprealloc {}, {}\n", kStopInstr, events, kAutomationInstr,
+                        events / 4),
+            "prealloc");
+}
+
 double Session::scheduledEnd() const {
     std::int64_t end = 0;
     for (int slot : activeSlots_)

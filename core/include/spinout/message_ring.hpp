@@ -52,6 +52,10 @@ public:
         return n;
     }
 
+    bool empty() const noexcept {
+        return tail_.load(std::memory_order_acquire) == head_.load(std::memory_order_acquire);
+    }
+
     std::size_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
 
 private:

@@ -200,6 +200,9 @@ public:
     // Hands the events due in the next cycle to Csound and performs it. Real-time safe.
     bool performCycle() noexcept;
     std::int64_t frame() const noexcept { return engine_.frame(); }
+    // Allocates now the instances that note-offs and automation will need, so that
+    // the audio thread does not.
+    void preallocate(int events = 512);
     double time() const noexcept { return static_cast<double>(frame()) / engine_.sr(); }
     // When the last scheduled event with a finite duration ends, in seconds.
     double scheduledEnd() const;
