@@ -4,15 +4,25 @@
 
 namespace spinout {
 
-PortLayout PortLayout::of(const SessionSpec& spec, int numControls) {
+bool PortLayout::needsEvents(const SessionSpec& spec) {
+    if (spec.kind == SessionSpec::instrument) return true;
+    for (const auto& p : spec.ports)
+        if (p.midiCC) return true;
+    return false;
+}
+
+PortLayout PortLayout::of(const SessionSpec& spec, int numControls, bool events) {
     PortLayout l;
     l.numIn = spec.audioInputs;
     l.numOut = spec.audioOutputs;
     l.audioIn = 0;
     l.audioOut = l.numIn;
-    l.events = l.audioOut + l.numOut;
-    l.notify = l.events + 1;
-    l.latency = l.notify + 1;
+    int next = l.audioOut + l.numOut;
+    if (events) {
+        l.events = next++;
+        l.notify = next++;
+    }
+    l.latency = next;
     l.controls = l.latency + 1;
     l.numControls = numControls;
     l.total = l.controls + numControls;
@@ -113,6 +123,17 @@ std::string controlPort(int index, const PortSpec& p) {
 }
 
 std::string commonPorts(const PortLayout& l) {
+    const std::string latency = fmt::format(R"( , [
+        a lv2:OutputPort , lv2:ControlPort ;
+        lv2:designation lv2:latency ;
+        lv2:index {} ;
+        lv2:symbol "latency" ;
+        lv2:name "Latency" ;
+        lv2:portProperty lv2:reportsLatency , lv2:integer , pprops:notOnGUI ;
+        units:unit units:frame
+    ])",
+                                            l.latency);
+    if (l.events < 0) return latency;
     return fmt::format(R"( , [
         a lv2:InputPort , atom:AtomPort ;
         atom:bufferType atom:Sequence ;
@@ -128,20 +149,13 @@ std::string commonPorts(const PortLayout& l) {
         lv2:index {} ;
         lv2:symbol "notify" ;
         lv2:name "Notify"
-    ] , [
-        a lv2:OutputPort , lv2:ControlPort ;
-        lv2:designation lv2:latency ;
-        lv2:index {} ;
-        lv2:symbol "latency" ;
-        lv2:name "Latency" ;
-        lv2:portProperty lv2:reportsLatency , lv2:integer , pprops:notOnGUI ;
-        units:unit units:frame
     ])",
-                       l.events, l.notify, l.latency);
+                       l.events, l.notify) +
+           latency;
 }
 
-constexpr const char* kFeatures = R"(    lv2:requiredFeature urid:map ;
-    lv2:optionalFeature lv2:isLive , work:schedule , log:log , opts:options , bufsz:boundedBlockLength ;
+constexpr const char* kFeatures =
+    R"(    lv2:optionalFeature urid:map , lv2:isLive , work:schedule , log:log , opts:options , bufsz:boundedBlockLength ;
     opts:supportedOption bufsz:maxBlockLength , bufsz:nominalBlockLength ;
     lv2:extensionData state:interface , work:interface ;
     doap:license <https://spdx.org/licenses/MIT> ;
@@ -163,10 +177,12 @@ std::string manifestTtl(const SessionSpec& spec, const std::string& binary) {
 }
 
 std::string pluginTtl(const SessionSpec& spec) {
-    const auto l = PortLayout::of(spec, static_cast<int>(spec.ports.size()));
+    const auto l =
+        PortLayout::of(spec, static_cast<int>(spec.ports.size()), PortLayout::needsEvents(spec));
     std::string out = kPrefixes;
-    out += fmt::format("<{}>\n    a lv2:Plugin , lv2:{} ;\n    doap:name {} ;\n", spec.uri,
-                       spec.kind == SessionSpec::instrument ? "InstrumentPlugin" : "EffectPlugin",
+    // LV2 has no general effect class: an effect is a plain lv2:Plugin
+    out += fmt::format("<{}>\n    a {} , doap:Project ;\n    doap:name {} ;\n", spec.uri,
+                       spec.kind == SessionSpec::instrument ? "lv2:InstrumentPlugin" : "lv2:Plugin",
                        quote(spec.name));
     if (!spec.doc.empty()) out += fmt::format("    rdfs:comment {} ;\n", quote(spec.doc));
     out += kFeatures;
@@ -207,7 +223,7 @@ std::string loaderTtl() {
     SessionSpec spec;
     spec.audioInputs = kLoaderInputs;
     spec.audioOutputs = kLoaderOutputs;
-    const auto l = PortLayout::of(spec, kLoaderControls);
+    const auto l = PortLayout::of(spec, kLoaderControls, true);
     std::string out = kPrefixes;
     out += fmt::format(R"(<{0}#session>
     a lv2:Parameter ;
@@ -215,7 +231,7 @@ std::string loaderTtl() {
     rdfs:range atom:Path .
 
 <{0}>
-    a lv2:Plugin , lv2:InstrumentPlugin ;
+    a lv2:InstrumentPlugin , doap:Project ;
     doap:name "spinout loader" ;
     rdfs:comment "Loads any spinout session file; its ports map to the generic controls in order" ;
     patch:writable <{0}#session> ;

@@ -21,7 +21,11 @@ struct PortLayout {
     int controls = 0; // first session port
     int numControls = 0;
     int total = 0;
-    static PortLayout of(const SessionSpec& spec, int numControls);
+    // Atom ports only where MIDI or messages arrive: instruments, the loader, effects
+    // with a port that follows a MIDI CC. (Plain effects then run in any host,
+    // lv2apply included.)
+    static PortLayout of(const SessionSpec& spec, int numControls, bool events);
+    static bool needsEvents(const SessionSpec& spec);
 };
 
 // The loader plugin: any session file, given through a path parameter.
