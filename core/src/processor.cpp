@@ -134,7 +134,7 @@ void Processor::build() {
         } catch (const SessionError& e) {
             fail(ps.pos, e.what());
         }
-        p.value = p.hostValue = clampPortValue(ps, ps.def);
+        p.value = p.hostValue = clampPortValue(ps, static_cast<float>(ps.def));
         ports_.push_back(p);
         applyPort(ports_.back(), p.value, 0);
     }
@@ -175,7 +175,8 @@ void Processor::setPort(std::size_t index, double value) noexcept {
     auto& p = ports_[index];
     if (value == p.hostValue) return; // change detection: only changes travel
     p.hostValue = value;
-    p.value = clampPortValue(spec_.ports[index], value);
+    // a port is a float, in a host as here: the renderer's values land where a host's do
+    p.value = clampPortValue(spec_.ports[index], static_cast<float>(value));
     p.pending = true;
 }
 

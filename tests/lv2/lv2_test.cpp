@@ -1,0 +1,615 @@
+// The built bundles, loaded through lilv as a host loads them.
+#include "midi_file.hpp"
+#include "render.hpp"
+
+#include "spinout/sound_file.hpp"
+#include "spinout/ttl.hpp"
+
+#include "../common/analysis.hpp"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <lilv/lilv.h>
+#include <lv2/atom/atom.h>
+#include <lv2/atom/util.h>
+#include <lv2/log/log.h>
+#include <lv2/midi/midi.h>
+#include <lv2/patch/patch.h>
+#include <lv2/presets/presets.h>
+#include <lv2/state/state.h>
+#include <lv2/urid/urid.h>
+#include <lv2/worker/worker.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <random>
+
+// Counting allocations: this executable's malloc family stands in front of libc's,
+// for the plugin and Csound too.
+extern "C" void* __libc_malloc(size_t);
+extern "C" void* __libc_calloc(size_t, size_t);
+extern "C" void* __libc_realloc(void*, size_t);
+extern "C" void* __libc_memalign(size_t, size_t);
+extern "C" void __libc_free(void*);
+static std::atomic<bool> g_counting{false};
+static std::atomic<long> g_allocations{0};
+extern "C" void* malloc(size_t n) {
+    if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
+    return __libc_malloc(n);
+}
+extern "C" void* calloc(size_t a, size_t b) {
+    if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
+    return __libc_calloc(a, b);
+}
+extern "C" void* realloc(void* p, size_t n) {
+    if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
+    return __libc_realloc(p, n);
+}
+extern "C" void free(void* p) {
+    __libc_free(p);
+}
+extern "C" int posix_memalign(void** out, size_t align, size_t n) {
+    if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
+    *out = __libc_memalign(align, n);
+    return *out != nullptr ? 0 : 12;
+}
+
+using namespace spinout;
+namespace fs = std::filesystem;
+namespace t = spinout::test;
+
+namespace {
+
+const fs::path kRoot = SPINOUT_SOURCE_DIR;
+const fs::path kBuild = SPINOUT_BUILD_DIR;
+
+struct Host;
+int logVprintf(LV2_Log_Handle h, LV2_URID type, const char* fmt, va_list ap);
+int logPrintf(LV2_Log_Handle h, LV2_URID type, const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    const int r = logVprintf(h, type, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+// URIDs, a synchronous worker, an atom buffer: the parts of a host a plugin needs.
+struct Host {
+    std::map<std::string, LV2_URID> ids;
+    std::vector<std::string> uris;
+    LV2_URID_Map map{this, [](LV2_URID_Map_Handle h, const char* uri) -> LV2_URID {
+                         auto* host = static_cast<Host*>(h);
+                         auto [it, added] = host->ids.emplace(uri, host->ids.size() + 1);
+                         if (added) host->uris.push_back(uri);
+                         return it->second;
+                     }};
+    LV2_URID_Unmap unmap{this, [](LV2_URID_Unmap_Handle h, LV2_URID id) -> const char* {
+                             auto* host = static_cast<Host*>(h);
+                             return id >= 1 && id <= host->uris.size() ? host->uris[id - 1].c_str()
+                                                                       : nullptr;
+                         }};
+    // the worker runs jobs after run() returns, in order (jalv's non-threaded mode)
+    std::deque<std::vector<char>> jobs;
+    std::deque<std::vector<char>> responses;
+    const LV2_Worker_Interface* worker = nullptr;
+    LilvInstance* instance = nullptr;
+    LV2_Worker_Schedule schedule{this,
+                                 [](LV2_Worker_Schedule_Handle h, uint32_t size, const void* data) {
+                                     auto* host = static_cast<Host*>(h);
+                                     // a preallocated queue would be a real host's; here only
+                                     // the plugin's own allocations are counted
+                                     const bool counting = g_counting.exchange(false);
+                                     host->jobs.emplace_back(static_cast<const char*>(data),
+                                                             static_cast<const char*>(data) + size);
+                                     g_counting = counting;
+                                     return LV2_WORKER_SUCCESS;
+                                 }};
+    std::vector<std::string> errors;
+    LV2_Log_Log log{this, logPrintf, logVprintf};
+    LV2_Feature mapF{LV2_URID__map, &map};
+    LV2_Feature unmapF{LV2_URID__unmap, &unmap};
+    LV2_Feature scheduleF{LV2_WORKER__schedule, &schedule};
+    LV2_Feature logF{LV2_LOG__log, &log};
+    const LV2_Feature* features[5] = {&mapF, &unmapF, &scheduleF, &logF, nullptr};
+
+    void runWorker() {
+        while (!jobs.empty()) {
+            auto job = std::move(jobs.front());
+            jobs.pop_front();
+            worker->work(
+                lilv_instance_get_handle(instance),
+                [](LV2_Worker_Respond_Handle h, uint32_t size, const void* data) {
+                    static_cast<Host*>(h)->responses.emplace_back(
+                        static_cast<const char*>(data), static_cast<const char*>(data) + size);
+                    return LV2_WORKER_SUCCESS;
+                },
+                this, static_cast<uint32_t>(job.size()), job.data());
+        }
+        while (!responses.empty()) {
+            auto r = std::move(responses.front());
+            responses.pop_front();
+            worker->work_response(lilv_instance_get_handle(instance),
+                                  static_cast<uint32_t>(r.size()), r.data());
+        }
+        if (!jobs.empty()) runWorker();
+    }
+};
+
+// An atom sequence of MIDI events and objects, written into a fixed buffer.
+struct Sequence {
+    alignas(8) std::vector<char> buf = std::vector<char>(65536);
+    LV2_Atom_Sequence* seq() { return reinterpret_cast<LV2_Atom_Sequence*>(buf.data()); }
+    void clear(LV2_URID sequenceType) {
+        seq()->atom.type = sequenceType;
+        seq()->atom.size = sizeof(LV2_Atom_Sequence_Body);
+        seq()->body.unit = 0;
+        seq()->body.pad = 0;
+    }
+    void add(int64_t frame, LV2_URID type, const void* body, uint32_t size) {
+        auto* end = reinterpret_cast<char*>(seq()) + sizeof(LV2_Atom) + seq()->atom.size;
+        auto* ev = reinterpret_cast<LV2_Atom_Event*>(end);
+        ev->time.frames = frame;
+        ev->body.type = type;
+        ev->body.size = size;
+        std::memcpy(ev + 1, body, size);
+        seq()->atom.size += static_cast<uint32_t>(lv2_atom_pad_size(sizeof(LV2_Atom_Event) + size));
+    }
+};
+
+struct World {
+    LilvWorld* world;
+    World() {
+        setenv("LV2_PATH", (kBuild / "lv2").c_str(), 1);
+        world = lilv_world_new();
+        lilv_world_load_all(world);
+    }
+    ~World() { lilv_world_free(world); }
+    const LilvPlugin* plugin(const std::string& uri) {
+        LilvNode* n = lilv_new_uri(world, uri.c_str());
+        const LilvPlugin* p = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(world), n);
+        lilv_node_free(n);
+        return p;
+    }
+};
+
+int logVprintf(LV2_Log_Handle h, LV2_URID type, const char* fmt, va_list ap) {
+    auto* host = static_cast<Host*>(h);
+    char buf[2048];
+    std::vsnprintf(buf, sizeof buf, fmt, ap);
+    if (type == host->map.map(host, LV2_LOG__Error)) host->errors.push_back(buf);
+    return 0;
+}
+
+World& world() {
+    static World w;
+    return w;
+}
+
+// A plugin instance with its port buffers, run block by block.
+struct Instance {
+    Host host;
+    const LilvPlugin* plugin;
+    LilvInstance* instance = nullptr;
+    uint32_t nIn = 0, nOut = 0;
+    std::vector<std::vector<float>> in, out;
+    std::vector<float> controls;
+    std::map<std::string, uint32_t> controlIndex;
+    float latency = 0;
+    Sequence events, notify;
+    int eventsPort = -1, notifyPort = -1;
+    LV2_URID midiEvent, sequenceType;
+
+    Instance(const std::string& uri, double sr = 48000) : plugin(world().plugin(uri)) {
+        if (plugin == nullptr) throw std::runtime_error("no plugin " + uri);
+        instance = lilv_plugin_instantiate(plugin, sr, host.features);
+        if (instance == nullptr) throw std::runtime_error("cannot instantiate " + uri);
+        host.instance = instance;
+        host.worker = static_cast<const LV2_Worker_Interface*>(
+            lilv_instance_get_extension_data(instance, LV2_WORKER__interface));
+        midiEvent = host.map.map(&host, LV2_MIDI__MidiEvent);
+        sequenceType = host.map.map(&host, LV2_ATOM__Sequence);
+        auto* w = world().world;
+        LilvNode* audio = lilv_new_uri(w, LV2_CORE__AudioPort);
+        LilvNode* input = lilv_new_uri(w, LV2_CORE__InputPort);
+        LilvNode* control = lilv_new_uri(w, LV2_CORE__ControlPort);
+        LilvNode* atom = lilv_new_uri(w, LV2_ATOM__AtomPort);
+        const uint32_t n = lilv_plugin_get_num_ports(plugin);
+        controls.assign(n, 0.0f);
+        std::vector<float> defaults(n);
+        lilv_plugin_get_port_ranges_float(plugin, nullptr, nullptr, defaults.data());
+        for (uint32_t i = 0; i < n; ++i) {
+            const LilvPort* port = lilv_plugin_get_port_by_index(plugin, i);
+            const bool isIn = lilv_port_is_a(plugin, port, input);
+            if (lilv_port_is_a(plugin, port, audio)) {
+                auto& v = isIn ? in : out;
+                v.emplace_back(8192, 0.0f);
+                lilv_instance_connect_port(instance, i, v.back().data());
+                isIn ? ++nIn : ++nOut;
+            } else if (lilv_port_is_a(plugin, port, control)) {
+                if (isIn) {
+                    controls[i] = defaults[i];
+                    controlIndex[lilv_node_as_string(lilv_port_get_symbol(plugin, port))] = i;
+                    lilv_instance_connect_port(instance, i, &controls[i]);
+                } else {
+                    lilv_instance_connect_port(instance, i, &latency);
+                }
+            } else if (lilv_port_is_a(plugin, port, atom)) {
+                if (isIn) {
+                    eventsPort = static_cast<int>(i);
+                    events.clear(sequenceType);
+                    lilv_instance_connect_port(instance, i, events.seq());
+                } else {
+                    notifyPort = static_cast<int>(i);
+                    lilv_instance_connect_port(instance, i, notify.seq());
+                }
+            }
+        }
+        lilv_node_free(audio);
+        lilv_node_free(input);
+        lilv_node_free(control);
+        lilv_node_free(atom);
+        lilv_instance_activate(instance);
+    }
+    ~Instance() {
+        lilv_instance_deactivate(instance);
+        lilv_instance_free(instance);
+    }
+    void set(const std::string& symbol, float value) {
+        controls.at(controlIndex.at(symbol)) = value;
+    }
+    // One block: returns the frames of channel ch appended to `sink` (all channels interleaved).
+    void run(uint32_t n, std::vector<float>* sink) {
+        notify.seq()->atom.size = static_cast<uint32_t>(notify.buf.size() - sizeof(LV2_Atom));
+        lilv_instance_run(instance, n);
+        if (sink != nullptr)
+            for (uint32_t i = 0; i < n; ++i)
+                for (auto& o : out)
+                    sink->push_back(o[i]);
+        events.clear(sequenceType);
+    }
+};
+
+std::vector<std::string> sessions() {
+    return {"polysynth", "fmbells", "stereodelay", "lfofilter"};
+}
+bool isInstrument(const std::string& s) {
+    return s == "polysynth" || s == "fmbells";
+}
+
+fs::path inputFile() {
+    const auto path = fs::temp_directory_path() / "spinout_lv2_input.wav";
+    if (!fs::exists(path)) {
+        SoundFileWriter w(path.string(), 48000, 2);
+        std::vector<double> buf(2 * 72000, 0.0);
+        std::mt19937 rng(3);
+        std::uniform_real_distribution<double> noise(-0.2, 0.2);
+        for (int i = 0; i < 48000; ++i) {
+            const double v =
+                0.3 * std::sin(2 * M_PI * 330 * i / 48000.0) + noise(rng) * (i < 2400 ? 1 : 0);
+            buf[static_cast<std::size_t>(2 * i)] = v;
+            buf[static_cast<std::size_t>(2 * i + 1)] = -v;
+        }
+        w.write(buf.data(), 72000);
+        w.commit();
+    }
+    return path;
+}
+
+// Plays a session's bundle as a host would: its MIDI file or the input, in blocks.
+std::vector<float> playPlugin(const std::string& name, const std::vector<uint32_t>& blocks,
+                              int64_t frames, const std::string& preset = "") {
+    Instance inst("urn:spinout:" + name);
+    if (!preset.empty()) {
+        auto* w = world().world;
+        LilvNode* uri =
+            lilv_new_uri(w, fmt::format("urn:spinout:{}#preset-{}", name, preset).c_str());
+        lilv_world_load_resource(w, uri);
+        LilvState* state = lilv_state_new_from_world(w, &inst.host.map, uri);
+        EXPECT_NE(state, nullptr) << preset;
+        lilv_state_restore(
+            state, inst.instance,
+            [](const char* symbol, void* data, const void* value, uint32_t, uint32_t) {
+                static_cast<Instance*>(data)->set(symbol, *static_cast<const float*>(value));
+            },
+            &inst, 0, nullptr);
+        lilv_state_free(state);
+        lilv_node_free(uri);
+    }
+    std::vector<TimedMidi> midi;
+    if (isInstrument(name)) midi = readMidiFile((kRoot / "presets" / (name + ".mid")).string());
+    Audio input;
+    if (!isInstrument(name)) input = readSoundFile(inputFile().string());
+    std::vector<float> out;
+    std::size_t mi = 0, bi = 0;
+    for (int64_t pos = 0; pos < frames;) {
+        const auto n =
+            static_cast<uint32_t>(std::min<int64_t>(blocks[bi++ % blocks.size()], frames - pos));
+        for (; mi < midi.size(); ++mi) {
+            const auto f = static_cast<int64_t>(std::llround(midi[mi].time * 48000));
+            if (f >= pos + n) break;
+            inst.events.add(std::max<int64_t>(0, f - pos), inst.midiEvent, midi[mi].data,
+                            midi[mi].size);
+        }
+        for (uint32_t ch = 0; ch < inst.nIn; ++ch)
+            for (uint32_t i = 0; i < n; ++i) {
+                const auto f = pos + i;
+                inst.in[ch][i] =
+                    f < input.frames()
+                        ? static_cast<float>(
+                              input.samples[static_cast<std::size_t>(f * input.nchnls + ch)])
+                        : 0.0f;
+            }
+        inst.run(n, &out);
+        pos += n;
+    }
+    return out;
+}
+
+std::vector<float> renderReference(const std::string& name, int64_t frames,
+                                   const std::string& preset = "") {
+    RenderJob job;
+    job.session = (kRoot / "presets" / (name + ".toml")).string();
+    if (isInstrument(name))
+        job.midi = (kRoot / "presets" / (name + ".mid")).string();
+    else
+        job.input = inputFile().string();
+    job.preset = preset;
+    job.duration = static_cast<double>(frames) / 48000;
+    job.tail = 0;
+    job.keepSamples = true;
+    return render(job).samples;
+}
+
+} // namespace
+
+TEST(Lv2, PluginOutputEqualsSpinoutRenderAtEveryBlockSize) {
+    const int64_t frames = 96000;
+    for (const auto& name : sessions()) {
+        const auto reference = renderReference(name, frames);
+        ASSERT_EQ(reference.size(), static_cast<std::size_t>(frames * 2));
+        EXPECT_GT(t::peak(std::vector<double>(reference.begin(), reference.end())), 0.01) << name;
+        for (const auto& blocks :
+             std::vector<std::vector<uint32_t>>{{1}, {64}, {1000}, {4096}, {17, 256, 3, 1024}}) {
+            const auto plugin = playPlugin(name, blocks, frames + 64);
+            // the plugin reports 64 frames of latency: its output is the render, 64 frames late
+            ASSERT_EQ(plugin.size(), static_cast<std::size_t>((frames + 64) * 2));
+            const std::vector<float> shifted(plugin.begin() + 128, plugin.end());
+            EXPECT_EQ(shifted, reference) << name << ", blocks starting " << blocks.front();
+        }
+    }
+}
+
+TEST(Lv2, EveryPresetLoadsAndMatchesTheRenderedPreset) {
+    const int64_t frames = 48000;
+    for (const auto& name : sessions()) {
+        auto* w = world().world;
+        const LilvPlugin* plugin = world().plugin("urn:spinout:" + name);
+        ASSERT_NE(plugin, nullptr);
+        LilvNode* presetClass = lilv_new_uri(w, LV2_PRESETS__Preset);
+        LilvNodes* presets = lilv_plugin_get_related(plugin, presetClass);
+        EXPECT_GE(lilv_nodes_size(presets), 2u) << name;
+        LILV_FOREACH(nodes, i, presets) {
+            const std::string uri = lilv_node_as_uri(lilv_nodes_get(presets, i));
+            const auto preset = uri.substr(uri.find("#preset-") + 8);
+            const auto ours = playPlugin(name, {512}, frames + 64, preset);
+            const auto reference = renderReference(name, frames, preset);
+            EXPECT_EQ(std::vector<float>(ours.begin() + 128, ours.end()), reference)
+                << name << " " << preset;
+        }
+        lilv_nodes_free(presets);
+        lilv_node_free(presetClass);
+    }
+}
+
+TEST(Lv2, NoAllocationInRunWithANoteStormAndMovingControls) {
+    Instance inst("urn:spinout:polysynth");
+    const uint32_t block = 256;
+    std::mt19937 rng(11);
+    int note = 0;
+    auto storm = [&](int blocks, bool count) {
+        for (int b = 0; b < blocks; ++b) {
+            // 200 notes a second: about one note on and one note off per 256-frame block
+            for (uint32_t f = 0; f < block; f += 240) {
+                const uint8_t on[3] = {0x90, static_cast<uint8_t>(36 + note % 60), 100};
+                const uint8_t off[3] = {0x80, static_cast<uint8_t>(36 + (note + 40) % 60), 0};
+                inst.events.add(f, inst.midiEvent, on, 3);
+                inst.events.add(f, inst.midiEvent, off, 3);
+                ++note;
+            }
+            inst.set("cutoff", static_cast<float>(200 + rng() % 8000)); // every block
+            inst.set("mix", static_cast<float>((rng() % 100) / 100.0));
+            g_counting = count;
+            inst.run(block, nullptr);
+            g_counting = false;
+            inst.host.runWorker();
+        }
+    };
+    // the counter sees the plugin's and Csound's allocations: instantiating counts
+    g_allocations = 0;
+    g_counting = true;
+    { Instance probe("urn:spinout:fmbells"); }
+    g_counting = false;
+    ASSERT_GT(g_allocations.load(), 100) << "malloc interposition does not reach the plugin";
+    storm(800, false); // warm-up: four seconds
+    g_allocations = 0;
+    storm(2000, true); // ten seconds, counted
+    EXPECT_EQ(g_allocations.load(), 0) << "heap allocations inside run()";
+}
+
+TEST(Lv2, SixteenInstancesWorkIndependently) {
+    std::vector<std::unique_ptr<Instance>> all;
+    for (int i = 0; i < 16; ++i)
+        all.push_back(
+            std::make_unique<Instance>(i % 2 ? "urn:spinout:fmbells" : "urn:spinout:polysynth"));
+    std::vector<std::vector<float>> outs(16);
+    for (int b = 0; b < 100; ++b)
+        for (int i = 0; i < 16; ++i) {
+            if (b == 0) {
+                const uint8_t on[3] = {0x90, static_cast<uint8_t>(48 + i), 100};
+                all[static_cast<std::size_t>(i)]->events.add(
+                    0, all[static_cast<std::size_t>(i)]->midiEvent, on, 3);
+            }
+            all[static_cast<std::size_t>(i)]->run(512, &outs[static_cast<std::size_t>(i)]);
+        }
+    for (int i = 0; i < 16; ++i) {
+        // each plays its own note: alone, the same instance type gives the same samples
+        Instance solo(i % 2 ? "urn:spinout:fmbells" : "urn:spinout:polysynth");
+        std::vector<float> out;
+        const uint8_t on[3] = {0x90, static_cast<uint8_t>(48 + i), 100};
+        solo.events.add(0, solo.midiEvent, on, 3);
+        for (int b = 0; b < 100; ++b)
+            solo.run(512, &out);
+        EXPECT_EQ(out, outs[static_cast<std::size_t>(i)]) << "instance " << i;
+        EXPECT_GT(t::peak(std::vector<double>(out.begin(), out.end())), 0.01);
+    }
+}
+
+TEST(Lv2, LoaderLoadsASessionReloadsAndKeepsTheLastGoodOne) {
+    Instance inst(spinout::kLoaderUri);
+    std::vector<float> out;
+    inst.run(512, &out);
+    EXPECT_EQ(t::peak(std::vector<double>(out.begin(), out.end())), 0); // no session yet: silence
+    auto setPath = [&](const std::string& path) {
+        auto& h = inst.host;
+        // patch:Set { patch:property <...#session> ; patch:value "path"^^atom:Path }
+        std::vector<char> body(sizeof(LV2_Atom_Object_Body) + 2 * sizeof(LV2_Atom_Property_Body) +
+                                   8 + path.size() + 16,
+                               0);
+        auto* obj = reinterpret_cast<LV2_Atom_Object_Body*>(body.data());
+        obj->id = 0;
+        obj->otype = h.map.map(&h, LV2_PATCH__Set);
+        auto* prop = reinterpret_cast<LV2_Atom_Property_Body*>(obj + 1);
+        prop->key = h.map.map(&h, LV2_PATCH__property);
+        prop->context = 0;
+        prop->value.type = h.map.map(&h, LV2_ATOM__URID);
+        prop->value.size = sizeof(LV2_URID);
+        *reinterpret_cast<LV2_URID*>(prop + 1) = h.map.map(&h, "urn:spinout:loader#session");
+        auto* val =
+            reinterpret_cast<LV2_Atom_Property_Body*>(reinterpret_cast<char*>(prop + 1) + 8);
+        val->key = h.map.map(&h, LV2_PATCH__value);
+        val->context = 0;
+        val->value.type = h.map.map(&h, LV2_ATOM__Path);
+        val->value.size = static_cast<uint32_t>(path.size() + 1);
+        std::memcpy(val + 1, path.c_str(), path.size() + 1);
+        const auto size =
+            static_cast<uint32_t>(reinterpret_cast<char*>(val + 1) + path.size() + 1 - body.data());
+        inst.events.add(0, h.map.map(&h, LV2_ATOM__Object), body.data(), size);
+        inst.run(64, nullptr);
+        inst.host.runWorker();
+    };
+    setPath((kRoot / "presets" / "polysynth.toml").string());
+    const uint8_t on[3] = {0x90, 60, 110};
+    inst.events.add(0, inst.midiEvent, on, 3);
+    out.clear();
+    for (int b = 0; b < 40; ++b)
+        inst.run(512, &out);
+    EXPECT_GT(t::peak(std::vector<double>(out.begin(), out.end())), 0.001)
+        << "the loaded synth plays";
+    // a broken session: an error in the log, the synth keeps playing
+    inst.host.errors.clear();
+    setPath((kRoot / "tests/fixtures/bad/csound_syntax.toml").string());
+    EXPECT_FALSE(inst.host.errors.empty());
+    out.clear();
+    for (int b = 0; b < 10; ++b)
+        inst.run(512, &out);
+    EXPECT_GT(t::peak(std::vector<double>(out.begin(), out.end())), 0.001)
+        << "the last good session";
+
+    // state: the session text travels with the project
+    LilvState* state = lilv_state_new_from_instance(
+        inst.plugin, inst.instance, &inst.host.map, nullptr, nullptr, nullptr, nullptr,
+        [](const char*, void*, uint32_t*, uint32_t*) -> const void* { return nullptr; }, nullptr, 0,
+        nullptr);
+    ASSERT_NE(state, nullptr);
+    Instance restored(spinout::kLoaderUri);
+    lilv_state_restore(state, restored.instance, nullptr, nullptr, 0, nullptr);
+    lilv_state_free(state);
+    std::vector<float> a, b;
+    Instance fresh(spinout::kLoaderUri);
+    for (Instance* i : {&restored}) {
+        i->events.add(0, i->midiEvent, on, 3);
+        for (int k = 0; k < 20; ++k)
+            i->run(512, &a);
+    }
+    EXPECT_GT(t::peak(std::vector<double>(a.begin(), a.end())), 0.001)
+        << "restored without the file";
+    // and a fresh loader, given nothing, stays silent
+    for (int k = 0; k < 20; ++k)
+        fresh.run(512, &b);
+    EXPECT_EQ(t::peak(std::vector<double>(b.begin(), b.end())), 0);
+}
+
+TEST(Lv2, ASessionWithACsoundErrorLeavesTheHostRunning) {
+    // a bundle made from a broken session: it loads, logs the error and stays silent
+    const auto dir = fs::temp_directory_path() / "spinout_lv2_broken";
+    fs::remove_all(dir);
+    const auto cmd =
+        fmt::format("'{}' bundle '{}' -o '{}' > /dev/null", (kBuild / "spinout").string(),
+                    (kRoot / "tests/fixtures/bad/csound_syntax.toml").string(), dir.string());
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    LilvWorld* w = lilv_world_new();
+    LilvNode* bundle = lilv_new_file_uri(w, nullptr, (dir / "spinout-csound_syntax.lv2/").c_str());
+    lilv_world_load_bundle(w, bundle);
+    LilvNode* uri = lilv_new_uri(w, "urn:spinout:test-bad");
+    const LilvPlugin* plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(w), uri);
+    ASSERT_NE(plugin, nullptr);
+    Host host;
+    LilvInstance* inst = lilv_plugin_instantiate(plugin, 48000, host.features);
+    ASSERT_NE(inst, nullptr);
+    bool named = false;
+    for (const auto& e : host.errors)
+        named = named || e.find("csound_syntax") != std::string::npos ||
+                e.find("session.toml:15") != std::string::npos;
+    EXPECT_TRUE(named) << (host.errors.empty() ? "no error logged" : host.errors.front());
+    std::vector<float> l(256, 1.0f), r(256, 1.0f), in(256, 0.0f);
+    float latency = 0;
+    alignas(8) char seq[64] = {};
+    auto* s = reinterpret_cast<LV2_Atom_Sequence*>(seq);
+    s->atom.type = host.map.map(&host, LV2_ATOM__Sequence);
+    s->atom.size = sizeof(LV2_Atom_Sequence_Body);
+    const uint32_t n = lilv_plugin_get_num_ports(plugin);
+    for (uint32_t i = 0; i < n; ++i)
+        lilv_instance_connect_port(inst, i, nullptr);
+    lilv_instance_connect_port(inst, 0, l.data());
+    lilv_instance_connect_port(inst, 1, r.data());
+    lilv_instance_connect_port(inst, 2, seq);
+    lilv_instance_connect_port(inst, 4, &latency);
+    lilv_instance_activate(inst);
+    lilv_instance_run(inst, 256);
+    EXPECT_EQ(*std::max_element(l.begin(), l.end()), 0.0f); // silence, not garbage
+    lilv_instance_deactivate(inst);
+    lilv_instance_free(inst);
+    lilv_node_free(uri);
+    lilv_node_free(bundle);
+    lilv_world_free(w);
+}
+
+TEST(Lv2, EveryBundlePassesLv2Validate) {
+    for (const auto& entry : fs::directory_iterator(kBuild / "lv2")) {
+        const auto cmd =
+            fmt::format("lv2_validate {}/*.ttl > /dev/null 2>&1", entry.path().string());
+        EXPECT_EQ(std::system(cmd.c_str()), 0) << entry.path();
+    }
+}
+
+TEST(Lv2, Lv2applyRunsEachEffectBundle) {
+    for (const auto& name : {"stereodelay", "lfofilter"}) {
+        const auto out = fs::temp_directory_path() / fmt::format("spinout_lv2apply_{}.wav", name);
+        const auto cmd =
+            fmt::format("LV2_PATH='{}' lv2apply -i '{}' -o '{}' urn:spinout:{} > /dev/null 2>&1",
+                        (kBuild / "lv2").string(), inputFile().string(), out.string(), name);
+        ASSERT_EQ(std::system(cmd.c_str()), 0) << name;
+        const auto a = readSoundFile(out.string());
+        const auto reference = renderReference(name, a.frames() - 64);
+        // lv2apply does not compensate latency: its file is the render, 64 frames late
+        double maxDiff = 0;
+        for (std::size_t i = 0; i < reference.size(); ++i)
+            maxDiff = std::max(maxDiff, std::fabs(a.samples[i + 128] - reference[i]));
+        EXPECT_LE(maxDiff, 1e-6) << name;
+    }
+}
