@@ -124,8 +124,7 @@ RenderResult render(const RenderJob& job) {
                 names.push_back(p.symbol);
             const auto hint = closestName(symbol, names);
             throw RenderError(
-                fmt::format("{}: no port '{}'{}", job.session, symbol,
-                            hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
+                fmt::format("{}: no port '{}'{}", job.session, symbol, didYouMean(hint)));
         }
         const auto& port = spec.ports[static_cast<std::size_t>(i)];
         if (value < port.min || value > port.max)

@@ -50,8 +50,7 @@ Score parseScoreText(const std::string& text, const std::string& path, const Ses
             if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
             const auto hint = closestName(key, allowed);
             error(at(path, v),
-                  fmt::format("unknown key '{}' in {}{}", key, where,
-                              hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
+                  fmt::format("unknown key '{}' in {}{}", key, where, didYouMean(hint)));
         }
     };
     auto number = [&](const toml::table& t, const char* key, double def, const std::string& where) {
@@ -125,8 +124,7 @@ Score parseScoreText(const std::string& text, const std::string& path, const Ses
                 names.push_back(i.name);
             const auto hint = closestName(e.instr, names);
             error(t->get("instr") ? at(path, *t->get("instr")) : e.pos,
-                  fmt::format("[[event]]: unknown instr '{}'{}", e.instr,
-                              hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
+                  fmt::format("[[event]]: unknown instr '{}'{}", e.instr, didYouMean(hint)));
         }
         if (const auto* a = t->get("args")) {
             if (!a->is_table())
@@ -160,11 +158,8 @@ Score parseScoreText(const std::string& text, const std::string& path, const Ses
                             for (const auto& x : instr->args())
                                 names.push_back(x.name);
                             const auto hint = closestName(name, names);
-                            error(
-                                sv.pos,
-                                fmt::format(
-                                    "[[event]]: instr '{}' has no arg '{}'{}", e.instr, name,
-                                    hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
+                            error(sv.pos, fmt::format("[[event]]: instr '{}' has no arg '{}'{}",
+                                                      e.instr, name, didYouMean(hint)));
                         } else if (sv.bus.empty() &&
                                    arg->isString() !=
                                        std::holds_alternative<std::string>(sv.value)) {

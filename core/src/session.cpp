@@ -659,9 +659,7 @@ void Session::store(int table, int index, double value) noexcept {
     else if (table == aliveTable_)
         alive_[i] = value;
     if (journalOn_) {
-        JournalEntry j;
-        j.frame = engine_.frame();
-        j.kind = JournalEntry::tableWrite;
+        JournalEntry j{engine_.frame(), JournalEntry::tableWrite};
         j.table = table;
         j.index = index;
         j.value = value;
@@ -673,9 +671,7 @@ void Session::storeChannel(int channel, double value) noexcept {
     const auto& [name, ptr] = channels_[static_cast<std::size_t>(channel)];
     *ptr = value;
     if (journalOn_) {
-        JournalEntry j;
-        j.frame = engine_.frame();
-        j.kind = JournalEntry::channelWrite;
+        JournalEntry j{engine_.frame(), JournalEntry::channelWrite};
         j.channel = name;
         j.value = value;
         journal_.push_back(std::move(j));

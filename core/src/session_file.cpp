@@ -59,6 +59,10 @@ std::string closestName(const std::string& word, const std::vector<std::string>&
     return best;
 }
 
+std::string didYouMean(const std::string& hint) {
+    return hint.empty() ? std::string() : fmt::format("; did you mean '{}'?", hint);
+}
+
 namespace {
 
 const std::set<std::string> kLv2Units = {
@@ -269,9 +273,8 @@ void checkArgs(Reader& r, const SessionSpec& spec, const std::string& instrName,
         const auto* a = instr.arg(name);
         if (a == nullptr) {
             const auto hint = closestName(name, names);
-            r.error(sv.pos,
-                    fmt::format("{}: instr '{}' has no arg '{}'{}", where, instrName, name,
-                                hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
+            r.error(sv.pos, fmt::format("{}: instr '{}' has no arg '{}'{}", where, instrName, name,
+                                        didYouMean(hint)));
             continue;
         }
         if (!sv.bus.empty()) {
@@ -322,7 +325,7 @@ PortTarget parseTarget(Reader& r, const SessionSpec& spec, const std::string& te
             names.push_back(i.name);
         const auto hint = closestName(t.instr, names);
         r.error(p, fmt::format("{}: target '{}' names no instr '{}'{}", where, text, t.instr,
-                               hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
+                               didYouMean(hint)));
         return t;
     }
     const Instr& instr = *is->instr;
@@ -333,7 +336,7 @@ PortTarget parseTarget(Reader& r, const SessionSpec& spec, const std::string& te
             names.push_back(x.name);
         const auto hint = closestName(t.name, names);
         r.error(p, fmt::format("{}: instr '{}' has no arg '{}'{}", where, t.instr, t.name,
-                               hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
+                               didYouMean(hint)));
     } else if (!a->isControl()) {
         r.error(p,
                 fmt::format("{}: '{}' is an init-time arg; a port needs a k-arg", where, t.name));
@@ -435,9 +438,8 @@ void parsePorts(Reader& r, const toml::table& root, SessionSpec& spec) {
         if (!ps.unit.empty() && kLv2Units.count(ps.unit) == 0) {
             std::vector<std::string> units(kLv2Units.begin(), kLv2Units.end());
             const auto hint = closestName(ps.unit, units);
-            r.error(at("unit"),
-                    fmt::format("port '{}': unknown unit '{}'{}", ps.symbol, ps.unit,
-                                hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
+            r.error(at("unit"), fmt::format("port '{}': unknown unit '{}'{}", ps.symbol, ps.unit,
+                                            didYouMean(hint)));
         }
         ps.midiCC = r.integer(t, "midi_cc", where, 0, 127);
         spec.ports.push_back(std::move(ps));
@@ -474,9 +476,7 @@ void parsePresets(Reader& r, const toml::table& root, SessionSpec& spec) {
                 auto candidates = symbols;
                 candidates.push_back("label");
                 const auto hint = closestName(key, candidates);
-                r.error(r.pos(pk),
-                        fmt::format("{}: no port '{}'{}", where, key,
-                                    hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
+                r.error(r.pos(pk), fmt::format("{}: no port '{}'{}", where, key, didYouMean(hint)));
                 continue;
             }
             double value = 0;

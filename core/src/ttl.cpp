@@ -1,5 +1,7 @@
 #include "spinout/ttl.hpp"
 
+#include "spinout/engine.hpp"
+
 #include <fmt/format.h>
 
 namespace spinout {
@@ -52,17 +54,9 @@ constexpr const char* kPrefixes = R"(@prefix atom: <http://lv2plug.in/ns/ext/ato
 
 )";
 
+// A Turtle short string escapes as a Csound string literal does.
 std::string quote(const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) {
-        if (c == '"' || c == '\\') out += '\\';
-        if (c == '\n') {
-            out += "\\n";
-            continue;
-        }
-        out += c;
-    }
-    return out + "\"";
+    return csoundString(s);
 }
 
 std::string num(double v) {

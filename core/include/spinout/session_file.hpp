@@ -152,5 +152,7 @@ double clampPortValue(const PortSpec& port, double value);
 
 // Levenshtein-closest candidate within a small distance, or "".
 std::string closestName(const std::string& word, const std::vector<std::string>& candidates);
+// "; did you mean 'HINT'?", or "" without a hint: the tail of an error message.
+std::string didYouMean(const std::string& hint);
 
 } // namespace spinout
