@@ -318,6 +318,7 @@ LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
         }
         auto proc = build(p, text, path);
         if (!proc) return LV2_WORKER_SUCCESS; // the last good session keeps playing
+        proc->warmUp();                       // its first cycle here, not in run()
         p.sessionText = std::move(text);      // the worker is the only writer while running
         p.sessionPath = path;
         LoadedMessage loaded{proc.release()};

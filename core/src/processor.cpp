@@ -19,15 +19,16 @@ namespace {
 // Flush denormals to zero for the scope of a block (FTZ and DAZ).
 class DenormalGuard {
 public:
+    // Writing MXCSR is slow next to reading it: write only when it changes.
     DenormalGuard() noexcept {
 #if defined(__SSE__)
         saved_ = _mm_getcsr();
-        _mm_setcsr(saved_ | 0x8040);
+        if ((saved_ & 0x8040) != 0x8040) _mm_setcsr(saved_ | 0x8040);
 #endif
     }
     ~DenormalGuard() {
 #if defined(__SSE__)
-        _mm_setcsr(saved_);
+        if ((saved_ & 0x8040) != 0x8040) _mm_setcsr(saved_);
 #endif
     }
     DenormalGuard(const DenormalGuard&) = delete;
@@ -170,10 +171,8 @@ void Processor::build() {
     }
 }
 
-void Processor::setPort(std::size_t index, double value) noexcept {
-    if (index >= ports_.size()) return;
+void Processor::changePort(std::size_t index, double value) noexcept {
     auto& p = ports_[index];
-    if (value == p.hostValue) return; // change detection: only changes travel
     p.hostValue = value;
     // a port is a float, in a host as here: the renderer's values land where a host's do
     p.value = clampPortValue(spec_.ports[index], static_cast<float>(value));
@@ -289,6 +288,13 @@ void Processor::handleMidi(const MidiMessage& m, std::int64_t frame) noexcept {
     }
 }
 
+void Processor::warmUp() {
+    if (frame_ != 0 || origin_ != 0) return;
+    const DenormalGuard ftz;
+    session_->performCycle(); // inits the chain, allocates what Csound allocates at init
+    origin_ = session_->frame();
+}
+
 void Processor::cycle() noexcept {
     session_->performCycle();
 }
@@ -296,7 +302,8 @@ void Processor::cycle() noexcept {
 void Processor::process(const float* const* inputs, float* const* outputs, std::uint32_t nframes,
                         std::span<const MidiMessage> midi) noexcept {
     DenormalGuard ftz;
-    const std::int64_t blockStart = frame_;
+    // host frames map to the engine's with the origin warmUp() may have moved
+    const std::int64_t blockStart = frame_ + origin_;
     for (auto& p : ports_)
         if (p.pending) applyPort(p, p.value, blockStart);
     const int nin = spec_.audioInputs;

@@ -43,7 +43,10 @@ public:
 
     // Port values, taken at the start of the next block when they changed.
     std::size_t numPorts() const noexcept { return ports_.size(); }
-    void setPort(std::size_t index, double value) noexcept;
+    void setPort(std::size_t index, double value) noexcept {
+        // change detection, inline: a host sets every port every block
+        if (index < ports_.size() && value != ports_[index].hostValue) changePort(index, value);
+    }
     double port(std::size_t index) const noexcept { return ports_[index].value; }
     void applyPreset(const PresetSpec& preset) noexcept;
 
@@ -53,6 +56,11 @@ public:
                  std::span<const MidiMessage> midi = {}) noexcept;
 
     int activeVoices() const noexcept;
+    // Off the audio thread, before the first block: one silent cycle, so that what
+    // Csound does on an engine's first cycle (the chain's init, its allocations) is
+    // not done by the first process(). The output stays silent; time zero moves by
+    // one cycle. (A loaded or reloaded session in the loader plugin.)
+    void warmUp();
     // The bus of spec().buses[index].
     Bus bus(std::size_t index) const { return buses_.at(index); }
 
@@ -75,6 +83,7 @@ private:
     };
 
     void build();
+    void changePort(std::size_t index, double value) noexcept;
     void applyPort(Port& port, double value, std::int64_t frame) noexcept;
     void handleMidi(const MidiMessage& m, std::int64_t frame) noexcept;
     void noteOn(int note, int velocity, std::int64_t frame) noexcept;
@@ -97,8 +106,9 @@ private:
     bool sustain_ = false;
     double bend_ = 0; // semitones
     // block adaptation
-    std::int64_t frame_ = 0; // frames taken from the host so far
-    int fill_ = 0;           // frames of the current cycle already taken
+    std::int64_t frame_ = 0;  // frames taken from the host so far
+    std::int64_t origin_ = 0; // the engine's frame at the host's frame 0
+    int fill_ = 0;            // frames of the current cycle already taken
 };
 
 } // namespace spinout
