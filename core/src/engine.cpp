@@ -107,6 +107,7 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
         csoundDestroy(cs_);
         throw EngineError("Csound failed to start");
     }
+    startingUp_ = false;
     spin_ = csoundGetSpin(cs_);
     spout_ = csoundGetSpout(cs_);
 }
@@ -120,7 +121,9 @@ Engine::~Engine() {
 
 void Engine::onMessage(int attr, const char* text, std::size_t len) noexcept {
     const int type = attr & CSOUNDMSG_TYPE_MASK;
-    const auto level = type == CSOUNDMSG_ERROR     ? MessageLevel::error
+    // Csound prints its start-up banner as errors: until started, everything is information.
+    const auto level = startingUp_                 ? MessageLevel::info
+                       : type == CSOUNDMSG_ERROR   ? MessageLevel::error
                        : type == CSOUNDMSG_WARNING ? MessageLevel::warning
                                                    : MessageLevel::info;
     if (capturing_) {

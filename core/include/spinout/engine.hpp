@@ -117,6 +117,7 @@ private:
     std::array<char, MessageRing::kTextSize - 1> line_{};
     std::size_t lineLength_ = 0;
     bool capturing_ = false;
+    bool startingUp_ = true;
     bool journalOn_ = false;
     std::vector<CodeEntry> journal_;
     std::string captured_;

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# jalv loads each bundle (a JACK server with the dummy driver stands in for a sound card).
+set -u
+build=$1
+server="spinout-test-$$"
+jackd -n "$server" -d dummy -r 48000 -p 256 > /dev/null 2>&1 &
+jack=$!
+trap 'kill $jack 2>/dev/null; wait $jack 2>/dev/null' EXIT
+sleep 1
+export JACK_DEFAULT_SERVER=$server LV2_PATH=$build/lv2
+failed=0
+for uri in $(lv2ls); do
+  out=$(echo "" | timeout 20 jalv -n "jalv-$$" "$uri" 2>&1)
+  status=$?
+  if [ $status -ne 0 ] || ! grep -q "Block length" <<< "$out" || grep -q "^error: spinout" <<< "$out"; then
+    echo "FAIL $uri (exit $status)"; echo "$out" | head -20; failed=1
+  else
+    echo "ok   $uri"
+  fi
+done
+exit $failed
