@@ -613,3 +613,67 @@ TEST(Lv2, Lv2applyRunsEachEffectBundle) {
         EXPECT_LE(maxDiff, 1e-6) << name;
     }
 }
+
+// What a host reads from the generated Turtle: ranges, units, scale properties, classes.
+TEST(Lv2, PortsCarryTheSessionsRangesUnitsAndProperties) {
+    auto* w = world().world;
+    const LilvPlugin* plugin = world().plugin("urn:spinout:lfofilter");
+    ASSERT_NE(plugin, nullptr);
+    auto port = [&](const char* symbol) {
+        LilvNode* s = lilv_new_string(w, symbol);
+        const LilvPort* p = lilv_plugin_get_port_by_symbol(plugin, s);
+        lilv_node_free(s);
+        return p;
+    };
+    auto has = [&](const LilvPort* p, const char* property) {
+        LilvNode* n = lilv_new_uri(w, property);
+        const bool yes = lilv_port_has_property(plugin, p, n);
+        lilv_node_free(n);
+        return yes;
+    };
+    const LilvPort* shape = port("shape");
+    ASSERT_NE(shape, nullptr);
+    EXPECT_TRUE(has(shape, LV2_CORE__enumeration));
+    EXPECT_TRUE(has(shape, LV2_CORE__integer));
+    LilvScalePoints* points = lilv_port_get_scale_points(plugin, shape);
+    ASSERT_NE(points, nullptr);
+    EXPECT_EQ(lilv_scale_points_size(points), 5u);
+    std::vector<std::string> labels;
+    LILV_FOREACH(scale_points, i, points)
+    labels.emplace_back(
+        lilv_node_as_string(lilv_scale_point_get_label(lilv_scale_points_get(points, i))));
+    EXPECT_NE(std::find(labels.begin(), labels.end(), "sample and hold"), labels.end());
+    lilv_scale_points_free(points);
+
+    const LilvPort* cutoff = port("cutoff");
+    ASSERT_NE(cutoff, nullptr);
+    EXPECT_TRUE(has(cutoff, "http://lv2plug.in/ns/ext/port-props#logarithmic"));
+    LilvNode *def = nullptr, *min = nullptr, *max = nullptr;
+    lilv_port_get_range(plugin, cutoff, &def, &min, &max);
+    ASSERT_TRUE(def && min && max);
+    EXPECT_GT(lilv_node_as_float(max), lilv_node_as_float(min));
+    EXPECT_GE(lilv_node_as_float(def), lilv_node_as_float(min));
+    for (LilvNode* n : {def, min, max})
+        lilv_node_free(n);
+    LilvNode* unitPred = lilv_new_uri(w, "http://lv2plug.in/ns/extensions/units#unit");
+    LilvNodes* units = lilv_port_get_value(plugin, cutoff, unitPred);
+    ASSERT_EQ(lilv_nodes_size(units), 1u);
+    EXPECT_STREQ(lilv_node_as_uri(lilv_nodes_get_first(units)),
+                 "http://lv2plug.in/ns/extensions/units#hz");
+    lilv_nodes_free(units);
+    lilv_node_free(unitPred);
+
+    // the latency port, and an instrument's class and MIDI input
+    EXPECT_TRUE(lilv_plugin_has_latency(plugin));
+    const LilvPlugin* synth = world().plugin("urn:spinout:polysynth");
+    LilvNode* name = lilv_plugin_get_name(synth);
+    EXPECT_STREQ(lilv_node_as_string(name), "Spinout Poly Synth");
+    lilv_node_free(name);
+    LilvNode* atomPort = lilv_new_uri(w, LV2_ATOM__AtomPort);
+    LilvNode* input = lilv_new_uri(w, LV2_CORE__InputPort);
+    EXPECT_EQ(lilv_plugin_get_num_ports_of_class(synth, atomPort, input, nullptr), 1u);
+    EXPECT_EQ(lilv_plugin_get_num_ports_of_class(plugin, atomPort, input, nullptr),
+              0u); // a plain effect
+    lilv_node_free(atomPort);
+    lilv_node_free(input);
+}

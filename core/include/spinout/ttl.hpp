@@ -15,8 +15,8 @@ struct PortLayout {
     int numIn = 0;
     int audioOut = 0; // first audio output
     int numOut = 0;
-    int events = 0;   // atom input: MIDI and patch messages
-    int notify = 0;   // atom output: patch messages (loader)
+    int events = -1;  // atom input: MIDI and patch messages (-1: none)
+    int notify = -1;  // atom output: patch messages (-1: none)
     int latency = 0;  // control output
     int controls = 0; // first session port
     int numControls = 0;
