@@ -19,24 +19,25 @@ constexpr int kSilenceInstr = 1;
 constexpr int kAutomationInstr = 2;
 constexpr int kStopInstr = 3;
 constexpr int kPriorityStride = 1000;
-constexpr int kBusClearInstr = 30000;
+// the bus clearer runs after the last priority: instr (numPriorities + 1) * 1000
+
 constexpr const char* kAudioBusCountChannel = "spinout.audio_buses";
 constexpr const char* kPlaySampleInstr = "_playsample";
 
-// The session's own tables, at fixed numbers far above those ftgen 0 hands out.
-constexpr int kControlTable = 990001;
-constexpr int kHeartbeatTable = 990002;
-constexpr int kGenerationTable = 990003;
-constexpr int kControlBusTable = 990004;
-
 // Support code shared by every template. {0}: slots, {1}: max controls,
-// {2}: audio buses, {3}: control buses, {4}..{7}: table numbers.
+// {2}: audio buses, {3}: control buses, {4}: the bus clearer's instr number.
+// The tables' numbers reach the host through channels: fixed high numbers would
+// size Csound's table of tables to them (8 MB for a number near a million).
 constexpr const char* kSupportCode = R"(
 giSpinoutMaxCtl = {1}
-giSpinoutCtl ftgen {4}, 0, -{0}*{1}, -2, 0
-giSpinoutAlive ftgen {5}, 0, -{0}, -2, -1
-giSpinoutGen ftgen {6}, 0, -{0}, -2, 0
-giSpinoutKBus ftgen {7}, 0, -{3}, -2, 0
+giSpinoutCtl ftgen 0, 0, -{0}*{1}, -2, 0
+giSpinoutAlive ftgen 0, 0, -{0}, -2, -1
+giSpinoutGen ftgen 0, 0, -{0}, -2, 0
+giSpinoutKBus ftgen 0, 0, -{3}, -2, 0
+chnset giSpinoutCtl, "spinout.table.control"
+chnset giSpinoutAlive, "spinout.table.heartbeat"
+chnset giSpinoutGen, "spinout.table.generation"
+chnset giSpinoutKBus, "spinout.table.controlbus"
 gaSpinoutBus[] init {2}
 
 opcode busin, a, k
@@ -141,7 +142,7 @@ instr 5
 endin
 
 ; Audio buses hold one cycle: cleared after the last priority.
-instr 30000
+instr {4}
   kn chnget "spinout.audio_buses"
   a__zero init 0
   ki = 0
@@ -184,7 +185,7 @@ AutomationMode AutomationMode::parse(std::string_view text) {
 }
 
 Session::Session(Engine& engine, SessionOptions options) : engine_(engine), options_(options) {
-    if (options_.numPriorities < 1 || options_.numPriorities * kPriorityStride >= kBusClearInstr)
+    if (options_.numPriorities < 1 || options_.numPriorities > 29)
         throw SessionError("numPriorities must be between 1 and 29");
     slots_.resize(static_cast<std::size_t>(options_.numSlots));
     freeSlots_.reserve(slots_.size());
@@ -205,22 +206,23 @@ Session::Session(Engine& engine, SessionOptions options) : engine_(engine), opti
 Session::~Session() = default;
 
 void Session::compileSupport() {
-    const auto code = fmt::format(kSupportCode, options_.numSlots, options_.maxControls,
-                                  options_.numAudioBuses, options_.numControlBuses, kControlTable,
-                                  kHeartbeatTable, kGenerationTable, kControlBusTable);
+    const auto code =
+        fmt::format(kSupportCode, options_.numSlots, options_.maxControls, options_.numAudioBuses,
+                    options_.numControlBuses, busClearInstr());
     if (auto err = engine_.compile(code))
         throw SessionError("the session's support code failed to compile: " + err->message);
-    ctlTable_ = kControlTable;
-    aliveTable_ = kHeartbeatTable;
-    genTable_ = kGenerationTable;
-    kbusTable_ = kControlBusTable;
+    auto number = [&](const char* channel) { return static_cast<int>(engine_.control(channel)); };
+    ctlTable_ = number("spinout.table.control");
+    aliveTable_ = number("spinout.table.heartbeat");
+    genTable_ = number("spinout.table.generation");
+    kbusTable_ = number("spinout.table.controlbus");
     ctl_ = engine_.table(ctlTable_);
     alive_ = engine_.table(aliveTable_);
     gen_ = engine_.table(genTable_);
     kbus_ = engine_.table(kbusTable_);
     audioBusCountChannel_ = channelId(kAudioBusCountChannel);
     const double silence[] = {kSilenceInstr, 0, -1};
-    const double clear[] = {kBusClearInstr, 0, -1};
+    const double clear[] = {static_cast<double>(busClearInstr()), 0, -1};
     sendEvent(silence, 0);
     sendEvent(clear, 0);
 }

@@ -202,7 +202,7 @@ public:
     std::int64_t frame() const noexcept { return engine_.frame(); }
     // Allocates now the instances that note-offs and automation will need, so that
     // the audio thread does not.
-    void preallocate(int events = 512);
+    void preallocate(int events = 64);
     double time() const noexcept { return static_cast<double>(frame()) / engine_.sr(); }
     // When the last scheduled event with a finite duration ends, in seconds.
     double scheduledEnd() const;
@@ -242,6 +242,7 @@ private:
     };
 
     void compileSupport();
+    int busClearInstr() const { return (options_.numPriorities + 1) * 1000; }
     const Template& templ(const std::string& name) const;
     Template& templ(const std::string& name);
     int allocSlot() noexcept; // -1 when every slot is taken
