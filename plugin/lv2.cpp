@@ -21,6 +21,7 @@
 #include <lv2/worker/worker.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -70,9 +71,11 @@ struct JobMessage {
     Job job;
     Processor* processor;     // drainLog, free
     std::uint32_t pathLength; // load: the path follows the struct
+    std::uint32_t generation; // load: the state it was asked in (see restore)
 };
 struct LoadedMessage {
-    Processor* processor; // null when the session failed to load
+    Processor* processor;
+    std::uint32_t generation;
 };
 
 struct Library {
@@ -101,9 +104,12 @@ struct Plugin {
     LV2_Worker_Schedule* schedule = nullptr;
     LV2_Log_Logger logger{};
     double sr = 48000;
-    std::unique_ptr<Processor> processor; // null: silent (no session, or it failed)
-    std::string sessionText;              // of the current session (state)
-    std::string sessionPath;
+    // The playing session (null: silent). Swapped by work_response and restore;
+    // read by save() from the host's thread, so atomic, and freed only under stateMutex.
+    std::atomic<Processor*> processor{nullptr};
+    std::mutex stateMutex;
+    std::vector<Processor*> retired;          // replaced by restore; freed by the worker or cleanup
+    std::atomic<std::uint32_t> generation{0}; // restore makes loads asked before it stale
     PortLayout layout;
     std::vector<float*> audio;
     const LV2_Atom_Sequence* events = nullptr;
@@ -184,11 +190,11 @@ LV2_Handle instantiate(const LV2_Descriptor* descriptor, double rate, const char
         shape.audioOutputs = kLoaderOutputs;
         p->layout = PortLayout::of(shape, kLoaderControls, true);
     } else {
-        p->sessionPath = (std::filesystem::path(p->library->bundle) / "session.toml").string();
-        p->sessionText = readFile(p->sessionPath);
-        p->processor = build(*p, p->sessionText, p->sessionPath);
+        const auto path = (std::filesystem::path(p->library->bundle) / "session.toml").string();
+        const auto text = readFile(path);
+        p->processor = build(*p, text, path).release();
         try {
-            shape = parseSessionText(p->sessionText, p->sessionPath);
+            shape = parseSessionText(text, path);
         } catch (...) {
             return nullptr; // the bundle's Turtle came from this file: it cannot fail here
         }
@@ -198,6 +204,7 @@ LV2_Handle instantiate(const LV2_Descriptor* descriptor, double rate, const char
     p->audio.assign(static_cast<std::size_t>(p->layout.numIn + p->layout.numOut), nullptr);
     p->controls.assign(static_cast<std::size_t>(p->layout.numControls), nullptr);
     p->midi.reserve(4096);
+    p->retired.reserve(64);
     return p.release();
 }
 
@@ -253,7 +260,7 @@ void run(LV2_Handle h, uint32_t nframes) {
                 if (value == nullptr || value->size > 4000) continue;
                 // a load job: header and path in one stack buffer (no allocation)
                 char buf[sizeof(JobMessage) + 4096];
-                JobMessage msg{Job::load, nullptr, value->size};
+                JobMessage msg{Job::load, nullptr, value->size, p.generation.load()};
                 std::memcpy(buf, &msg, sizeof msg);
                 std::memcpy(buf + sizeof msg, LV2_ATOM_BODY_CONST(value), value->size);
                 p.schedule->schedule_work(p.schedule->handle,
@@ -271,14 +278,14 @@ void run(LV2_Handle h, uint32_t nframes) {
         }
     }
     if (p.latency != nullptr)
-        *p.latency = p.processor ? static_cast<float>(p.processor->latency()) : 0.0f;
+        *p.latency = p.processor ? static_cast<float>(p.processor.load()->latency()) : 0.0f;
     if (!p.processor) { // silence, never garbage
         for (int ch = 0; ch < l.numOut; ++ch)
             if (float* out = p.audio[static_cast<std::size_t>(l.numIn + ch)])
                 std::memset(out, 0, nframes * sizeof(float));
         return;
     }
-    auto& proc = *p.processor;
+    auto& proc = *p.processor.load();
     const auto& spec = proc.spec();
     for (std::size_t i = 0; i < p.controls.size() && i < proc.numPorts(); ++i) {
         if (p.controls[i] == nullptr) continue;
@@ -295,7 +302,7 @@ void run(LV2_Handle h, uint32_t nframes) {
     proc.process(ins, outs, nframes, p.midi);
     // Csound's messages reach the host's log from the worker, not from here
     if (p.schedule != nullptr && !p.logPending && !proc.engine().messages().empty()) {
-        JobMessage msg{Job::drainLog, &proc, 0};
+        JobMessage msg{Job::drainLog, &proc, 0, 0};
         if (p.schedule->schedule_work(p.schedule->handle, sizeof msg, &msg) == LV2_WORKER_SUCCESS)
             p.logPending = true;
     }
@@ -319,19 +326,23 @@ LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
         auto proc = build(p, text, path);
         if (!proc) return LV2_WORKER_SUCCESS; // the last good session keeps playing
         proc->warmUp();                       // its first cycle here, not in run()
-        p.sessionText = std::move(text);      // the worker is the only writer while running
-        p.sessionPath = path;
-        LoadedMessage loaded{proc.release()};
-        respond(rh, sizeof loaded, &loaded);
+        LoadedMessage loaded{proc.get(), msg.generation};
+        if (respond(rh, sizeof loaded, &loaded) == LV2_WORKER_SUCCESS) proc.release();
         return LV2_WORKER_SUCCESS;
     }
     case Job::drainLog:
         logMessages(p, *msg.processor);
         respond(rh, 0, nullptr);
         return LV2_WORKER_SUCCESS;
-    case Job::free:
+    case Job::free: {
+        // under the lock: save() may be reading the text of the one being freed
+        std::lock_guard<std::mutex> lock(p.stateMutex);
         delete msg.processor;
+        for (auto* r : p.retired)
+            delete r;
+        p.retired.clear();
         return LV2_WORKER_SUCCESS;
+    }
     }
     return LV2_WORKER_ERR_UNKNOWN;
 }
@@ -344,13 +355,20 @@ LV2_Worker_Status workResponse(LV2_Handle h, uint32_t size, const void* data) {
     }
     LoadedMessage loaded;
     std::memcpy(&loaded, data, sizeof loaded);
-    // swap in the new engine; the old one is freed by the worker again
-    Processor* old = p.processor.release();
-    p.processor.reset(loaded.processor);
-    p.logPending = false;
+    Processor* old = loaded.processor; // a load asked before a restore: dropped
+    if (loaded.generation == p.generation.load()) {
+        // swap in the new engine; the old one is freed by the worker again
+        old = p.processor.exchange(loaded.processor);
+        p.logPending = false;
+    }
     if (old != nullptr) {
-        JobMessage msg{Job::free, old, 0};
-        p.schedule->schedule_work(p.schedule->handle, sizeof msg, &msg);
+        JobMessage msg{Job::free, old, 0, 0};
+        if (p.schedule->schedule_work(p.schedule->handle, sizeof msg, &msg) != LV2_WORKER_SUCCESS) {
+            // no room in the host's queue: keep it for cleanup rather than free it here
+            std::unique_lock<std::mutex> lock(p.stateMutex, std::try_to_lock);
+            if (lock.owns_lock() && p.retired.size() < p.retired.capacity())
+                p.retired.push_back(old);
+        }
     }
     return LV2_WORKER_SUCCESS;
 }
@@ -358,12 +376,17 @@ LV2_Worker_Status workResponse(LV2_Handle h, uint32_t size, const void* data) {
 LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store, LV2_State_Handle sh, uint32_t,
                       const LV2_Feature* const*) {
     auto& p = *static_cast<Plugin*>(h);
-    if (!p.library->loader || p.sessionText.empty()) return LV2_STATE_SUCCESS;
+    if (!p.library->loader) return LV2_STATE_SUCCESS;
+    std::lock_guard<std::mutex> lock(p.stateMutex); // the worker frees under it
+    const Processor* proc = p.processor.load();
+    if (proc == nullptr) return LV2_STATE_SUCCESS;
     // the text itself, so that a project reopens the same even after the file moved
-    store(sh, p.urids.state_text, p.sessionText.c_str(), p.sessionText.size() + 1,
-          p.urids.atom_String, LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
-    store(sh, p.urids.state_path, p.sessionPath.c_str(), p.sessionPath.size() + 1,
-          p.urids.atom_String, LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
+    const auto& text = proc->spec().text;
+    const auto& path = proc->spec().path;
+    store(sh, p.urids.state_text, text.c_str(), text.size() + 1, p.urids.atom_String,
+          LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
+    store(sh, p.urids.state_path, path.c_str(), path.size() + 1, p.urids.atom_String,
+          LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
     return LV2_STATE_SUCCESS;
 }
 
@@ -381,9 +404,11 @@ LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrieve, LV2
     // restore is never concurrent with run(): build and swap here, worker or not
     auto proc = build(p, static_cast<const char*>(text), pathText);
     if (!proc) return LV2_STATE_ERR_UNKNOWN;
-    p.sessionText = static_cast<const char*>(text);
-    p.sessionPath = pathText;
-    p.processor = std::move(proc);
+    proc->warmUp();
+    ++p.generation; // a load still in the worker must not replace this session
+    std::lock_guard<std::mutex> lock(p.stateMutex);
+    // the worker may still hold a log job for the old one: it is freed later, in order
+    if (Processor* old = p.processor.exchange(proc.release())) p.retired.push_back(old);
     return LV2_STATE_SUCCESS;
 }
 
@@ -396,7 +421,11 @@ const void* extensionData(const char* uri) {
 }
 
 void cleanup(LV2_Handle h) {
-    delete static_cast<Plugin*>(h);
+    auto* p = static_cast<Plugin*>(h);
+    delete p->processor.load();
+    for (auto* r : p->retired)
+        delete r;
+    delete p;
 }
 
 const LV2_Descriptor* getPlugin(LV2_Lib_Handle handle, uint32_t index) {

@@ -163,9 +163,11 @@ void Processor::build() {
         } catch (const InstrError& e) {
             fail(m.pos, e.what());
         }
-        // Csound allocates an instance's memory on first use: do it now.
+        // Csound allocates an instance's memory on first use: do it now. Released and
+        // stolen voices keep sounding through their release, so there are more instances
+        // than voices: room for two release tails per voice.
         if (auto err = engine_->compile(
-                fmt::format("prealloc {}, {}\n", voiceEvent_->instrNum, m.voices + 8)))
+                fmt::format("prealloc {}, {}\n", voiceEvent_->instrNum, m.voices * 3 + 8)))
             fail(m.pos, err->message);
         voices_.resize(static_cast<std::size_t>(m.voices));
     }

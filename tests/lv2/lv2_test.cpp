@@ -469,6 +469,28 @@ TEST(Lv2, SixteenInstancesWorkIndependently) {
     }
 }
 
+// Sends the loader a patch:Set of its session file and runs one block (not the worker).
+void setPathNoWork(Instance& inst, const std::string& path) {
+    auto& h = inst.host;
+    std::vector<char> body(256 + path.size(), 0);
+    auto* obj = reinterpret_cast<LV2_Atom_Object_Body*>(body.data());
+    obj->otype = h.map.map(&h, LV2_PATCH__Set);
+    auto* prop = reinterpret_cast<LV2_Atom_Property_Body*>(obj + 1);
+    prop->key = h.map.map(&h, LV2_PATCH__property);
+    prop->value.type = h.map.map(&h, LV2_ATOM__URID);
+    prop->value.size = sizeof(LV2_URID);
+    *reinterpret_cast<LV2_URID*>(prop + 1) = h.map.map(&h, "urn:spinout:loader#session");
+    auto* val = reinterpret_cast<LV2_Atom_Property_Body*>(reinterpret_cast<char*>(prop + 1) + 8);
+    val->key = h.map.map(&h, LV2_PATCH__value);
+    val->value.type = h.map.map(&h, LV2_ATOM__Path);
+    val->value.size = static_cast<uint32_t>(path.size() + 1);
+    std::memcpy(val + 1, path.c_str(), path.size() + 1);
+    const auto size =
+        static_cast<uint32_t>(reinterpret_cast<char*>(val + 1) + path.size() + 1 - body.data());
+    inst.events.add(0, h.map.map(&h, LV2_ATOM__Object), body.data(), size);
+    inst.run(64, nullptr);
+}
+
 TEST(Lv2, LoaderLoadsASessionReloadsAndKeepsTheLastGoodOne) {
     Instance inst(spinout::kLoaderUri);
     std::vector<float> out;
@@ -528,6 +550,24 @@ TEST(Lv2, LoaderLoadsASessionReloadsAndKeepsTheLastGoodOne) {
     ASSERT_NE(state, nullptr);
     Instance restored(spinout::kLoaderUri);
     lilv_state_restore(state, restored.instance, nullptr, nullptr, 0, nullptr);
+
+    // restoring while a load waits in the worker: the load, asked before, must not win
+    setPathNoWork(inst, (kRoot / "presets" / "fmbells.toml").string());
+    lilv_state_restore(state, inst.instance, nullptr, nullptr, 0, nullptr);
+    inst.host.runWorker(); // the stale load and any log job for the replaced engine
+    for (int k = 0; k < 4; ++k)
+        inst.run(512, nullptr);
+    LilvState* after = lilv_state_new_from_instance(
+        inst.plugin, inst.instance, &inst.host.map, nullptr, nullptr, nullptr, nullptr,
+        [](const char*, void*, uint32_t*, uint32_t*) -> const void* { return nullptr; }, nullptr, 0,
+        nullptr);
+    char* turtle = lilv_state_to_string(world().world, &inst.host.map, &inst.host.unmap, after,
+                                        "urn:spinout:test-state", nullptr);
+    EXPECT_NE(std::string(turtle).find("Spinout Poly Synth"), std::string::npos)
+        << "the restored session, not the stale load";
+    EXPECT_EQ(std::string(turtle).find("Spinout FM Bells"), std::string::npos);
+    lilv_free(turtle);
+    lilv_state_free(after);
     lilv_state_free(state);
     std::vector<float> a, b;
     Instance fresh(spinout::kLoaderUri);
