@@ -497,31 +497,7 @@ TEST(Lv2, LoaderLoadsASessionReloadsAndKeepsTheLastGoodOne) {
     inst.run(512, &out);
     EXPECT_EQ(t::peak(std::vector<double>(out.begin(), out.end())), 0); // no session yet: silence
     auto setPath = [&](const std::string& path) {
-        auto& h = inst.host;
-        // patch:Set { patch:property <...#session> ; patch:value "path"^^atom:Path }
-        std::vector<char> body(sizeof(LV2_Atom_Object_Body) + 2 * sizeof(LV2_Atom_Property_Body) +
-                                   8 + path.size() + 16,
-                               0);
-        auto* obj = reinterpret_cast<LV2_Atom_Object_Body*>(body.data());
-        obj->id = 0;
-        obj->otype = h.map.map(&h, LV2_PATCH__Set);
-        auto* prop = reinterpret_cast<LV2_Atom_Property_Body*>(obj + 1);
-        prop->key = h.map.map(&h, LV2_PATCH__property);
-        prop->context = 0;
-        prop->value.type = h.map.map(&h, LV2_ATOM__URID);
-        prop->value.size = sizeof(LV2_URID);
-        *reinterpret_cast<LV2_URID*>(prop + 1) = h.map.map(&h, "urn:spinout:loader#session");
-        auto* val =
-            reinterpret_cast<LV2_Atom_Property_Body*>(reinterpret_cast<char*>(prop + 1) + 8);
-        val->key = h.map.map(&h, LV2_PATCH__value);
-        val->context = 0;
-        val->value.type = h.map.map(&h, LV2_ATOM__Path);
-        val->value.size = static_cast<uint32_t>(path.size() + 1);
-        std::memcpy(val + 1, path.c_str(), path.size() + 1);
-        const auto size =
-            static_cast<uint32_t>(reinterpret_cast<char*>(val + 1) + path.size() + 1 - body.data());
-        inst.events.add(0, h.map.map(&h, LV2_ATOM__Object), body.data(), size);
-        inst.run(64, nullptr);
+        setPathNoWork(inst, path);
         inst.host.runWorker();
     };
     setPath((kRoot / "presets" / "polysynth.toml").string());
