@@ -43,22 +43,6 @@ double automationValue(const ScoreAutomation& a, double t) {
     return p[p.size() - 1];
 }
 
-SchedArgs resolveArgs(const SpecArgs& args, const SessionSpec& spec, Processor& proc) {
-    SchedArgs out;
-    for (const auto& [name, v] : args) {
-        if (!v.bus.empty()) {
-            const auto it = std::find_if(spec.buses.begin(), spec.buses.end(),
-                                         [&](const BusSpec& b) { return b.name == v.bus; });
-            out.emplace_back(name, proc.bus(static_cast<std::size_t>(it - spec.buses.begin())));
-        } else if (const auto* d = std::get_if<double>(&v.value)) {
-            out.emplace_back(name, *d);
-        } else {
-            out.emplace_back(name, std::get<std::string>(v.value));
-        }
-    }
-    return out;
-}
-
 } // namespace
 
 RenderResult render(const RenderJob& job) {
@@ -138,7 +122,7 @@ RenderResult render(const RenderJob& job) {
     try {
         for (const auto& e : score.events) {
             auto synth = session.sched(e.instr, e.time, e.dur, e.priority.value_or(0),
-                                       resolveArgs(e.args, spec, proc));
+                                       proc.schedArgs(e.args));
             if (!e.id.empty()) ids.emplace_back(e.id, synth);
         }
         auto synthOf = [&](const std::string& id) {

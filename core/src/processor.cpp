@@ -94,22 +94,6 @@ void Processor::build() {
         buses_.push_back(b.kind == BusKind::control ? s.assignBus(b.kind, b.value)
                                                     : s.assignBus(b.kind));
     }
-    auto resolve = [&](const SpecArgs& args) {
-        SchedArgs out;
-        for (const auto& [name, v] : args) {
-            if (!v.bus.empty()) {
-                const auto it = std::find_if(spec_.buses.begin(), spec_.buses.end(),
-                                             [&](const BusSpec& b) { return b.name == v.bus; });
-                if (it == spec_.buses.end()) fail(v.pos, fmt::format("no bus named '{}'", v.bus));
-                out.emplace_back(name, buses_[static_cast<std::size_t>(it - spec_.buses.begin())]);
-            } else if (const auto* d = std::get_if<double>(&v.value)) {
-                out.emplace_back(name, *d);
-            } else {
-                out.emplace_back(name, std::get<std::string>(v.value));
-            }
-        }
-        return out;
-    };
 
     // Ports first: the chain and the voices start with their values.
     for (const auto& ps : spec_.ports) {
@@ -120,14 +104,9 @@ void Processor::build() {
                 p.templateIndex = s.templateIndex(ps.target.instr);
                 p.control = s.argRef(ps.target.instr, ps.target.name).index;
                 break;
-            case PortTarget::bus: {
-                const auto it =
-                    std::find_if(spec_.buses.begin(), spec_.buses.end(),
-                                 [&](const BusSpec& b) { return b.name == ps.target.name; });
-                if (it == spec_.buses.end()) fail(ps.pos, "no bus named " + ps.target.name);
-                p.bus = buses_[static_cast<std::size_t>(it - spec_.buses.begin())];
+            case PortTarget::bus:
+                p.bus = busNamed(ps.target.name, ps.pos);
                 break;
-            }
             case PortTarget::channel:
                 p.channel = s.channelId(ps.target.name);
                 break;
@@ -142,7 +121,7 @@ void Processor::build() {
 
     for (const auto& run : spec_.runs) {
         try {
-            const auto e = s.prepare(run.instr, run.priority.value_or(0), resolve(run.args));
+            const auto e = s.prepare(run.instr, run.priority.value_or(0), schedArgs(run.args));
             if (!s.startAt(e, 0, -1).valid()) fail(run.pos, "no room to start the instance");
         } catch (const SessionError& e) {
             fail(run.pos, e.what());
@@ -155,7 +134,7 @@ void Processor::build() {
         const auto& m = *spec_.midi;
         try {
             voiceEvent_ = std::make_unique<PreparedEvent>(
-                s.prepare(m.instr, m.priority.value_or(0), resolve(m.args)));
+                s.prepare(m.instr, m.priority.value_or(0), schedArgs(m.args)));
             if (!m.pitch.empty()) pitchArg_ = s.argRef(m.instr, m.pitch);
             if (!m.velocity.empty()) velocityArg_ = s.argRef(m.instr, m.velocity);
         } catch (const SessionError& e) {
@@ -171,6 +150,25 @@ void Processor::build() {
             fail(m.pos, err->message);
         voices_.resize(static_cast<std::size_t>(m.voices));
     }
+}
+
+Bus Processor::busNamed(const std::string& name, const SourcePos& pos) const {
+    for (std::size_t i = 0; i < spec_.buses.size(); ++i)
+        if (spec_.buses[i].name == name) return buses_[i];
+    fail(pos, fmt::format("no bus named '{}'", name));
+}
+
+SchedArgs Processor::schedArgs(const SpecArgs& args) const {
+    SchedArgs out;
+    for (const auto& [name, v] : args) {
+        if (!v.bus.empty())
+            out.emplace_back(name, busNamed(v.bus, v.pos));
+        else if (const auto* d = std::get_if<double>(&v.value))
+            out.emplace_back(name, *d);
+        else
+            out.emplace_back(name, std::get<std::string>(v.value));
+    }
+    return out;
 }
 
 void Processor::changePort(std::size_t index, double value) noexcept {

@@ -61,8 +61,8 @@ public:
     // not done by the first process(). The output stays silent; time zero moves by
     // one cycle. (A loaded or reloaded session in the loader plugin.)
     void warmUp();
-    // The bus of spec().buses[index].
-    Bus bus(std::size_t index) const { return buses_.at(index); }
+    // Args from a session or score file, with "bus:NAME" given as that bus.
+    SchedArgs schedArgs(const SpecArgs& args) const;
 
 private:
     struct Port {
@@ -84,6 +84,7 @@ private:
 
     void build();
     void changePort(std::size_t index, double value) noexcept;
+    Bus busNamed(const std::string& name, const SourcePos& pos) const;
     void applyPort(Port& port, double value, std::int64_t frame) noexcept;
     void handleMidi(const MidiMessage& m, std::int64_t frame) noexcept;
     void noteOn(int note, int velocity, std::int64_t frame) noexcept;
