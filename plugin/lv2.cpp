@@ -41,8 +41,8 @@ constexpr const char* kStatePath = "urn:spinout:state#sessionPath";
 
 struct Urids {
     LV2_URID atom_Path, atom_String, atom_Sequence, atom_Object, atom_URID, atom_Blank;
-    LV2_URID midi_MidiEvent, patch_Set, patch_Get, patch_property, patch_value;
-    LV2_URID bufsz_maxBlockLength, atom_Int, spinout_session, state_text, state_path;
+    LV2_URID midi_MidiEvent, patch_Set, patch_property, patch_value;
+    LV2_URID spinout_session, state_text, state_path;
 
     void map(LV2_URID_Map* m) {
         auto u = [&](const char* uri) { return m->map(m->handle, uri); };
@@ -52,13 +52,10 @@ struct Urids {
         atom_Object = u(LV2_ATOM__Object);
         atom_Blank = u(LV2_ATOM__Blank);
         atom_URID = u(LV2_ATOM__URID);
-        atom_Int = u(LV2_ATOM__Int);
         midi_MidiEvent = u(LV2_MIDI__MidiEvent);
         patch_Set = u(LV2_PATCH__Set);
-        patch_Get = u(LV2_PATCH__Get);
         patch_property = u(LV2_PATCH__property);
         patch_value = u(LV2_PATCH__value);
-        bufsz_maxBlockLength = u(LV2_BUF_SIZE__maxBlockLength);
         spinout_session = u(kSessionParam);
         state_text = u(kStateText);
         state_path = u(kStatePath);
