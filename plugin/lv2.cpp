@@ -2,6 +2,7 @@
 // bundle it was loaded from (lv2_lib_descriptor), translates ports, atoms and
 // URIDs into Processor calls, and does everything that allocates in the worker.
 // Real-time code: run() and what it calls; see the rules in design.md.
+#include "spinout/ports.hpp"
 #include "spinout/processor.hpp"
 #include "spinout/session_file.hpp"
 #include "spinout/ttl.hpp"
@@ -119,9 +120,13 @@ struct Plugin {
 
 void logMessages(Plugin& p, Processor& proc) {
     proc.engine().messages().drain([&](MessageLevel level, const char* text) {
-        if (level == MessageLevel::error)
-            lv2_log_error(&p.logger, "spinout: %s\n", text);
-        else if (level == MessageLevel::warning)
+        if (level == MessageLevel::error) {
+            // a runtime error names the template and the session file's line
+            if (const auto d = proc.runtimeError(text))
+                lv2_log_error(&p.logger, "spinout: %s\n", d->str().c_str());
+            else
+                lv2_log_error(&p.logger, "spinout: %s\n", text);
+        } else if (level == MessageLevel::warning)
             lv2_log_warning(&p.logger, "spinout: %s\n", text);
         else if (p.logger.log != nullptr)
             lv2_log_trace(&p.logger, "spinout: %s\n", text);

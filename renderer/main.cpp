@@ -1,6 +1,7 @@
 // The `spinout` command: render, csd, check and info over session files.
 #include "render.hpp"
 
+#include "spinout/check.hpp"
 #include "spinout/processor.hpp"
 #include "spinout/session_file.hpp"
 #include "spinout/ttl.hpp"
@@ -41,6 +42,12 @@ void addRenderOptions(CLI::App* cmd, RenderJob& job, std::vector<std::string>& s
     cmd->add_option("--duration", job.duration,
                     "seconds before the tail (default: the content's end)");
     cmd->add_option("--tail", job.tail, "seconds rendered after the content (default 2)");
+    cmd->add_flag_function(
+        "-v,--verbose",
+        [&job](std::int64_t) {
+            job.messages = [](MessageLevel, const char* text) { std::cerr << text << "\n"; };
+        },
+        "show Csound's own messages");
 }
 
 void parseSets(const std::vector<std::string>& sets, RenderJob& job) {
@@ -99,31 +106,7 @@ int runCheck(const std::string& path) {
                                  e.diagnostics().size() == 1 ? "" : "s");
         return kInputError;
     }
-    // Compile every instr on its own so that each Csound error is reported.
-    std::vector<Diagnostic> errors;
-    for (const auto& is : spec.instrs) {
-        SessionSpec one = spec;
-        one.instrs = {is};
-        one.runs.clear();
-        one.midi.reset();
-        one.ports.clear();
-        one.presets.clear();
-        try {
-            Processor p(one);
-        } catch (const SessionFileError& e) {
-            for (const auto& d : e.diagnostics())
-                if (std::none_of(errors.begin(), errors.end(),
-                                 [&](const Diagnostic& x) { return x.str() == d.str(); }))
-                    errors.push_back(d);
-        }
-    }
-    if (errors.empty()) {
-        try {
-            Processor p(spec); // the whole chain: runs, voices, ports
-        } catch (const SessionFileError& e) {
-            errors = e.diagnostics();
-        }
-    }
+    const auto errors = checkSession(spec);
     if (!errors.empty()) {
         printDiagnostics(SessionFileError(errors));
         return kInputError;

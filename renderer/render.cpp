@@ -4,7 +4,9 @@
 
 #include "spinout/csd.hpp"
 #include "spinout/processor.hpp"
+#include "spinout/score_feeder.hpp"
 #include "spinout/score_file.hpp"
+#include "spinout/suggest.hpp"
 
 #include <fmt/format.h>
 
@@ -17,30 +19,16 @@ namespace spinout {
 
 namespace {
 
-// The value of a port automation at time t (seconds from its start).
-double automationValue(const ScoreAutomation& a, double t) {
-    const auto& p = a.pairs;
-    if (t <= p[0]) return p[1];
-    for (std::size_t i = 2; i < p.size(); i += 2) {
-        if (t > p[i]) continue;
-        const double span = p[i] - p[i - 2];
-        double x = span > 0 ? (t - p[i - 2]) / span : 1;
-        switch (a.mode.shape) {
-        case AutomationMode::cos:
-            x = (1 - std::cos(x * M_PI)) / 2;
-            break;
-        case AutomationMode::expon:
-            x = std::pow(x, a.mode.exponent);
-            break;
-        case AutomationMode::smooth:
-            x = x * x * (3 - 2 * x);
-            break;
-        case AutomationMode::linear:
-            break;
-        }
-        return p[i - 1] + (p[i + 1] - p[i - 1]) * x;
-    }
-    return p[p.size() - 1];
+// Csound's messages of the last block: runtime errors end the render, in the session's
+// terms; with `verbose`, every message goes to the job's message callback.
+void checkMessages(Processor& proc, const RenderJob& job) {
+    std::vector<Diagnostic> errors;
+    proc.engine().messages().drain([&](MessageLevel level, const char* text) {
+        if (job.messages) job.messages(level, text);
+        if (level != MessageLevel::error) return;
+        if (auto d = proc.runtimeError(text)) errors.push_back(std::move(*d));
+    });
+    if (!errors.empty()) throw SessionFileError(std::move(errors));
 }
 
 } // namespace
@@ -84,7 +72,6 @@ RenderResult render(const RenderJob& job) {
     po.session.journal = job.csd;
     auto owner = std::make_shared<Processor>(spec, po);
     Processor& proc = *owner;
-    auto& session = proc.session();
 
     if (!job.preset.empty()) {
         const auto* preset = spec.preset(job.preset);
@@ -92,11 +79,8 @@ RenderResult render(const RenderJob& job) {
             std::vector<std::string> names;
             for (const auto& p : spec.presets)
                 names.push_back(p.name);
-            const auto hint = closestName(job.preset, names);
-            throw RenderError(
-                fmt::format("{}: no preset '{}'{}", job.session, job.preset,
-                            hint.empty() ? fmt::format(" (presets: {})", fmt::join(names, ", "))
-                                         : fmt::format("; did you mean '{}'?", hint)));
+            throw RenderError(fmt::format("{}: no preset '{}'{}", job.session, job.preset,
+                                          didYouMean(job.preset, names, "presets")));
         }
         proc.applyPreset(*preset);
     }
@@ -106,9 +90,8 @@ RenderResult render(const RenderJob& job) {
             std::vector<std::string> names;
             for (const auto& p : spec.ports)
                 names.push_back(p.symbol);
-            const auto hint = closestName(symbol, names);
-            throw RenderError(
-                fmt::format("{}: no port '{}'{}", job.session, symbol, didYouMean(hint)));
+            throw RenderError(fmt::format("{}: no port '{}'{}", job.session, symbol,
+                                          didYouMean(symbol, names, "ports")));
         }
         const auto& port = spec.ports[static_cast<std::size_t>(i)];
         if (value < port.min || value > port.max)
@@ -117,34 +100,15 @@ RenderResult render(const RenderJob& job) {
         proc.setPort(static_cast<std::size_t>(i), value);
     }
 
-    // The score, scheduled up front through the session.
-    std::vector<std::pair<std::string, Synth>> ids;
-    try {
-        for (const auto& e : score.events) {
-            auto synth = session.sched(e.instr, e.time, e.dur, e.priority.value_or(0),
-                                       proc.schedArgs(e.args));
-            if (!e.id.empty()) ids.emplace_back(e.id, synth);
-        }
-        auto synthOf = [&](const std::string& id) {
-            return std::find_if(ids.begin(), ids.end(),
-                                [&](const auto& p) { return p.first == id; })
-                ->second;
-        };
-        for (const auto& s : score.sets)
-            for (const auto& [name, value] : s.args)
-                session.set(synthOf(s.event), name, value, s.time);
-        for (const auto& a : score.automations)
-            if (!a.event.empty())
-                session.automate(synthOf(a.event), a.param, a.pairs, a.mode, a.time);
-    } catch (const SessionError& e) {
-        throw RenderError(fmt::format("{}: {}", job.score, e.what()));
-    }
+    // The score reaches the processor block by block, as MIDI does.
+    ScoreFeeder feeder(proc, score);
 
     double contentEnd = score.end();
     if (!midi.empty()) contentEnd = std::max(contentEnd, midi.back().time);
     if (input) contentEnd = std::max(contentEnd, static_cast<double>(input->frames()) / sr);
     if (job.tail < 0) throw RenderError("--tail must be 0 or more");
-    const double seconds = job.duration.value_or(contentEnd) + job.tail;
+    // --duration is the file's length; the tail follows the material's end
+    const double seconds = job.duration ? *job.duration : contentEnd + job.tail;
     const auto frames = static_cast<std::int64_t>(std::llround(seconds * sr));
     if (frames <= 0)
         throw RenderError("nothing to render: give --duration, a score, MIDI or an input");
@@ -212,11 +176,9 @@ RenderResult render(const RenderJob& job) {
             std::copy(midi[mi].data, midi[mi].data + 3, m.data);
             blockMidi.push_back(m);
         }
-        for (const auto& a : score.automations)
-            if (!a.port.empty() && static_cast<double>(pos) / sr >= a.time)
-                proc.setPort(static_cast<std::size_t>(spec.portIndex(a.port)),
-                             automationValue(a, static_cast<double>(pos) / sr - a.time));
+        feeder.feed(pos + n);
         proc.process(inPtrs.data(), outPtrs.data(), n, blockMidi);
+        checkMessages(proc, job);
 
         // the first `latency` frames are the processor's delay: the file starts after them
         const std::int64_t skip = std::max<std::int64_t>(0, proc.latency() - pos);
@@ -251,7 +213,7 @@ RenderResult render(const RenderJob& job) {
         co.output = job.csdOutput;
         co.input = job.input.empty() ? "" : std::filesystem::absolute(job.input).string();
         co.end = static_cast<double>(frames) / sr;
-        result.csd = exportCsd(session, co);
+        result.csd = exportCsd(proc.session(), co);
     }
     result.processor = owner;
     return result;

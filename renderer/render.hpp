@@ -2,6 +2,7 @@
 // through Processor into a sound file, as a host would play it.
 #pragma once
 
+#include "spinout/message_ring.hpp"
 #include "spinout/sound_file.hpp"
 
 #include <cstdint>
@@ -30,14 +31,16 @@ struct RenderJob {
     std::vector<std::pair<std::string, double>> sets; // port symbol = value
     int sr = 0;                                       // 0: the input's, else 48000
     std::optional<int> ksmps;
-    std::optional<double> duration; // before the tail; default: the end of the content
-    double tail = 2.0;
+    std::optional<double> duration; // the file's length; default: the content's end + tail
+    double tail = 2.0;              // after the content's end
     SoundFormat format;
     std::vector<std::uint32_t> blocks = {4096}; // host block sizes, used in turn
     bool keepSamples = false;
     bool csd = false; // journal the render for exportCsd
     std::string csdOutput = "spinout.wav";
     std::function<void(double)> progress; // 0..1
+    // Csound's own messages as they come (render -v); runtime errors end the render anyway.
+    std::function<void(MessageLevel, const char*)> messages;
 };
 
 struct RenderResult {

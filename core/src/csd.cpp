@@ -1,4 +1,8 @@
+// The .csd export: the engine's code journal as the orchestra, the session's
+// journal as the score.
 #include "spinout/csd.hpp"
+
+#include "spinout/support.hpp"
 
 #include <fmt/format.h>
 
@@ -18,6 +22,8 @@ std::string orchestra(const Engine& engine) {
         }
         if (orc.empty() || orc.back() != '\n') orc += '\n';
     }
+    // The render's length is the file's: Csound would let release tails play past `e`.
+    orc += fmt::format("instr {}\n  exitnow\nendin\n", support::kEndInstr);
     return orc;
 }
 
@@ -31,28 +37,29 @@ std::string exportCsd(const Session& session, const CsdOptions& options) {
     if (!options.input.empty()) options_line += " -i " + csoundString(options.input);
 
     std::string score;
-    for (const auto& j : session.journal()) {
+    for (const auto& j : session.journal().entries()) {
         // a quarter sample past the frame: Csound truncates a start time to a sample
         const std::string time = csoundNumber((static_cast<double>(j.frame) + 0.25) / sr);
         switch (j.kind) {
-        case Session::JournalEntry::event: {
+        case JournalEntry::event: {
             score += "i " + csoundNumber(j.pfields[0]) + " " + time;
             for (std::size_t i = 2; i < j.pfields.size(); ++i)
                 score += " " + csoundNumber(j.pfields[i]);
             score += "\n";
             break;
         }
-        case Session::JournalEntry::tableWrite:
-            score +=
-                fmt::format("i 4 {} 0 {} {} {}\n", time, j.table, j.index, csoundNumber(j.value));
+        case JournalEntry::tableWrite:
+            score += fmt::format("i {} {} 0 {} {} {}\n", support::kTableWriteInstr, time, j.table,
+                                 j.index, csoundNumber(j.value));
             break;
-        case Session::JournalEntry::channelWrite:
-            score += fmt::format("i 5 {} 0 {} {}\n", time, csoundString(j.channel),
-                                 csoundNumber(j.value));
+        case JournalEntry::channelWrite:
+            score += fmt::format("i {} {} 0 {} {}\n", support::kChannelWriteInstr, time,
+                                 csoundString(j.channel), csoundNumber(j.value));
             break;
         }
     }
-    score += fmt::format("e {}\n", csoundNumber(options.end));
+    const std::string end = csoundNumber((options.end * sr + 0.25) / sr);
+    score += fmt::format("i {} {} 0\ne {}\n", support::kEndInstr, end, end);
     return fmt::format("<CsoundSynthesizer>\n<CsOptions>\n{}\n</CsOptions>\n<CsInstruments>\n{}"
                        "</CsInstruments>\n<CsScore>\n{}</CsScore>\n</CsoundSynthesizer>\n",
                        options_line, orchestra(engine), score);

@@ -1,6 +1,6 @@
 #include "spinout/instr.hpp"
 
-#include "spinout/engine.hpp"
+#include "spinout/support.hpp"
 
 #include <fmt/format.h>
 
@@ -278,7 +278,7 @@ void Instr::parsePset() {
                 // A k-variable set from a pfield becomes a dynamic control: its pfield
                 // still carries the initial value, the control table the current one.
                 lines[i] = fmt::format("{} tab i__base + {{ctl:{}}}, {}", argName, argName,
-                                       names::controlTable);
+                                       support::kControlTable);
                 changed = true;
             }
         }
@@ -358,14 +358,14 @@ int Instr::headerLines() const {
 std::string Instr::code(int number) const {
     std::string out = fmt::format("instr {}\n", number);
     out += "i__slot = p4\n";
-    out += fmt::format("i__base = i__slot * {}\n", names::maxControls);
+    out += fmt::format("i__base = i__slot * {}\n", support::kMaxControls);
     out += "k__hb timek\n";
-    out += fmt::format("tabw k__hb, i__slot, {}\n", names::heartbeatTable);
+    out += fmt::format("tabw k__hb, i__slot, {}\n", support::kHeartbeatTable);
     for (const auto& c : controls_) {
         // i-time value first, so opcodes that read a k-arg at init see it
-        out +=
-            fmt::format("{} init tab_i(i__base + {}, {})\n", c.name, c.index, names::controlTable);
-        out += fmt::format("{} tab i__base + {}, {}\n", c.name, c.index, names::controlTable);
+        out += fmt::format("{} init tab_i(i__base + {}, {})\n", c.name, c.index,
+                           support::kControlTable);
+        out += fmt::format("{} tab i__base + {}, {}\n", c.name, c.index, support::kControlTable);
     }
     for (const auto& p : pfields_) {
         if (p.isControl()) continue;
@@ -376,6 +376,11 @@ std::string Instr::code(int number) const {
     }
     out += codeBody_;
     if (!codeBody_.empty() && codeBody_.back() != '\n') out += '\n';
+    // Csound computes the end from p3 after the init pass. An instance the host starts
+    // inside a cycle is handed over with its start a cycle early (see Session), so its
+    // end is moved by as much here, after the body has seen the true p3.
+    out += fmt::format("if p3 > 0 then\n  p3 = p3 + tab_i(i__slot, {})\nendif\n",
+                       support::kStartShiftTable);
     out += "endin\n";
     return out;
 }

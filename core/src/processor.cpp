@@ -1,8 +1,14 @@
+// spinout::Processor: builds a session from its spec and adapts host blocks,
+// MIDI and ports to the session's cycles.
 #include "spinout/processor.hpp"
+
+#include "spinout/ports.hpp"
+#include "spinout/support.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #if defined(__SSE__)
 #include <xmmintrin.h>
@@ -95,7 +101,24 @@ void Processor::build() {
                                                     : s.assignBus(b.kind));
     }
 
-    // Ports first: the chain and the voices start with their values.
+    buildPorts(); // first: the chain and the voices start with their values
+
+    for (const auto& run : spec_.runs) {
+        try {
+            const auto e = s.prepare(run.instr, run.priority.value_or(0), schedArgs(run.args));
+            if (!s.startAt(e, 0, -1).valid()) fail(run.pos, "no room to start the instance");
+        } catch (const SessionError& e) {
+            fail(run.pos, e.what());
+        } catch (const InstrError& e) {
+            fail(run.pos, e.what());
+        }
+    }
+
+    buildVoices();
+}
+
+void Processor::buildPorts() {
+    auto& s = *session_;
     for (const auto& ps : spec_.ports) {
         Port p;
         try {
@@ -116,40 +139,31 @@ void Processor::build() {
         }
         p.value = p.hostValue = clampPortValue(ps, static_cast<float>(ps.def));
         ports_.push_back(p);
-        applyPort(ports_.back(), p.value, 0);
+        applyPort(ports_.size() - 1, p.value, 0);
     }
+}
 
-    for (const auto& run : spec_.runs) {
-        try {
-            const auto e = s.prepare(run.instr, run.priority.value_or(0), schedArgs(run.args));
-            if (!s.startAt(e, 0, -1).valid()) fail(run.pos, "no room to start the instance");
-        } catch (const SessionError& e) {
-            fail(run.pos, e.what());
-        } catch (const InstrError& e) {
-            fail(run.pos, e.what());
-        }
+void Processor::buildVoices() {
+    if (!spec_.midi) return;
+    auto& s = *session_;
+    const auto& m = *spec_.midi;
+    try {
+        voiceEvent_ = std::make_unique<PreparedEvent>(
+            s.prepare(m.instr, m.priority.value_or(0), schedArgs(m.args)));
+        if (!m.pitch.empty()) pitchArg_ = s.argRef(m.instr, m.pitch);
+        if (!m.velocity.empty()) velocityArg_ = s.argRef(m.instr, m.velocity);
+    } catch (const SessionError& e) {
+        fail(m.pos, e.what());
+    } catch (const InstrError& e) {
+        fail(m.pos, e.what());
     }
-
-    if (spec_.midi) {
-        const auto& m = *spec_.midi;
-        try {
-            voiceEvent_ = std::make_unique<PreparedEvent>(
-                s.prepare(m.instr, m.priority.value_or(0), schedArgs(m.args)));
-            if (!m.pitch.empty()) pitchArg_ = s.argRef(m.instr, m.pitch);
-            if (!m.velocity.empty()) velocityArg_ = s.argRef(m.instr, m.velocity);
-        } catch (const SessionError& e) {
-            fail(m.pos, e.what());
-        } catch (const InstrError& e) {
-            fail(m.pos, e.what());
-        }
-        // Csound allocates an instance's memory on first use: do it now. Released and
-        // stolen voices keep sounding through their release, so there are more instances
-        // than voices: room for two release tails per voice.
-        if (auto err = engine_->compile(
-                fmt::format("prealloc {}, {}\n", voiceEvent_->instrNum, m.voices * 3 + 8)))
-            fail(m.pos, err->message);
-        voices_.resize(static_cast<std::size_t>(m.voices));
-    }
+    // Csound allocates an instance's memory on first use: do it now. Released and
+    // stolen voices keep sounding through their release, so there are more instances
+    // than voices: room for two release tails per voice.
+    if (auto err = engine_->compile(
+            fmt::format("prealloc {}, {}\n", voiceEvent_->instrNum, m.voices * 3 + 8)))
+        fail(m.pos, err->message);
+    voices_.resize(static_cast<std::size_t>(m.voices));
 }
 
 Bus Processor::busNamed(const std::string& name, const SourcePos& pos) const {
@@ -186,7 +200,9 @@ void Processor::applyPreset(const PresetSpec& preset) noexcept {
     }
 }
 
-void Processor::applyPort(Port& p, double value, std::int64_t frame) noexcept {
+// `frame` lies in the coming cycle: the session applies the value at once.
+void Processor::applyPort(std::size_t index, double value, std::int64_t frame) noexcept {
+    auto& p = ports_[index];
     p.pending = false;
     if (p.templateIndex >= 0)
         session_->setInstrControlAt(p.templateIndex, p.control, value, frame);
@@ -194,6 +210,37 @@ void Processor::applyPort(Port& p, double value, std::int64_t frame) noexcept {
         session_->writeBusAt(p.bus, value, frame);
     else if (p.channel >= 0)
         session_->writeChannelAt(p.channel, value, frame);
+    // what an automation with overtake starts from
+    session_->setPortValue(static_cast<int>(index), value);
+    p.automationValue = value;
+}
+
+void Processor::automatePort(std::size_t index, std::span<const double> pairs, AutomationMode mode,
+                             std::int64_t hostFrame, bool overtake) {
+    if (index >= ports_.size()) throw SessionError("no such port");
+    if (pairs.size() < 2) throw SessionError("automation pairs must be time, value, ...");
+    // Csound computes the curve (the one implementation of the shapes) into the port
+    // table during a cycle, and the port takes it at the next cycle's start: so the
+    // automation runs one cycle ahead of the cycles where the port follows it.
+    const auto origin = engineFrame(hostFrame);
+    const auto begin = origin + static_cast<std::int64_t>(std::llround(pairs[0] * engine_->sr()));
+    const auto cycleStart = begin - begin % ksmps_;
+    auto& p = ports_[index];
+    p.automated = anyAutomated_ = true;
+    if (cycleStart - ksmps_ >= engine_->frame()) { // start it a cycle early
+        session_->automatePortAt(static_cast<int>(index), pairs, mode,
+                                 origin - (begin - (cycleStart - ksmps_)), overtake);
+        return;
+    }
+    // It begins in the coming cycle (too late to start early): the port takes the first
+    // value now, and the curve is read one cycle ahead from here.
+    if (!overtake) {
+        p.value = clampPortValue(spec_.ports[index], static_cast<float>(pairs[1]));
+        applyPort(index, p.value, engine_->frame());
+    }
+    const double cycle = static_cast<double>(ksmps_) / engine_->sr();
+    session_->automatePortAt(static_cast<int>(index), pairs, mode,
+                             origin - (begin - engine_->frame()), overtake, cycle);
 }
 
 int Processor::activeVoices() const noexcept {
@@ -202,7 +249,7 @@ int Processor::activeVoices() const noexcept {
 }
 
 void Processor::release(Voice& v, std::int64_t frame) noexcept {
-    session_->stopAt(v.synth, frame, true);
+    session_->stopAt(v.synth, frame, true); // kept in the voice's slot: never lost
     v.active = false;
     v.sustained = false;
 }
@@ -270,7 +317,7 @@ void Processor::handleMidi(const MidiMessage& m, std::int64_t frame) noexcept {
             const auto& ps = spec_.ports[i];
             if (ps.midiCC && *ps.midiCC == d1) {
                 ports_[i].value = portValueFromUnit(ps, d2 / 127.0);
-                applyPort(ports_[i], ports_[i].value, frame);
+                applyPort(i, ports_[i].value, frame);
             }
         }
         break;
@@ -297,6 +344,17 @@ void Processor::warmUp() {
 
 void Processor::cycle() noexcept {
     session_->performCycle();
+    if (!anyAutomated_) return;
+    // automation moved these ports during the cycle: they take the value from the next
+    for (std::size_t i = 0; i < ports_.size(); ++i) {
+        auto& p = ports_[i];
+        if (!p.automated) continue;
+        const double v = session_->portValue(static_cast<int>(i));
+        if (v == p.automationValue) continue;
+        p.value = clampPortValue(spec_.ports[i], static_cast<float>(v));
+        applyPort(i, p.value, engine_->frame());
+        p.automationValue = v;
+    }
 }
 
 void Processor::process(const float* const* inputs, float* const* outputs, std::uint32_t nframes,
@@ -304,8 +362,8 @@ void Processor::process(const float* const* inputs, float* const* outputs, std::
     DenormalGuard ftz;
     // host frames map to the engine's with the origin warmUp() may have moved
     const std::int64_t blockStart = frame_ + origin_;
-    for (auto& p : ports_)
-        if (p.pending) applyPort(p, p.value, blockStart);
+    for (std::size_t i = 0; i < ports_.size(); ++i)
+        if (ports_[i].pending) applyPort(i, ports_[i].value, blockStart);
     const int nin = spec_.audioInputs;
     const int nout = spec_.audioOutputs;
     double* spin = engine_->spin();
@@ -343,6 +401,82 @@ void Processor::process(const float* const* inputs, float* const* outputs, std::
     // messages stamped past the block (a host's mistake) still count, at its end
     for (; mi < midi.size(); ++mi)
         handleMidi(midi[mi], blockStart + (nframes > 0 ? nframes - 1 : 0));
+}
+
+} // namespace spinout
+
+namespace spinout {
+
+namespace {
+
+// "INIT ERROR in instr 2002 (opcode oscili.a) line 11: Invalid ftable no. 99"
+struct CsoundRuntimeError {
+    std::string_view kind; // "init" or "perf"
+    int instr = 0;
+    std::string_view opcode;
+    int line = 0;
+    std::string_view message;
+};
+
+std::optional<CsoundRuntimeError> parseRuntimeError(std::string_view text) {
+    CsoundRuntimeError e;
+    if (text.rfind("INIT ERROR in instr ", 0) == 0)
+        e.kind = "init";
+    else if (text.rfind("PERF ERROR in instr ", 0) == 0)
+        e.kind = "perf";
+    else
+        return std::nullopt;
+    text.remove_prefix(std::string_view("INIT ERROR in instr ").size());
+    auto number = [&](int& out) {
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+        if (ec != std::errc()) return false;
+        text.remove_prefix(static_cast<std::size_t>(end - text.data()));
+        return true;
+    };
+    if (!number(e.instr)) return std::nullopt;
+    if (text.rfind(" (opcode ", 0) == 0) {
+        text.remove_prefix(9);
+        const auto close = text.find(')');
+        if (close == std::string_view::npos) return std::nullopt;
+        e.opcode = text.substr(0, close);
+        text.remove_prefix(close + 1);
+    }
+    if (text.rfind(" line ", 0) == 0) {
+        text.remove_prefix(6);
+        number(e.line);
+    }
+    const auto colon = text.find(':');
+    e.message = colon == std::string_view::npos ? text : text.substr(colon + 1);
+    while (!e.message.empty() && e.message.front() == ' ')
+        e.message.remove_prefix(1);
+    return e;
+}
+
+} // namespace
+
+std::optional<Diagnostic> Processor::runtimeError(std::string_view csoundMessage) const {
+    const auto e = parseRuntimeError(csoundMessage);
+    if (!e) return std::nullopt;
+    const std::string opcode =
+        e->opcode.empty() ? std::string()
+                          : fmt::format(" in {}", e->opcode.substr(0, e->opcode.find('.')));
+    SourcePos pos{spec_.path, 0, 0};
+    std::string where;
+    if (const Instr* t = session_->templateOfInstrNum(e->instr)) {
+        where = fmt::format("instr '{}'", t->name());
+        if (const auto* is = spec_.instr(t->name())) {
+            pos = is->pos;
+            const int bodyLine = e->line - 1 - t->headerLines();
+            if (e->line > 0 && bodyLine >= 1) pos = {spec_.path, is->bodyLine + bodyLine - 1, 1};
+        }
+    } else if (e->instr == 0) {
+        where = "the session's global code";
+    } else if (e->instr < support::kPriorityStride) {
+        where = "spinout's support code";
+    } else {
+        where = fmt::format("instr {}", e->instr);
+    }
+    return Diagnostic{pos, fmt::format("{}: {} error{}: {}", where, e->kind, opcode, e->message)};
 }
 
 } // namespace spinout

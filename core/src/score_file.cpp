@@ -1,3 +1,5 @@
+// The score file parser: one function per kind of entry ([[event]], [[set]],
+// [[automate]]), checked against the session's instrs and ports.
 #include "spinout/score_file.hpp"
 
 #include "toml_reader.hpp"
@@ -9,6 +11,7 @@
 #include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <unordered_map>
 
 namespace spinout {
 
@@ -23,183 +26,172 @@ double Score::end() const {
     return end;
 }
 
-Score parseScoreText(const std::string& text, const std::string& path, const SessionSpec& session) {
-    detail::Reader r(path, text);
-    const toml::table root = detail::parseToml(text, path);
-    auto number = [&](const toml::table& t, const char* key, double def, const std::string& where) {
-        return r.number(t, key, where).value_or(def);
-    };
-    auto string = [&](const toml::table& t, const char* key, const std::string& where) {
-        return r.string(t, key, where).value_or("");
-    };
-    auto tables = [&](const char* key) {
-        std::vector<const toml::table*> out;
-        const auto* n = root.get(key);
-        if (n == nullptr) return out;
-        if (!n->is_array_of_tables()) {
-            r.error(r.pos(*n), fmt::format("'{}' must be an array of tables: [[{}]]", key, key));
-            return out;
+namespace {
+
+using detail::Reader;
+
+// What the entries of one score are checked against.
+struct ScoreContext {
+    Reader& r;
+    const SessionSpec& session;
+    Score& score;
+    std::unordered_map<std::string, std::size_t> ids = {}; // event id -> index in score.events
+
+    const Instr* instr(const std::string& name) const {
+        const auto* is = session.instr(name);
+        return is == nullptr ? nullptr : is->instr.get();
+    }
+    // The instr of the event with this id, or an error; the event must have started by `time`.
+    const Instr* eventInstr(const std::string& id, double time, const SourcePos& pos,
+                            const std::string& where) {
+        if (auto it = ids.find(id); it != ids.end()) {
+            const auto& e = score.events[it->second];
+            if (time < e.time)
+                r.error(pos, fmt::format("{} at {} s comes before event '{}' starts ({} s)", where,
+                                         time, id, e.time));
+            return instr(e.instr);
         }
-        for (const auto& x : *n->as_array())
-            out.push_back(x.as_table());
-        return out;
-    };
-    for (const auto& [k, v] : root) {
-        const std::string key(k.str());
-        if (key != "event" && key != "set" && key != "automate") {
-            const auto hint = closestName(key, {"event", "set", "automate"});
-            r.error(r.pos(v),
-                    fmt::format("unknown key '{}' in the score{}", key,
-                                hint.empty() ? " (event, set, automate)"
-                                             : fmt::format("; did you mean '{}'?", hint)));
+        std::vector<std::string> known;
+        for (const auto& [name, index] : ids)
+            known.push_back(name);
+        std::sort(known.begin(), known.end());
+        r.error(pos, fmt::format("{}: no event with id '{}'{}", where, id, didYouMean(id, known)));
+        return nullptr;
+    }
+    void checkControl(const Instr& in, const std::string& param, const SourcePos& pos,
+                      const std::string& where) {
+        const auto* a = in.arg(param);
+        if (a == nullptr) {
+            std::vector<std::string> names;
+            for (const auto& x : in.controls())
+                names.push_back(x.name);
+            r.error(pos, fmt::format("{}: instr '{}' has no arg '{}'{}", where, in.name(), param,
+                                     didYouMean(param, names)));
+        } else if (!a->isControl()) {
+            r.error(pos,
+                    fmt::format("{}: '{}' is fixed at init; only k-args change", where, param));
         }
     }
-    auto instrOf = [&](const std::string& name) -> std::optional<Instr> {
-        const auto* is = session.instr(name);
-        if (is == nullptr) return std::nullopt;
-        return *is->instr;
-    };
+};
 
-    Score score;
-    for (const auto* t : tables("event")) {
+void parseEvents(ScoreContext& c, const toml::table& root) {
+    auto& r = c.r;
+    for (const auto* t : r.arrayOfTables(root, "event")) {
         const std::string where = "[[event]]";
         r.checkKeys(*t, {"id", "instr", "time", "dur", "priority", "args"}, where);
         ScoreEvent e;
         e.pos = r.pos(*t);
-        e.id = string(*t, "id", where);
-        e.instr = string(*t, "instr", where);
-        e.time = number(*t, "time", 0, where);
-        e.dur = number(*t, "dur", -1, where);
+        e.id = r.string(*t, "id", where).value_or("");
+        e.instr = r.string(*t, "instr", where, true).value_or("");
+        e.time = r.number(*t, "time", where).value_or(0);
+        e.dur = r.number(*t, "dur", where).value_or(-1);
         if (e.time < 0) r.error(e.pos, "[[event]]: time must be 0 or more");
         if (e.dur == 0 || (e.dur < 0 && e.dur != -1))
             r.error(e.pos, "[[event]]: dur must be positive or -1 (until the end)");
-        if (const auto* p = t->get("priority")) {
-            if (!p->is_integer() || p->as_integer()->get() < 1 || p->as_integer()->get() > 10)
-                r.error(r.pos(*p), "[[event]]: priority must be a whole number from 1 to 10");
-            else
-                e.priority = static_cast<int>(p->as_integer()->get());
-        }
-        auto instr = instrOf(e.instr);
-        if (!instr) {
+        e.priority = r.integer(*t, "priority", where, 1, 10);
+        if (!e.instr.empty() && c.instr(e.instr) == nullptr) {
             std::vector<std::string> names;
-            for (const auto& i : session.instrs)
+            for (const auto& i : c.session.instrs)
                 names.push_back(i.name);
-            const auto hint = closestName(e.instr, names);
-            r.error(t->get("instr") ? r.pos(*t->get("instr")) : e.pos,
-                    fmt::format("[[event]]: unknown instr '{}'{}", e.instr, didYouMean(hint)));
+            r.error(r.pos(*t->get("instr")), fmt::format("[[event]]: unknown instr '{}'{}", e.instr,
+                                                         didYouMean(e.instr, names)));
         }
-        if (const auto* a = t->get("args")) {
-            if (!a->is_table())
-                r.error(r.pos(*a), "[[event]]: args must be a table");
-            else
-                for (const auto& [ak, av] : *a->as_table()) {
-                    SpecValue sv;
-                    sv.pos = r.pos(av);
-                    const std::string name(ak.str());
-                    if (av.is_integer())
-                        sv.value = static_cast<double>(av.as_integer()->get());
-                    else if (av.is_floating_point())
-                        sv.value = av.as_floating_point()->get();
-                    else if (av.is_string()) {
-                        sv.value = av.as_string()->get();
-                        if (av.as_string()->get().rfind("bus:", 0) == 0)
-                            sv.bus = av.as_string()->get().substr(4);
-                    } else {
-                        r.error(
-                            sv.pos,
-                            fmt::format("[[event]]: arg '{}' must be a number or a string", name));
-                        continue;
-                    }
-                    e.args.emplace_back(name, sv);
-                }
-        }
-        detail::checkArgs(r, session, e.instr, e.args, where); // names, types, buses
-        if (!e.id.empty() && std::any_of(score.events.begin(), score.events.end(),
-                                         [&](const ScoreEvent& x) { return x.id == e.id; }))
+        e.args = r.args(*t, "args", where);
+        detail::checkArgs(r, c.session, e.instr, e.args, where); // names, types, buses
+        if (!e.id.empty() && !c.ids.emplace(e.id, c.score.events.size()).second)
             r.error(e.pos, fmt::format("[[event]]: duplicate id '{}'", e.id));
-        score.events.push_back(std::move(e));
+        c.score.events.push_back(std::move(e));
     }
-    auto eventInstr = [&](const std::string& id, SourcePos pos,
-                          const std::string& where) -> std::optional<Instr> {
-        for (const auto& e : score.events)
-            if (e.id == id) return instrOf(e.instr);
-        r.error(pos, fmt::format("{}: no event with id '{}'", where, id));
-        return std::nullopt;
-    };
-    auto checkControl = [&](const Instr& instr, const std::string& param, SourcePos pos,
-                            const std::string& where) {
-        const auto* a = instr.arg(param);
-        if (a == nullptr)
-            r.error(pos, fmt::format("{}: instr '{}' has no arg '{}'", where, instr.name(), param));
-        else if (!a->isControl())
-            r.error(pos,
-                    fmt::format("{}: '{}' is fixed at init; only k-args change", where, param));
-    };
-    for (const auto* t : tables("set")) {
+}
+
+void parseSets(ScoreContext& c, const toml::table& root) {
+    auto& r = c.r;
+    for (const auto* t : r.arrayOfTables(root, "set")) {
         const std::string where = "[[set]]";
         r.checkKeys(*t, {"event", "time", "args"}, where);
         ScoreSet s;
         s.pos = r.pos(*t);
-        s.event = string(*t, "event", where);
-        s.time = number(*t, "time", 0, where);
-        auto instr = eventInstr(s.event, s.pos, where);
-        if (const auto* a = t->get("args"); a != nullptr && a->is_table()) {
-            for (const auto& [ak, av] : *a->as_table()) {
-                if (!av.is_number()) {
-                    r.error(r.pos(av), "[[set]]: values must be numbers");
-                    continue;
-                }
-                const std::string name(ak.str());
-                if (instr) checkControl(*instr, name, r.pos(av), where);
-                s.args.emplace_back(name, av.is_integer()
-                                              ? static_cast<double>(av.as_integer()->get())
-                                              : av.as_floating_point()->get());
-            }
-        } else {
+        s.event = r.string(*t, "event", where, true).value_or("");
+        s.time = r.number(*t, "time", where).value_or(0);
+        if (s.time < 0) r.error(s.pos, "[[set]]: time must be 0 or more");
+        const auto* instr = s.event.empty() ? nullptr : c.eventInstr(s.event, s.time, s.pos, where);
+        const auto* args = t->get("args");
+        if (args == nullptr || !args->is_table()) {
             r.error(s.pos, "[[set]] needs args = { karg = value, ... }");
+            c.score.sets.push_back(std::move(s));
+            continue;
         }
-        score.sets.push_back(std::move(s));
+        for (const auto& [ak, av] : *args->as_table()) {
+            const std::string name(ak.str());
+            const auto value = r.numberOf(av, fmt::format("[[set]]: the value of '{}'", name));
+            if (!value) continue;
+            if (instr != nullptr) c.checkControl(*instr, name, r.pos(av), where);
+            s.args.emplace_back(name, *value);
+        }
+        c.score.sets.push_back(std::move(s));
     }
-    for (const auto* t : tables("automate")) {
+}
+
+void parseAutomations(ScoreContext& c, const toml::table& root) {
+    auto& r = c.r;
+    for (const auto* t : r.arrayOfTables(root, "automate")) {
         const std::string where = "[[automate]]";
         r.checkKeys(*t, {"event", "port", "param", "pairs", "time", "mode"}, where);
         ScoreAutomation a;
         a.pos = r.pos(*t);
-        a.event = string(*t, "event", where);
-        a.port = string(*t, "port", where);
-        a.param = string(*t, "param", where);
-        a.time = number(*t, "time", 0, where);
-        try {
-            const auto mode = string(*t, "mode", where);
-            a.mode = AutomationMode::parse(mode.empty() ? "linear" : mode);
-        } catch (const SessionError& e) {
-            r.error(t->get("mode") ? r.pos(*t->get("mode")) : a.pos, e.what());
-        }
-        if (a.event.empty() == a.port.empty())
+        a.event = r.string(*t, "event", where).value_or("");
+        a.port = r.string(*t, "port", where).value_or("");
+        a.param = r.string(*t, "param", where).value_or("");
+        a.time = r.number(*t, "time", where).value_or(0);
+        if (a.time < 0) r.error(a.pos, "[[automate]]: time must be 0 or more");
+        const auto mode = r.string(*t, "mode", where).value_or("linear");
+        if (const auto m = AutomationMode::parse(mode))
+            a.mode = *m;
+        else
+            r.error(r.pos(*t->get("mode")),
+                    fmt::format("[[automate]]: unknown mode '{}' (linear, cos, expon(X) with X "
+                                "above 0, smooth)",
+                                mode));
+        if (a.event.empty() == a.port.empty()) {
             r.error(a.pos, "[[automate]] names either an event or a port");
-        else if (!a.event.empty()) {
-            if (auto instr = eventInstr(a.event, a.pos, where))
-                checkControl(*instr, a.param, a.pos, where);
-        } else if (session.port(a.port) == nullptr) {
-            r.error(a.pos, fmt::format("[[automate]]: no port '{}'", a.port));
+        } else if (!a.event.empty()) {
+            if (a.param.empty()) r.error(a.pos, "[[automate]] of an event needs 'param'");
+            const auto* instr = c.eventInstr(a.event, a.time, a.pos, where);
+            if (instr != nullptr && !a.param.empty()) c.checkControl(*instr, a.param, a.pos, where);
+        } else if (c.session.port(a.port) == nullptr) {
+            std::vector<std::string> symbols;
+            for (const auto& p : c.session.ports)
+                symbols.push_back(p.symbol);
+            r.error(a.pos, fmt::format("[[automate]]: no port '{}'{}", a.port,
+                                       didYouMean(a.port, symbols)));
         }
         if (const auto* p = t->get("pairs"); p != nullptr && p->is_array()) {
-            for (const auto& x : *p->as_array()) {
-                if (x.is_integer())
-                    a.pairs.push_back(static_cast<double>(x.as_integer()->get()));
-                else if (x.is_floating_point())
-                    a.pairs.push_back(x.as_floating_point()->get());
-                else
-                    r.error(r.pos(x), "[[automate]]: pairs must be numbers");
-            }
+            for (const auto& x : *p->as_array())
+                if (const auto v = r.numberOf(x, "[[automate]]: each of pairs"))
+                    a.pairs.push_back(*v);
         }
         if (a.pairs.size() < 2 || a.pairs.size() % 2 != 0)
             r.error(a.pos, "[[automate]]: pairs must be time, value, time, value, ...");
         for (std::size_t i = 2; i < a.pairs.size(); i += 2)
             if (a.pairs[i] < a.pairs[i - 2])
                 r.error(a.pos, "[[automate]]: times must not decrease");
-        score.automations.push_back(std::move(a));
+        if (!a.pairs.empty() && a.pairs[0] < 0)
+            r.error(a.pos, "[[automate]]: times must be 0 or more");
+        c.score.automations.push_back(std::move(a));
     }
+}
+
+} // namespace
+
+Score parseScoreText(const std::string& text, const std::string& path, const SessionSpec& session) {
+    Reader r(path, text);
+    const toml::table root = detail::parseToml(text, path);
+    r.checkKeys(root, {"event", "set", "automate"}, "the score");
+    Score score;
+    ScoreContext context{r, session, score};
+    parseEvents(context, root);
+    parseSets(context, root);
+    parseAutomations(context, root);
     if (r.failed()) throw SessionFileError(r.errors());
     return score;
 }

@@ -2,7 +2,8 @@
 // with its file, line and column. Internal to the core: both parsers use it.
 #pragma once
 
-#include "spinout/session_file.hpp"
+#include "spinout/spec.hpp"
+#include "spinout/suggest.hpp"
 
 #include <toml++/toml.h>
 
@@ -10,6 +11,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -49,11 +51,8 @@ public:
         for (const auto& [k, v] : t) {
             const std::string key(k.str());
             if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-            const auto hint = closestName(key, allowed);
-            error(pos(k),
-                  fmt::format("unknown key '{}' in {}{}", key, where,
-                              hint.empty() ? fmt::format(" (keys: {})", fmt::join(allowed, ", "))
-                                           : fmt::format("; did you mean '{}'?", hint)));
+            error(pos(k), fmt::format("unknown key '{}' in {}{}", key, where,
+                                      didYouMean(key, allowed, "keys")));
         }
     }
 
@@ -78,10 +77,25 @@ public:
             if (required) error(pos(t), fmt::format("{} needs '{}'", where, key));
             return std::nullopt;
         }
-        if (n->is_integer()) return static_cast<double>(n->as_integer()->get());
-        if (n->is_floating_point()) return n->as_floating_point()->get();
-        error(pos(*n), fmt::format("'{}' in {} must be a number", key, where));
-        return std::nullopt;
+        return numberOf(*n, fmt::format("'{}' in {}", key, where));
+    }
+
+    // A finite number (TOML's nan and inf are errors: no value reaching Csound is either).
+    std::optional<double> numberOf(const toml::node& n, const std::string& what) {
+        double v = 0;
+        if (n.is_integer())
+            v = static_cast<double>(n.as_integer()->get());
+        else if (n.is_floating_point())
+            v = n.as_floating_point()->get();
+        else {
+            error(pos(n), fmt::format("{} must be a number", what));
+            return std::nullopt;
+        }
+        if (!std::isfinite(v)) {
+            error(pos(n), fmt::format("{} must be a finite number, not {}", what, v));
+            return std::nullopt;
+        }
+        return v;
     }
 
     std::optional<int> integer(const toml::table& t, const char* key, const std::string& where,
@@ -111,6 +125,20 @@ public:
         return n->as_table();
     }
 
+    // The tables of an array of tables ([[key]]); an error when `key` is something else.
+    std::vector<const toml::table*> arrayOfTables(const toml::table& t, const char* key) {
+        std::vector<const toml::table*> out;
+        const auto* n = t.get(key);
+        if (n == nullptr) return out;
+        if (!n->is_array_of_tables()) {
+            error(pos(*n), fmt::format("'{}' must be an array of tables: [[{}]]", key, key));
+            return out;
+        }
+        for (const auto& x : *n->as_array())
+            out.push_back(x.as_table());
+        return out;
+    }
+
     // The file line of the first line of a multi-line string value.
     int firstTextLine(const toml::node& n) const {
         const auto p = pos(n);
@@ -133,11 +161,11 @@ public:
         for (const auto& [k, v] : *a) {
             SpecValue sv;
             sv.pos = pos(v);
-            if (v.is_integer())
-                sv.value = static_cast<double>(v.as_integer()->get());
-            else if (v.is_floating_point())
-                sv.value = v.as_floating_point()->get();
-            else if (v.is_boolean())
+            if (v.is_number()) {
+                const auto d = numberOf(v, fmt::format("arg '{}' in {}", k.str(), where));
+                if (!d) continue;
+                sv.value = *d;
+            } else if (v.is_boolean())
                 sv.value = v.as_boolean()->get() ? 1.0 : 0.0;
             else if (v.is_string()) {
                 const auto s = v.as_string()->get();

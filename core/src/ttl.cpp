@@ -1,6 +1,7 @@
 #include "spinout/ttl.hpp"
 
 #include "spinout/engine.hpp"
+#include "spinout/ports.hpp"
 
 #include <fmt/format.h>
 

@@ -77,12 +77,4 @@ private:
     int maxPfield_ = 4;
 };
 
-// The names the generated code and the support code share.
-namespace names {
-inline constexpr const char* controlTable = "giSpinoutCtl";
-inline constexpr const char* heartbeatTable = "giSpinoutAlive";
-inline constexpr const char* generationTable = "giSpinoutGen";
-inline constexpr const char* maxControls = "giSpinoutMaxCtl";
-} // namespace names
-
 } // namespace spinout

@@ -1,16 +1,23 @@
 // spinout::Processor: the one block adapter that the plugin and the renderer
 // both drive. Any host block size in, fixed ksmps cycles inside, a constant
 // latency of ksmps frames; MIDI and port changes land at their exact frame.
-// process() and everything it calls are real-time safe.
+// What the renderer needs beyond a plugin (score events, port automation) is
+// here too, so both hosts share one path.
+//
+// Threads: process() and everything it calls are real-time safe (the plugin's
+// audio thread). The constructor, warmUp(), automatePort() and runtimeError()
+// are not (instantiation, the worker, the renderer's loop).
 #pragma once
 
 #include "spinout/engine.hpp"
 #include "spinout/session.hpp"
-#include "spinout/session_file.hpp"
+#include "spinout/spec.hpp"
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 namespace spinout {
@@ -39,7 +46,10 @@ public:
     int latency() const noexcept { return ksmps_; }
     int numInputs() const noexcept { return spec_.audioInputs; }
     int numOutputs() const noexcept { return spec_.audioOutputs; }
+    // Frames taken from the host so far.
     std::int64_t frame() const noexcept { return frame_; }
+    // The engine's frame for a host frame (they differ after warmUp()).
+    std::int64_t engineFrame(std::int64_t hostFrame) const noexcept { return hostFrame + origin_; }
 
     // Port values, taken at the start of the next block when they changed.
     std::size_t numPorts() const noexcept { return ports_.size(); }
@@ -49,6 +59,11 @@ public:
     }
     double port(std::size_t index) const noexcept { return ports_[index].value; }
     void applyPreset(const PresetSpec& preset) noexcept;
+    // Moves a port along a curve from a host frame on, as a host's automation does:
+    // the port takes the curve's value at each cycle's start. pairs: time, value, ...
+    // in seconds from `hostFrame`; the port waits for the first pair's time.
+    void automatePort(std::size_t index, std::span<const double> pairs, AutomationMode mode,
+                      std::int64_t hostFrame, bool overtake = false);
 
     // inputs: numInputs() channels, outputs: numOutputs() channels of nframes.
     // MIDI messages sorted by frame.
@@ -63,13 +78,19 @@ public:
     void warmUp();
     // Args from a session or score file, with "bus:NAME" given as that bus.
     SchedArgs schedArgs(const SpecArgs& args) const;
+    // A Csound runtime error (INIT ERROR, PERF ERROR) in the session's terms: the
+    // template's name and the session file's line instead of instrument numbers.
+    // Nothing for any other message.
+    std::optional<Diagnostic> runtimeError(std::string_view csoundMessage) const;
 
 private:
     struct Port {
         double value = 0;     // in range, as applied
         double hostValue = 0; // as the host last set it (change detection)
         bool pending = true;
-        int templateIndex = -1; // instr.karg target
+        bool automated = false;     // automatePort() moves it: read back every cycle
+        double automationValue = 0; // the curve's last value read back
+        int templateIndex = -1;     // instr.karg target
         int control = -1;
         Bus bus;          // bus:NAME target
         int channel = -1; // chn:NAME target
@@ -83,9 +104,11 @@ private:
     };
 
     void build();
+    void buildPorts();
+    void buildVoices();
     void changePort(std::size_t index, double value) noexcept;
     Bus busNamed(const std::string& name, const SourcePos& pos) const;
-    void applyPort(Port& port, double value, std::int64_t frame) noexcept;
+    void applyPort(std::size_t index, double value, std::int64_t frame) noexcept;
     void handleMidi(const MidiMessage& m, std::int64_t frame) noexcept;
     void noteOn(int note, int velocity, std::int64_t frame) noexcept;
     void noteOff(int note, std::int64_t frame) noexcept;
@@ -98,6 +121,7 @@ private:
     std::unique_ptr<Engine> engine_;
     std::unique_ptr<Session> session_;
     std::vector<Port> ports_;
+    bool anyAutomated_ = false;
     std::vector<Bus> buses_; // by index of spec_.buses
     // voices
     std::unique_ptr<PreparedEvent> voiceEvent_;

@@ -1,5 +1,5 @@
 // The score file (TOML) for `spinout render --score`: events, sets and automation
-// against a session's instrs and ports. Specified in ../shared/session-format.md.
+// against a session's instrs and ports, in the README's format reference.
 #pragma once
 
 #include "spinout/session_file.hpp"

@@ -1,17 +1,22 @@
-// spinout::Session: csoundengine's Session semantics over one Engine.
+// spinout::Session: csoundengine's Session over one Engine, the front that
+// users of the C++ API and Processor see. It keeps the instr templates
+// (compiled on demand at a priority: instr priority*1000 + index, so a higher
+// priority runs later in each cycle) and drives three parts: the slot table
+// (one slot per instance: its k-args row, heartbeat and generation), the event
+// queue (future starts, sets, writes and automation) and the bus pool. The
+// support orchestra (support.orc) gives Csound the tables and instrs they use.
 //
-// Instr templates are compiled on demand at a priority (instr number
-// priority*1000 + template index), so a higher priority runs later in each
-// cycle. Every scheduled instance gets a slot, passed as p4: a row of the
-// control table holding its k-args (`set` and `automate` write there, without
-// calling Csound), a heartbeat the instance writes every cycle (so the session
-// knows when it ended, release included) and a generation that guards stale
-// automation. Events are kept by the session and handed to Csound in the cycle
-// where they start, at their exact frame.
+// Threads: the *At functions and performCycle() are real-time safe and run on
+// the audio thread; everything that compiles, makes tables or throws does not.
 #pragma once
 
+#include "spinout/bus_pool.hpp"
 #include "spinout/engine.hpp"
+#include "spinout/event_queue.hpp"
 #include "spinout/instr.hpp"
+#include "spinout/journal.hpp"
+#include "spinout/slot_table.hpp"
+#include "spinout/spec.hpp"
 
 #include <array>
 #include <cstdint>
@@ -30,15 +35,6 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-enum class BusKind { audio, control };
-
-// A bus token with its kind. Pass it as an arg to give an instance the bus.
-struct Bus {
-    BusKind kind = BusKind::audio;
-    int token = -1;
-    bool valid() const { return token >= 0; }
-};
-
 // A value for a named arg at sched time.
 using SchedValue = std::variant<double, std::string, Bus>;
 using SchedArgs = std::vector<std::pair<std::string, SchedValue>>;
@@ -48,22 +44,14 @@ struct Synth {
     int slot = -1;
     std::uint32_t generation = 0;
     double p1 = 0;
-    bool valid() const { return slot >= 0; }
-};
-
-// How automation moves between two breakpoints.
-struct AutomationMode {
-    enum Shape { linear, cos, expon, smooth } shape = linear;
-    double exponent = 1.0;
-    // "linear", "cos", "expon(X)", "smooth"
-    static AutomationMode parse(std::string_view text);
+    bool valid() const noexcept { return slot >= 0; }
 };
 
 // Where a named arg lands: a pfield (p5, ...) or a control index.
 struct ArgRef {
     bool control = false;
     int index = -1;
-    bool valid() const { return index >= 0; }
+    bool valid() const noexcept { return index >= 0; }
 };
 
 // An arg given when a prepared event starts (a MIDI note's pitch, say).
@@ -78,20 +66,22 @@ struct PreparedEvent {
     int templateIndex = -1;
     int instrNum = 0;
     int numPfields = 0;
-    std::array<double, 64> pfields{};
+    std::array<double, kMaxPfields> pfields{};
     std::vector<double> controls;
-    std::vector<bool> explicitControls; // given as args: port overrides do not apply
+    std::uint64_t explicitControls = 0; // given as args: port values do not replace them
     std::vector<Bus> buses;
 };
 
 struct SessionOptions {
     int numPriorities = 10;
     int numSlots = 1024;  // simultaneous instances (scheduled or playing)
-    int maxControls = 32; // k-args per instr
+    int maxControls = 32; // k-args per instr (at most 64)
     int numAudioBuses = 64;
     int numControlBuses = 256;
-    int maxPendingEvents = 4096;
-    bool journal = false; // keep the journal (for a .csd); allocates, so never in a plugin
+    int numPorts = 256;          // rows of the port table (automatable host values)
+    int maxPendingEvents = 4096; // the event queue's capacity, starts included
+    int maxAutomations = 1024;   // automations waiting to start
+    bool journal = false;        // keep the journal (for a .csd); allocates, so never in a plugin
 };
 
 // A table read from a sound file.
@@ -123,27 +113,48 @@ public:
     // Compiles the template at a priority (done by sched when needed).
     void prepareSched(const std::string& name, int priority = 1);
     int instrnum(const std::string& name, int priority = 1) const;
+    int templateIndex(const std::string& name) const;
+    // The template of an instr number (priority*1000 + index), or nullptr.
+    const Instr* templateOfInstrNum(int instrNum) const;
 
     // Global code and include files, compiled now.
     void compile(const std::string& code, const std::string& what = "global code");
     void includeFile(const std::string& path);
 
-    // Events ----------------------------------------------------------------
+    // Real-time events at absolute frames -------------------------------------
     // Resolves an event's args once (priority 0: the template's own, else 1).
     PreparedEvent prepare(const std::string& name, int priority = 0, const SchedArgs& args = {});
     ArgRef argRef(const std::string& name, const std::string& arg) const;
-    // Real-time safe: start, stop and set at an absolute frame (not before the
-    // coming cycle). They return false / an invalid Synth when slots or the queue are full.
+    // Real-time safe. Frames are absolute, not before the coming cycle. A set or write
+    // for the coming cycle takes effect at once; later ones wait in the queue. A start
+    // returns an invalid Synth and a set or write false when slots or the queue are
+    // full. A stop never fails: it is kept in the instance's slot.
     Synth startAt(const PreparedEvent& event, std::int64_t frame, double dur,
                   std::span<const ArgOverride> overrides = {}) noexcept;
-    bool stopAt(const Synth& synth, std::int64_t frame, bool release = true) noexcept;
+    void stopAt(const Synth& synth, std::int64_t frame, bool release = true) noexcept;
     bool setAt(const Synth& synth, int control, double value, std::int64_t frame) noexcept;
-    // Sets a k-arg of every playing and future instance of an instr.
+    // Sets a k-arg of every playing instance of an instr, and of those that start later
+    // without giving it.
     bool setInstrControlAt(int templateIndex, int control, double value,
                            std::int64_t frame) noexcept;
     bool writeBusAt(const Bus& bus, double value, std::int64_t frame) noexcept;
-    int templateIndex(const std::string& name) const;
+    // A control channel the session may write at a frame (writeChannelAt).
+    int channelId(const std::string& name);
+    bool writeChannelAt(int channel, double value, std::int64_t frame) noexcept;
+    // The port table: values the host automates (automatePort) and reads back.
+    double portValue(int port) const noexcept;
+    void setPortValue(int port, double value) noexcept;
+    // Not real-time safe (makes a table): automation whose pairs' times count from
+    // `frame` (it begins at the first pair's time).
+    void automateAt(const Synth& synth, int control, std::span<const double> pairs,
+                    AutomationMode mode, std::int64_t frame, bool overtake = false);
+    void automateBusAt(const Bus& bus, std::span<const double> pairs, AutomationMode mode,
+                       std::int64_t frame, bool overtake = false);
+    // `ahead`: the curve is read that many seconds ahead of the cycle it runs in.
+    void automatePortAt(int port, std::span<const double> pairs, AutomationMode mode,
+                        std::int64_t frame, bool overtake = false, double ahead = 0);
 
+    // csoundengine's API: times in seconds from now ---------------------------
     // priority 0: the template's own, else 1. dur -1: until stopped.
     Synth sched(const std::string& name, double delay = 0, double dur = -1, int priority = 0,
                 const SchedArgs& args = {});
@@ -168,7 +179,7 @@ public:
     double readBus(const Bus& bus) const;
     void automateBus(const Bus& bus, std::span<const double> pairs, AutomationMode mode = {},
                      double delay = 0, bool overtake = false);
-    int busRefCount(const Bus& bus) const;
+    int busRefCount(const Bus& bus) const noexcept { return buses_.refCount(bus); }
 
     // Tables ----------------------------------------------------------------
     int makeTable(std::span<const double> data) { return engine_.makeTable(data); }
@@ -178,114 +189,79 @@ public:
     Synth playSample(const SoundTable& table, double delay = 0, double dur = 0, int chan = 1,
                      double gain = 1, double speed = 1, bool loop = false, double pan = -1);
 
-    // Journal -----------------------------------------------------------------
-    // What the session handed to Csound and wrote into its tables, frame by frame:
-    // with the engine's code journal, enough for a standalone .csd.
-    struct JournalEntry {
-        std::int64_t frame = 0;
-        enum Kind { event, tableWrite, channelWrite } kind = event;
-        std::vector<double> pfields; // event
-        int table = 0;               // tableWrite
-        int index = 0;               // tableWrite
-        double value = 0;            // tableWrite, channelWrite
-        std::string channel;         // channelWrite
-    };
+    // Journal ----------------------------------------------------------------
     void setJournal(bool on);
-    const std::vector<JournalEntry>& journal() const { return journal_; }
-    // A control channel the session may write at a frame (writeChannelAt).
-    int channelId(const std::string& name);
-    bool writeChannelAt(int channel, double value, std::int64_t frame) noexcept;
+    const Journal& journal() const noexcept { return journal_; }
 
     // Time ------------------------------------------------------------------
     // Hands the events due in the next cycle to Csound and performs it. Real-time safe.
     bool performCycle() noexcept;
     std::int64_t frame() const noexcept { return engine_.frame(); }
-    // Allocates now the instances that note-offs and automation will need, so that
-    // the audio thread does not.
-    void preallocate(int events = 64);
     double time() const noexcept { return static_cast<double>(frame()) / engine_.sr(); }
-    // When the last scheduled event with a finite duration ends, in seconds.
-    double scheduledEnd() const;
+    // Instances playing or waiting to start.
+    int activeCount() const noexcept { return static_cast<int>(slots_.active().size()); }
+    bool queueEmpty() const noexcept { return queue_.empty(); }
+    // Allocates now the instances that stops and automation will need, so that the
+    // audio thread does not.
+    void preallocate(int events = 64);
 
 private:
     struct Template {
         Instr instr;
         int index;
         std::map<int, bool> compiledAt; // priority -> compiled
-        std::vector<double> portValues; // setInstrControlAt, for future instances
-        std::vector<bool> portSet;
+        std::vector<double> portValues; // setInstrControlAt, for later instances
+        std::uint64_t portSet = 0;      // which of portValues were set
     };
-    struct Slot {
-        std::uint32_t generation = 0;
-        bool inUse = false;
-        bool dispatched = false;
-        std::int64_t startFrame = 0;
-        std::int64_t endFrame = -1; // -1: until stopped
-        double p1 = 0;
-        const Template* tmpl = nullptr;
-        int priority = 0;
-        std::array<Bus, 8> buses{};
-        int numBuses = 0;
-    };
-    static constexpr int kMaxPfields = 64;
-    struct Pending {
-        enum Kind { start, stop, setTable, setInstr, setChannel, event } kind = event;
-        std::int64_t frame = 0;
-        std::uint64_t seq = 0;
-        int slot = -1; // start / stop / setTable guard
-        std::uint32_t generation = 0;
-        int table = 0; // setTable; setInstr: template index
-        int index = 0; // setTable, setInstr: control index
-
-        int numPfields = 0;
-        std::array<double, kMaxPfields> pfields{};
+    // An automation waiting to start: its pfields (p2 set at dispatch).
+    using AutomationEvent = std::array<double, 12>;
+    // An action of the coming cycle, put in Csound's score order before dispatch.
+    struct Due {
+        QueuedEvent event;
+        bool hostWrite = false; // table and channel writes go first
+        double p1 = 0, p3 = 0;  // the score order of events
     };
 
-    void compileSupport();
-    int busClearInstr() const { return (options_.numPriorities + 1) * 1000; }
     const Template& templ(const std::string& name) const;
     Template& templ(const std::string& name);
-    int allocSlot() noexcept; // -1 when every slot is taken
-    void freeSlot(int slot);
-    void reap() noexcept;
-    void enqueue(const Pending& p);
-    bool tryEnqueue(const Pending& p) noexcept;
-    void dispatch(Pending& p) noexcept;
     std::int64_t frameAt(double delay) const;
-    double nextP1(int instrNum);
+    double nextP1(int instrNum) noexcept;
     int stringId(const std::string& s);
     const InstrArg& control(const Synth& synth, const std::string& param) const;
-    Slot& liveSlot(const Synth& synth);
-    const Slot* slotOf(const Synth& synth) const;
     void scheduleAutomation(int table, int index, std::span<const double> pairs,
-                            AutomationMode mode, double delay, bool overtake, int slot,
-                            std::uint32_t generation);
-    void addBusRef(const Bus& bus);
-    // Every host-side write into Csound's tables goes through here (journaled).
+                            AutomationMode mode, std::int64_t frame, bool overtake, int slot,
+                            std::uint32_t generation, double ahead = 0);
+    bool inComingCycle(std::int64_t frame) const noexcept;
+    bool enqueue(const QueuedEvent& e) noexcept;
+    void collectDue(std::int64_t end) noexcept;
+    void dispatch(const Due& d) noexcept;
+    void start(int slot, std::int64_t frame) noexcept;
+    void applyInstrControl(int templateIndex, int control, double value) noexcept;
+    void freeSlot(int slot) noexcept;
+    // Every host-side write into Csound's tables and channels goes through here (journaled).
     void store(int table, int index, double value) noexcept;
     void storeChannel(int channel, double value) noexcept;
     void sendEvent(std::span<const double> pfields, std::int64_t frame) noexcept;
-    void dropBusRef(const Bus& bus);
 
     Engine& engine_;
     SessionOptions options_;
+    SlotTable slots_;
+    EventQueue queue_;
+    BusPool buses_;
+    Journal journal_;
     std::vector<std::unique_ptr<Template>> templates_;
     std::map<std::string, Template*> byName_;
-    std::vector<Slot> slots_;
-    std::vector<int> freeSlots_;
-    std::vector<int> activeSlots_;
-    std::vector<Pending> pending_;
-    std::uint64_t seq_ = 0;
+    std::vector<AutomationEvent> automations_;
+    std::vector<int> freeAutomations_;
+    std::vector<Due> due_; // reserved: the coming cycle's actions
     std::uint32_t nextInstance_ = 0;
     std::map<std::string, int> strings_;
-    std::array<std::vector<int>, 2> busRefs_;
-    int audioBusCountChannel_ = -1;
     std::vector<std::pair<std::string, double*>> channels_;
-    bool journalOn_ = false;
-    std::vector<JournalEntry> journal_;
-    // Csound's tables, numbers and data
-    int ctlTable_ = 0, aliveTable_ = 0, genTable_ = 0, kbusTable_ = 0;
-    std::span<double> ctl_, alive_, gen_, kbus_;
+    int audioBusCountChannel_ = -1;
+    // Csound's tables: numbers and data
+    int ctlTable_ = 0, aliveTable_ = 0, genTable_ = 0, kbusTable_ = 0, portTable_ = 0;
+    int shiftTable_ = 0;
+    std::span<double> ctl_, alive_, gen_, kbus_, ports_, shift_;
 };
 
 } // namespace spinout

@@ -2,7 +2,7 @@
 // source of truth for ports). Text only: nothing here includes LV2.
 #pragma once
 
-#include "spinout/session_file.hpp"
+#include "spinout/spec.hpp"
 
 #include <string>
 

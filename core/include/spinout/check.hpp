@@ -1,0 +1,17 @@
+// What `spinout check` runs on a session beyond parsing it: every instr compiled
+// on its own (so each Csound error is reported), the whole session built, and
+// every instr through one init pass and a few cycles with its defaults (so what
+// only shows at init, a missing table or a bad opcode argument, shows here).
+// Not real-time: it builds engines.
+#pragma once
+
+#include "spinout/spec.hpp"
+
+#include <vector>
+
+namespace spinout {
+
+// Every error found, each naming the session file's line; empty when the session is good.
+std::vector<Diagnostic> checkSession(const SessionSpec& spec, int sr = 48000);
+
+} // namespace spinout

@@ -1,0 +1,157 @@
+// The parsed session: plain data at the bottom of the core. The session file
+// parser fills it; Processor builds a running session from it; the Turtle
+// writer and the command read it. Nothing here runs Csound.
+#pragma once
+
+#include "spinout/instr.hpp"
+
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace spinout {
+
+struct SourcePos {
+    std::string file;
+    int line = 0;
+    int column = 0;
+};
+
+struct Diagnostic {
+    SourcePos pos;
+    std::string message;
+    std::string str() const; // "file:line:column: message"
+};
+
+// One or more errors in a session (or score) file.
+class SessionFileError : public std::runtime_error {
+public:
+    explicit SessionFileError(std::vector<Diagnostic> diagnostics);
+    const std::vector<Diagnostic>& diagnostics() const { return diagnostics_; }
+
+private:
+    std::vector<Diagnostic> diagnostics_;
+};
+
+enum class BusKind { audio, control };
+
+// How automation moves between two breakpoints.
+struct AutomationMode {
+    enum Shape { linear, cos, expon, smooth } shape = linear;
+    double exponent = 1.0;
+    // "linear", "cos", "expon(X)", "smooth"; nothing for anything else
+    static std::optional<AutomationMode> parse(std::string_view text);
+};
+
+// An arg value as written in a session or score file: a number, a string, or "bus:NAME".
+struct SpecValue {
+    std::variant<double, std::string> value;
+    std::string bus; // non-empty: the bus of that name
+    SourcePos pos;
+};
+using SpecArgs = std::vector<std::pair<std::string, SpecValue>>;
+
+struct InstrSpec {
+    std::string name;
+    std::optional<int> priority;
+    std::string body;
+    std::string init;
+    std::string doc;
+    ArgList args;
+    SourcePos pos;
+    int bodyLine = 0;                   // file line of the body's first line
+    int initLine = 0;                   // file line of the init code's first line
+    std::shared_ptr<const Instr> instr; // the parsed template
+};
+
+struct BusSpec {
+    std::string name;
+    BusKind kind = BusKind::audio;
+    double value = 0;
+    SourcePos pos;
+};
+
+struct RunSpec {
+    std::string instr;
+    std::optional<int> priority;
+    SpecArgs args;
+    SourcePos pos;
+};
+
+struct MidiSpec {
+    std::string instr;
+    std::string pitch;    // arg receiving the note number (plus bend)
+    std::string velocity; // arg receiving velocity / 127
+    int voices = 32;
+    double bendRange = 2;
+    std::optional<int> priority;
+    SpecArgs args;
+    SourcePos pos;
+};
+
+enum class PortScale { linear, log, integer, toggle, enumeration };
+
+struct PortTarget {
+    enum Kind { control, bus, channel } kind = control;
+    std::string instr; // control: instr name
+    std::string name;  // control: arg; bus: bus name; channel: channel name
+};
+
+struct PortSpec {
+    std::string symbol;
+    std::string name;
+    PortTarget target;
+    std::string targetText;
+    double min = 0;
+    double max = 1;
+    double def = 0;
+    std::string unit;
+    PortScale scale = PortScale::linear;
+    std::vector<std::string> choices;
+    std::optional<int> midiCC;
+    SourcePos pos;
+};
+
+struct PresetSpec {
+    std::string name;
+    std::string label;
+    std::vector<std::pair<std::string, double>> values; // port symbol -> value
+    SourcePos pos;
+};
+
+struct SessionSpec {
+    std::string path; // the session file
+    std::string dir;  // its folder: relative paths resolve against it
+    std::string text; // the file as read
+    std::string name;
+    std::string uri;
+    enum Kind { instrument, effect } kind = instrument;
+    std::string doc;
+    int audioInputs = 0;
+    int audioOutputs = 2;
+    int ksmps = 64;
+    double a4 = 440;
+    std::vector<std::string> includes;
+    std::string globals;
+    int globalsLine = 0;
+    std::vector<InstrSpec> instrs;
+    std::vector<BusSpec> buses;
+    std::vector<RunSpec> runs;
+    std::optional<MidiSpec> midi;
+    std::vector<PortSpec> ports;
+    std::vector<PresetSpec> presets;
+
+    const InstrSpec* instr(const std::string& n) const;
+    const BusSpec* bus(const std::string& n) const;
+    const PortSpec* port(const std::string& symbol) const;
+    int portIndex(const std::string& symbol) const; // -1 when none
+    const PresetSpec* preset(const std::string& n) const;
+    int busIndex(const std::string& n) const; // -1 when none
+};
+
+} // namespace spinout

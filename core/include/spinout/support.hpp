@@ -1,0 +1,58 @@
+// The support orchestra (core/src/support.orc, embedded at build time): the
+// instrument numbers, tables and channels that the session, the generated instr
+// code and the .csd export share. This header is the one place they are named;
+// the orchestra sees them as SPINOUT_* macros.
+#pragma once
+
+#include <string>
+
+namespace spinout::support {
+
+// Instrument numbers. Internal instrs come before every template's, so in each
+// cycle silence is written first and stops and automation act before the voices.
+inline constexpr int kSilenceInstr = 1;
+inline constexpr int kAutomationInstr = 2;
+inline constexpr int kStopInstr = 3;
+inline constexpr int kTableWriteInstr = 4;   // a host's table write, replayed by a .csd
+inline constexpr int kChannelWriteInstr = 5; // a host's channel write, replayed by a .csd
+inline constexpr int kEndInstr = 6;          // a .csd's end (csd.cpp): nothing plays past it
+// Template `index` at `priority` is instr priority * kPriorityStride + index:
+// a higher priority runs later in each cycle.
+inline constexpr int kPriorityStride = 1000;
+inline constexpr int kMaxTemplates = kPriorityStride - 1;
+constexpr int templateInstr(int priority, int index) {
+    return priority * kPriorityStride + index;
+}
+// Audio buses hold one cycle: the clearer runs after the last priority.
+constexpr int busClearInstr(int numPriorities) {
+    return (numPriorities + 1) * kPriorityStride;
+}
+
+// Orchestra variables that generated instr code reads.
+inline constexpr const char* kControlTable = "giSpinoutCtl";
+inline constexpr const char* kHeartbeatTable = "giSpinoutAlive";
+inline constexpr const char* kMaxControls = "giSpinoutMaxCtl";
+inline constexpr const char* kStartShiftTable = "giSpinoutShift";
+
+// Channels through which the tables' numbers reach the host.
+inline constexpr const char* kControlTableChannel = "spinout.table.control";
+inline constexpr const char* kHeartbeatTableChannel = "spinout.table.heartbeat";
+inline constexpr const char* kGenerationTableChannel = "spinout.table.generation";
+inline constexpr const char* kControlBusTableChannel = "spinout.table.controlbus";
+inline constexpr const char* kPortTableChannel = "spinout.table.ports";
+inline constexpr const char* kStartShiftTableChannel = "spinout.table.startshift";
+inline constexpr const char* kAudioBusCountChannel = "spinout.audio_buses";
+
+struct Sizes {
+    int slots = 1024;     // simultaneous instances
+    int maxControls = 32; // k-args per instr
+    int audioBuses = 64;
+    int controlBuses = 256;
+    int ports = 256; // rows of the port table
+    int numPriorities = 10;
+};
+
+// The support orchestra with its SPINOUT_* macros defined.
+std::string orchestra(const Sizes& sizes);
+
+} // namespace spinout::support

@@ -1,0 +1,76 @@
+// spinout check: compile, build and run every instr of a session once.
+#include "spinout/check.hpp"
+
+#include "spinout/processor.hpp"
+
+#include <algorithm>
+
+namespace spinout {
+
+namespace {
+
+void addUnique(std::vector<Diagnostic>& out, const Diagnostic& d) {
+    if (std::none_of(out.begin(), out.end(),
+                     [&](const Diagnostic& x) { return x.str() == d.str(); }))
+        out.push_back(d);
+}
+
+// Each instr alone: a Csound error in one does not hide the others'.
+std::vector<Diagnostic> compileEach(const SessionSpec& spec, const ProcessorOptions& options) {
+    std::vector<Diagnostic> errors;
+    for (const auto& is : spec.instrs) {
+        SessionSpec one = spec;
+        one.instrs = {is};
+        one.runs.clear();
+        one.midi.reset();
+        one.ports.clear();
+        one.presets.clear();
+        try {
+            Processor p(one, options);
+        } catch (const SessionFileError& e) {
+            for (const auto& d : e.diagnostics())
+                addUnique(errors, d);
+        }
+    }
+    return errors;
+}
+
+} // namespace
+
+std::vector<Diagnostic> checkSession(const SessionSpec& spec, int sr) {
+    ProcessorOptions options;
+    options.sr = sr;
+    auto errors = compileEach(spec, options);
+    if (!errors.empty()) return errors;
+    try {
+        Processor p(spec, options); // the whole chain: runs, voices, ports
+        auto& session = p.session();
+        const int ksmps = p.latency();
+        // every instr once with its defaults, a cycle from now, for a few cycles
+        for (const auto& is : spec.instrs) {
+            try {
+                const auto event = session.prepare(is.name);
+                const double dur = 4.0 * ksmps / sr;
+                if (!session.startAt(event, session.frame(), dur).valid())
+                    addUnique(errors, {is.pos, "no room to run it once (every slot is in use)"});
+            } catch (const std::exception& e) {
+                addUnique(errors, {is.pos, e.what()});
+            }
+        }
+        for (int i = 0; i < 8; ++i) {
+            session.performCycle();
+            p.engine().messages().drain([&](MessageLevel level, const char* text) {
+                if (level != MessageLevel::error) return;
+                if (auto d = p.runtimeError(text)) addUnique(errors, *d);
+            });
+        }
+    } catch (const SessionFileError& e) {
+        for (const auto& d : e.diagnostics())
+            addUnique(errors, d);
+    } catch (const std::exception& e) {
+        addUnique(errors, {{spec.path, 0, 0}, e.what()});
+    }
+    return errors;
+}
+
+} // namespace spinout

@@ -1,0 +1,100 @@
+// The score, handed to a Processor block by block.
+#include "spinout/score_feeder.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace spinout {
+
+ScoreFeeder::ScoreFeeder(Processor& processor, const Score& score)
+    : processor_(processor), score_(score),
+      // port automation starts a cycle early; one more cycle of margin
+      lookahead_(2 * static_cast<std::int64_t>(processor.latency())) {
+    const double sr = processor.engine().sr();
+    auto frameOf = [&](double t) { return static_cast<std::int64_t>(std::llround(t * sr)); };
+    items_.reserve(score.events.size() + score.sets.size() + score.automations.size());
+    for (std::size_t i = 0; i < score.events.size(); ++i)
+        items_.push_back({frameOf(score.events[i].time), Item::event, i});
+    for (std::size_t i = 0; i < score.sets.size(); ++i)
+        items_.push_back({frameOf(score.sets[i].time), Item::set, i});
+    for (std::size_t i = 0; i < score.automations.size(); ++i)
+        items_.push_back({frameOf(score.automations[i].time), Item::automation, i});
+    std::stable_sort(items_.begin(), items_.end(), [](const Item& a, const Item& b) {
+        return a.frame != b.frame ? a.frame < b.frame : a.kind < b.kind;
+    });
+}
+
+void ScoreFeeder::feed(std::int64_t hostFrameEnd) {
+    for (; next_ < items_.size() && items_[next_].frame < hostFrameEnd + lookahead_; ++next_) {
+        const auto& item = items_[next_];
+        switch (item.kind) {
+        case Item::event:
+            startEvent(score_.events[item.index], item.frame);
+            break;
+        case Item::set:
+            applySet(score_.sets[item.index], item.frame);
+            break;
+        case Item::automation:
+            startAutomation(score_.automations[item.index], item.frame);
+            break;
+        }
+    }
+}
+
+void ScoreFeeder::startEvent(const ScoreEvent& e, std::int64_t frame) {
+    auto& session = processor_.session();
+    try {
+        const auto prepared =
+            session.prepare(e.instr, e.priority.value_or(0), processor_.schedArgs(e.args));
+        const Synth synth = session.startAt(prepared, processor_.engineFrame(frame), e.dur);
+        if (!synth.valid())
+            throw SessionError(fmt::format("too many instances sounding at {:.3f} s: all {} slots "
+                                           "are in use",
+                                           e.time, session.options().numSlots));
+        if (!e.id.empty()) started_[e.id] = {synth, session.getInstr(e.instr)};
+    } catch (const SessionError& err) {
+        throw SessionFileError({{e.pos, fmt::format("[[event]]: {}", err.what())}});
+    }
+}
+
+const ScoreFeeder::Started& ScoreFeeder::started(const std::string& id,
+                                                 const SourcePos& pos) const {
+    auto it = started_.find(id);
+    if (it == started_.end()) // the parser checks that the event starts first
+        throw SessionFileError({{pos, fmt::format("event '{}' has not started", id)}});
+    return it->second;
+}
+
+void ScoreFeeder::applySet(const ScoreSet& s, std::int64_t frame) {
+    auto& session = processor_.session();
+    const auto& target = started(s.event, s.pos);
+    for (const auto& [name, value] : s.args) {
+        const auto* a = target.instr->arg(name);
+        if (a == nullptr || !a->isControl()) continue; // the parser reported it
+        if (!session.setAt(target.synth, a->index, value, processor_.engineFrame(frame)))
+            throw SessionFileError({{s.pos, "[[set]]: too many pending events"}});
+    }
+}
+
+void ScoreFeeder::startAutomation(const ScoreAutomation& a, std::int64_t frame) {
+    try {
+        if (!a.port.empty()) {
+            const int port = processor_.spec().portIndex(a.port);
+            processor_.automatePort(static_cast<std::size_t>(port), a.pairs, a.mode, frame);
+            return;
+        }
+        auto& session = processor_.session();
+        const auto& target = started(a.event, a.pos);
+        if (!session.isScheduled(target.synth)) return; // it ended: nothing to automate
+        const auto* arg = target.instr->arg(a.param);
+        if (arg == nullptr || !arg->isControl()) return; // the parser reported it
+        session.automateAt(target.synth, arg->index, a.pairs, a.mode,
+                           processor_.engineFrame(frame));
+    } catch (const SessionError& err) {
+        throw SessionFileError({{a.pos, fmt::format("[[automate]]: {}", err.what())}});
+    }
+}
+
+} // namespace spinout

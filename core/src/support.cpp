@@ -1,0 +1,47 @@
+// The support orchestra's text: its macros from support.hpp, then support.orc.
+#include "spinout/support.hpp"
+
+#include <fmt/format.h>
+
+namespace spinout::support {
+
+namespace detail {
+// support.orc, embedded by CMake (support_orc.cpp in the build tree).
+extern const char* const kSupportOrc;
+} // namespace detail
+
+std::string orchestra(const Sizes& sizes) {
+    std::string out;
+    auto define = [&](std::string_view name, const auto& value) {
+        out += fmt::format("#define {} #{}#\n", name, value);
+    };
+    auto defineString = [&](std::string_view name, std::string_view value) {
+        out += fmt::format("#define {} #\"{}\"#\n", name, value);
+    };
+    define("SPINOUT_SLOTS", sizes.slots);
+    define("SPINOUT_MAX_CONTROLS", sizes.maxControls);
+    define("SPINOUT_AUDIO_BUSES", sizes.audioBuses);
+    define("SPINOUT_CONTROL_BUSES", sizes.controlBuses);
+    define("SPINOUT_PORTS", sizes.ports);
+    define("SPINOUT_SILENCE_INSTR", kSilenceInstr);
+    define("SPINOUT_AUTOMATION_INSTR", kAutomationInstr);
+    define("SPINOUT_STOP_INSTR", kStopInstr);
+    define("SPINOUT_TABLE_WRITE_INSTR", kTableWriteInstr);
+    define("SPINOUT_CHANNEL_WRITE_INSTR", kChannelWriteInstr);
+    define("SPINOUT_BUS_CLEAR_INSTR", busClearInstr(sizes.numPriorities));
+    define("SPINOUT_MAX_CONTROLS_VAR", kMaxControls);
+    define("SPINOUT_CONTROL_TABLE", kControlTable);
+    define("SPINOUT_HEARTBEAT_TABLE", kHeartbeatTable);
+    define("SPINOUT_START_SHIFT_TABLE", kStartShiftTable);
+    defineString("SPINOUT_CONTROL_TABLE_CHANNEL", kControlTableChannel);
+    defineString("SPINOUT_HEARTBEAT_TABLE_CHANNEL", kHeartbeatTableChannel);
+    defineString("SPINOUT_GENERATION_TABLE_CHANNEL", kGenerationTableChannel);
+    defineString("SPINOUT_CONTROL_BUS_TABLE_CHANNEL", kControlBusTableChannel);
+    defineString("SPINOUT_PORT_TABLE_CHANNEL", kPortTableChannel);
+    defineString("SPINOUT_START_SHIFT_TABLE_CHANNEL", kStartShiftTableChannel);
+    defineString("SPINOUT_AUDIO_BUS_COUNT_CHANNEL", kAudioBusCountChannel);
+    out += detail::kSupportOrc;
+    return out;
+}
+
+} // namespace spinout::support

@@ -1,0 +1,143 @@
+; spinout's support orchestra: compiled into every engine before the session's
+; own code. The macros SPINOUT_* (sizes, instrument numbers, table and channel
+; names) are defined by support.cpp from support.hpp, the one place that
+; numbers and names live.
+
+$SPINOUT_MAX_CONTROLS_VAR = $SPINOUT_MAX_CONTROLS
+; One row of k-args per slot (an instance), passed to the instance as p4.
+$SPINOUT_CONTROL_TABLE ftgen 0, 0, -$SPINOUT_SLOTS*$SPINOUT_MAX_CONTROLS, -2, 0
+; Each instance writes the cycle count here every cycle: the host sees it end.
+$SPINOUT_HEARTBEAT_TABLE ftgen 0, 0, -$SPINOUT_SLOTS, -2, -1
+; The generation of each slot: automation of a reused slot stops.
+giSpinoutGen ftgen 0, 0, -$SPINOUT_SLOTS, -2, 0
+giSpinoutKBus ftgen 0, 0, -$SPINOUT_CONTROL_BUSES, -2, 0
+; Seconds an instance's end moves: the host hands an instance that starts inside a
+; cycle over with its start a cycle early, and Csound counts its end from there.
+; (Never written in an exported .csd, where starts are exact.)
+$SPINOUT_START_SHIFT_TABLE ftgen 0, 0, -$SPINOUT_SLOTS, -2, 0
+; A port's value as automation moves it (the host reads it back every cycle).
+giSpinoutPorts ftgen 0, 0, -$SPINOUT_PORTS, -2, 0
+; The tables' numbers reach the host through channels: fixed high numbers would
+; size Csound's table of tables to them.
+chnset $SPINOUT_CONTROL_TABLE, $SPINOUT_CONTROL_TABLE_CHANNEL
+chnset $SPINOUT_HEARTBEAT_TABLE, $SPINOUT_HEARTBEAT_TABLE_CHANNEL
+chnset giSpinoutGen, $SPINOUT_GENERATION_TABLE_CHANNEL
+chnset giSpinoutKBus, $SPINOUT_CONTROL_BUS_TABLE_CHANNEL
+chnset giSpinoutPorts, $SPINOUT_PORT_TABLE_CHANNEL
+chnset $SPINOUT_START_SHIFT_TABLE, $SPINOUT_START_SHIFT_TABLE_CHANNEL
+gaSpinoutBus[] init $SPINOUT_AUDIO_BUSES
+
+opcode busin, a, k
+  kbus xin
+  xout gaSpinoutBus[kbus]
+endop
+
+opcode busin, k, k
+  kbus xin
+  xout tab:k(kbus, giSpinoutKBus)
+endop
+
+opcode busout, 0, ka
+  kbus, asig xin
+  gaSpinoutBus[kbus] = asig
+endop
+
+opcode busout, 0, kk
+  kbus, kval xin
+  tabw kval, kbus, giSpinoutKBus
+endop
+
+opcode busmix, 0, ka
+  kbus, asig xin
+  gaSpinoutBus[kbus] = gaSpinoutBus[kbus] + asig
+endop
+
+opcode busmix, 0, kk
+  kbus, kval xin
+  tabw tab:k(kbus, giSpinoutKBus) + kval, kbus, giSpinoutKBus
+endop
+
+; Csound 6.18's outch misplaces a sample-accurate onset when it is the first to
+; write spout in a cycle; this instance writes silence first, every cycle.
+instr $SPINOUT_SILENCE_INSTR
+  a__zero init 0
+  outch 1, a__zero
+endin
+
+; Automation, the one implementation of the curve shapes (events, buses, ports):
+; p4 target index, p5 target table, p6 pairs table (time, value, ...; times from
+; 0), p7 shape (0 linear, 1 cos, 2 expon, 3 smooth), p8 exponent, p9 overtake
+; (start from the target's current value), p10 slot (-1: none), p11 the slot's
+; generation: automation of an instance that ended stops; p12 seconds the curve
+; is read ahead of the cycle it runs in (a port takes a cycle's value at the next).
+instr $SPINOUT_AUTOMATION_INSTR
+  itarget = p4
+  iftarget = p5
+  ipairs = p6
+  ishape = p7
+  iexp = p8
+  islot = p10
+  igen = p11
+  inum = ftlen(ipairs) / 2
+  if p9 == 1 then
+    tabw_i tab_i(itarget, iftarget), 1, ipairs
+  endif
+  ftfree ipairs, 1
+  kcount init 0
+  if islot >= 0 then
+    if tab:k(islot, giSpinoutGen) != igen then
+      turnoff
+    endif
+  endif
+  kt = kcount * ksmps / sr + p12
+  kcount += 1
+  kidx init 0
+  while kidx < inum - 2 && kt >= tab:k(kidx*2 + 2, ipairs) do
+    kidx += 1
+  od
+  kv0 = tab:k(kidx*2 + 1, ipairs)
+  if inum < 2 then
+    kv = kv0
+  else
+    kt0 = tab:k(kidx*2, ipairs)
+    kt1 = tab:k(kidx*2 + 2, ipairs)
+    kv1 = tab:k(kidx*2 + 3, ipairs)
+    kx = kt1 > kt0 ? limit((kt - kt0) / (kt1 - kt0), 0, 1) : 1
+    if ishape == 1 then
+      kx = (1 - cos(kx * $M_PI)) / 2
+    elseif ishape == 2 then
+      kx = pow(kx, iexp)
+    elseif ishape == 3 then
+      kx = kx * kx * (3 - 2 * kx)
+    endif
+    kv = kv0 + (kv1 - kv0) * kx
+  endif
+  tabw kv, itarget, iftarget
+endin
+
+; Stop: p4 the fractional p1 to turn off, p5 1 to let its release play.
+instr $SPINOUT_STOP_INSTR
+  turnoff2_i p4, 4, p5
+endin
+
+; Host writes replayed from a score (an exported .csd): p4 table, p5 index, p6 value
+instr $SPINOUT_TABLE_WRITE_INSTR
+  tabw_i p6, p5, p4
+endin
+
+; Host writes of a channel replayed from a score: p4 channel name, p5 value
+instr $SPINOUT_CHANNEL_WRITE_INSTR
+  S__name strget p4
+  chnset p5, S__name
+endin
+
+; Audio buses hold one cycle: cleared after the last priority.
+instr $SPINOUT_BUS_CLEAR_INSTR
+  kn chnget $SPINOUT_AUDIO_BUS_COUNT_CHANNEL
+  a__zero init 0
+  ki = 0
+  while ki < kn do
+    gaSpinoutBus[ki] = a__zero
+    ki += 1
+  od
+endin
