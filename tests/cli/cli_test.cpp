@@ -2,6 +2,7 @@
 #include "spinout/sound_file.hpp"
 
 #include "../common/analysis.hpp"
+#include "../common/command.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -20,45 +21,11 @@ namespace t = spinout::test;
 
 namespace {
 
-const fs::path kRoot = SPINOUT_SOURCE_DIR;
-const fs::path kBin = SPINOUT_BIN;
-
-struct Run {
-    int status = -1; // exit status; -1 when killed by a signal
-    std::string output;
-};
-
-Run run(const std::string& args, const fs::path& cwd = kRoot) {
-    const auto cmd = fmt::format("cd '{}' && '{}' {} 2>&1", cwd.string(), kBin.string(), args);
-    Run r;
-    FILE* p = popen(cmd.c_str(), "r");
-    char buf[4096];
-    while (std::fgets(buf, sizeof buf, p) != nullptr)
-        r.output += buf;
-    const int st = pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
-
-fs::path tmp(const std::string& name) {
-    const auto dir = fs::temp_directory_path() / "spinout_cli_test";
-    fs::create_directories(dir);
-    return dir / name;
-}
-
-std::vector<double> mono(const Audio& a) {
-    std::vector<double> m(static_cast<std::size_t>(a.frames()));
-    for (std::size_t i = 0; i < m.size(); ++i)
-        for (int c = 0; c < a.nchnls; ++c)
-            m[i] +=
-                a.samples[i * static_cast<std::size_t>(a.nchnls) + static_cast<std::size_t>(c)] /
-                a.nchnls;
-    return m;
-}
-
-double db(double x) {
-    return 20 * std::log10(std::max(x, 1e-12));
-}
+using t::db;
+using t::kRoot;
+using t::mono;
+using t::run;
+using t::tmp;
 
 // Two seconds of stereo input: a chord of saws for one second, then silence.
 fs::path testInput() {

@@ -1,5 +1,6 @@
 // The block processor: what a host hears, whatever its block sizes.
 #include "spinout/processor.hpp"
+#include "spinout/session_file.hpp"
 
 #include "../common/analysis.hpp"
 
