@@ -152,8 +152,8 @@ RenderResult render(const RenderJob& job) {
     std::unique_ptr<SoundFileWriter> writer;
     if (!job.output.empty()) {
         try {
-            writer =
-                std::make_unique<SoundFileWriter>(job.output, sr, proc.numOutputs(), job.format);
+            writer = std::make_unique<SoundFileWriter>(job.output, sr, proc.numOutputs(),
+                                                       job.format, frames);
         } catch (const SoundFileError& e) {
             throw RenderError(e.what());
         }
