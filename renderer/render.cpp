@@ -242,7 +242,8 @@ RenderResult render(const RenderJob& job) {
             if (writer) writer->write(interleaved.data(), static_cast<std::int64_t>(count));
         }
         pos += n;
-        if (job.progress) job.progress(static_cast<double>(pos) / static_cast<double>(total));
+        if (job.progress)
+            job.progress(static_cast<double>(pos) / sr, static_cast<double>(total) / sr);
     }
     result.rms = std::sqrt(sumSquares / static_cast<double>(frames * nout));
     if (writer) writer->commit();

@@ -37,7 +37,7 @@ struct RenderJob {
     bool keepSamples = false;
     bool csd = false; // journal the render for exportCsd
     std::string csdOutput = "spinout.wav";
-    std::function<void(double)> progress; // 0..1
+    std::function<void(double done, double total)> progress; // seconds rendered, of total
 };
 
 struct RenderResult {
