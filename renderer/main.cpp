@@ -4,6 +4,7 @@
 #include "spinout/check.hpp"
 #include "spinout/processor.hpp"
 #include "spinout/session_file.hpp"
+#include "spinout/suggest.hpp"
 #include "spinout/ttl.hpp"
 
 #include <CLI/CLI.hpp>
@@ -11,6 +12,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -37,10 +39,11 @@ void addRenderOptions(CLI::App* cmd, RenderJob& job, std::vector<std::string>& s
     cmd->add_option("--input", job.input, "a sound file as the audio input");
     cmd->add_option("--preset", job.preset, "a named preset of the session");
     cmd->add_option("--set", sets, "a port value, SYMBOL=VALUE (repeatable)");
-    cmd->add_option("--sr", job.sr, "sample rate (default: the input's, else 48000)");
-    cmd->add_option("--ksmps", job.ksmps, "override the session's ksmps");
+    cmd->add_option("--sr", job.sr,
+                    "sample rate, 1000 to 768000 (default: the input's, else 48000)");
+    cmd->add_option("--ksmps", job.ksmps, "override the session's ksmps (1 to 8192)");
     cmd->add_option("--duration", job.duration,
-                    "seconds before the tail (default: the content's end)");
+                    "the file's length in seconds (default: the content's end and the tail)");
     cmd->add_option("--tail", job.tail, "seconds rendered after the content (default 2)");
     cmd->add_flag_function(
         "-v,--verbose",
@@ -48,22 +51,107 @@ void addRenderOptions(CLI::App* cmd, RenderJob& job, std::vector<std::string>& s
             job.messages = [](MessageLevel, const char* text) { std::cerr << text << "\n"; };
         },
         "show Csound's own messages");
+    // CLI11 checks nothing here: checkValues() does, with messages in the session parser's style
+    cmd->allow_extras();
+}
+
+// A command-line error: exit status 2, "error: " and the message.
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+constexpr double kMaxSeconds = 1e6; // 11.6 days: more is a typo, not a render
+
+void checkSeconds(const char* option, double v) {
+    if (!std::isfinite(v) || v < 0 || v > kMaxSeconds)
+        throw UsageError(
+            fmt::format("{} {}: give a number of seconds from 0 to {}", option, v, kMaxSeconds));
+}
+
+void checkValues(CLI::App* cmd, const RenderJob& job) {
+    if (cmd->count("--sr") > 0 && (job.sr < 1000 || job.sr > 768000))
+        throw UsageError(fmt::format(
+            "--sr {}: give a sample rate from 1000 to 768000 Hz (without --sr: the input's, "
+            "else 48000)",
+            job.sr));
+    if (job.ksmps && (*job.ksmps < 1 || *job.ksmps > 8192))
+        throw UsageError(
+            fmt::format("--ksmps {}: give a number of frames from 1 to 8192", *job.ksmps));
+    if (job.duration) checkSeconds("--duration", *job.duration);
+    checkSeconds("--tail", job.tail);
 }
 
 void parseSets(const std::vector<std::string>& sets, RenderJob& job) {
     for (const auto& s : sets) {
         const auto eq = s.find('=');
         if (eq == std::string::npos || eq == 0)
-            throw CLI::ValidationError("--set", fmt::format("'{}' is not SYMBOL=VALUE", s));
+            throw UsageError(fmt::format("--set '{}': give SYMBOL=VALUE", s));
         try {
             std::size_t used = 0;
             const double v = std::stod(s.substr(eq + 1), &used);
-            if (used != s.size() - eq - 1) throw std::invalid_argument("trailing");
+            if (used != s.size() - eq - 1 || !std::isfinite(v))
+                throw std::invalid_argument("not a finite number");
             job.sets.emplace_back(s.substr(0, eq), v);
         } catch (const std::logic_error&) {
-            throw CLI::ValidationError("--set", fmt::format("'{}' has no numeric value", s));
+            throw UsageError(fmt::format("--set '{}': the value is not a finite number", s));
         }
     }
+}
+
+// One of `choices`, or a usage error with the closest one suggested.
+void checkChoice(const char* option, const std::string& value,
+                 const std::vector<std::string>& choices) {
+    if (std::find(choices.begin(), choices.end(), value) != choices.end()) return;
+    throw UsageError(fmt::format("{} '{}': give one of {}{}", option, value,
+                                 fmt::join(choices, ", "), didYouMean(value, choices)));
+}
+
+const std::vector<std::string> kCommands = {"render", "csd", "check", "info", "bundle"};
+
+// The options of a subcommand as typed: --name and -n.
+std::vector<std::string> optionNames(const CLI::App* cmd) {
+    std::vector<std::string> names;
+    for (const auto* o : cmd->get_options()) {
+        for (const auto& n : o->get_lnames())
+            names.push_back("--" + n);
+        for (const auto& n : o->get_snames())
+            names.push_back("-" + n);
+    }
+    return names;
+}
+
+// What CLI11 left over in a subcommand: an unknown option or an extra argument.
+void checkExtras(const CLI::App* cmd) {
+    const auto extras = cmd->remaining();
+    if (extras.empty()) return;
+    const std::string& first = extras.front();
+    if (first.size() > 1 && first[0] == '-') {
+        const auto name = first.substr(0, first.find('='));
+        auto tail = didYouMean(name, optionNames(cmd));
+        if (tail.empty()) tail = fmt::format(" (spinout {} --help lists them)", cmd->get_name());
+        throw UsageError(fmt::format("{}: unknown option '{}'{}", cmd->get_name(), name, tail));
+    }
+    throw UsageError(fmt::format("{}: unexpected argument '{}'", cmd->get_name(), first));
+}
+
+// The first argument must be a command (or --help, --version): checked before CLI11, whose
+// answer to a misspelt command is "a subcommand is required".
+void checkCommand(int argc, char** argv) {
+    if (argc < 2)
+        throw UsageError(fmt::format("give a command: {} (spinout --help tells more)",
+                                     fmt::join(kCommands, ", ")));
+    const std::string first = argv[1];
+    if (first.empty() || first[0] != '-') {
+        if (std::find(kCommands.begin(), kCommands.end(), first) != kCommands.end()) return;
+        throw UsageError(fmt::format("unknown command '{}'{}", first,
+                                     didYouMean(first, kCommands, "commands")));
+    }
+    const std::vector<std::string> options = {"--help", "-h", "--version"};
+    const auto name = first.substr(0, first.find('='));
+    if (std::find(options.begin(), options.end(), name) != options.end()) return;
+    auto tail = didYouMean(name, options);
+    if (tail.empty()) tail = " (spinout --help lists the commands)";
+    throw UsageError(fmt::format("unknown option '{}'{}", name, tail));
 }
 
 void printDiagnostics(const SessionFileError& e) {
@@ -71,28 +159,87 @@ void printDiagnostics(const SessionFileError& e) {
         std::cerr << "error: " << d.str() << "\n";
 }
 
+// m:ss.s, or h:mm:ss from an hour on
+std::string clockText(double s) {
+    if (!std::isfinite(s) || s < 0) return "--";
+    s = std::round(s * 10) / 10; // 59.96 is 1:00.0, not 0:60.0
+    if (s >= 3600)
+        return fmt::format("{}:{:02}:{:02}", static_cast<long>(s / 3600),
+                           static_cast<long>(s / 60) % 60, static_cast<long>(s) % 60);
+    return fmt::format("{}:{:04.1f}", static_cast<long>(s / 60), std::fmod(s, 60.0));
+}
+
+// On a terminal: position, speed and time left, a few times a second (as sox -S does).
+class ProgressLine {
+public:
+    using Clock = std::chrono::steady_clock;
+    void update(double done, double total) {
+        const auto now = Clock::now();
+        // the first line after a quarter second, when the speed means something
+        if (now - last_ < std::chrono::milliseconds(250)) return;
+        last_ = now;
+        shown_ = true;
+        const double elapsed = seconds(now);
+        const double speed = elapsed > 0 ? done / elapsed : 0;
+        const double left = speed > 0 ? (total - done) / speed : NAN;
+        std::fprintf(stderr, "\r%s / %s (%3.0f%%)  %s real time  elapsed %s  left %s\x1b[K",
+                     clockText(done).c_str(), clockText(total).c_str(),
+                     total > 0 ? 100 * done / total : 100.0,
+                     speed > 0 ? fmt::format("{:.1f}x", speed).c_str() : "--",
+                     clockText(elapsed).c_str(), clockText(left).c_str());
+        std::fflush(stderr);
+    }
+    void clear() {
+        if (shown_) std::fprintf(stderr, "\r\x1b[K");
+        shown_ = false;
+    }
+    double seconds(Clock::time_point t = Clock::now()) const {
+        return std::chrono::duration<double>(t - start_).count();
+    }
+
+private:
+    Clock::time_point start_ = Clock::now();
+    Clock::time_point last_ = start_;
+    bool shown_ = false;
+};
+
+// Say before rendering when nothing will play the session: its render would be silent.
+std::string silenceReason(const RenderJob& job) {
+    const auto spec = parseSessionFile(job.session);
+    if (spec.kind == SessionSpec::instrument && job.midi.empty() && job.score.empty())
+        return fmt::format("nothing plays the instrument '{}': give --midi or --score", spec.name);
+    if (spec.kind == SessionSpec::effect && job.input.empty())
+        return fmt::format("the effect '{}' gets no input and processes silence: give --input",
+                           spec.name);
+    return {};
+}
+
 int runRender(RenderJob& job, const std::string& output) {
     job.output = output;
-    const bool tty = isatty(STDERR_FILENO) != 0;
-    int shown = -1;
-    if (tty)
-        job.progress = [&](double f) {
-            const int pct = static_cast<int>(f * 100);
-            if (pct == shown) return;
-            shown = pct;
-            const int bar = pct * 30 / 100;
-            std::fprintf(stderr, "\r[%s%s] %3d%%",
-                         std::string(static_cast<std::size_t>(bar), '#').c_str(),
-                         std::string(static_cast<std::size_t>(30 - bar), ' ').c_str(), pct);
-            std::fflush(stderr);
-        };
+    const bool toStdout = output == "-";
+    const std::string name = toStdout ? "standard output" : output;
+    // the output is checked before rendering: a wrong -o fails now, not after the render
+    (void)resolveOutput(output);
+    const auto reason = silenceReason(job);
+    if (!reason.empty()) std::cerr << "warning: " << reason << "\n";
+    ProgressLine progress;
+    if (isatty(STDERR_FILENO) != 0)
+        job.progress = [&](double done, double total) { progress.update(done, total); };
     const auto r = render(job);
-    if (tty) std::fprintf(stderr, "\r%40s\r", "");
-    std::cout << fmt::format("{}: {:.3f} s, {} ch, {} Hz, peak {:.1f} dBFS, rms {:.1f} dBFS\n",
-                             output, static_cast<double>(r.frames) / r.sr, r.nchnls, r.sr,
-                             dbfs(r.peak), dbfs(r.rms));
+    progress.clear();
+    const double seconds = static_cast<double>(r.frames) / r.sr;
+    const double took = progress.seconds();
+    const bool rf64 =
+        containerFor(job.format, r.nchnls, r.frames) == "rf64" && job.format.container == "wav";
+    // on standard output the sound is the output: the summary goes with the messages
+    auto& out = toStdout ? std::cerr : std::cout;
+    out << fmt::format("{}: {:.3f} s, {} ch, {} Hz{}, peak {:.1f} dBFS, rms {:.1f} dBFS, rendered "
+                       "in {:.2f} s ({:.0f}x real time)\n",
+                       name, seconds, r.nchnls, r.sr, rf64 ? ", RF64" : "", dbfs(r.peak),
+                       dbfs(r.rms), took, took > 0 ? seconds / took : 0);
+    if (r.peak == 0) std::cerr << fmt::format("warning: {} is silent: every sample is 0\n", name);
     // The file is committed: leave without tearing Csound down.
-    std::cout.flush();
+    out.flush();
     std::_Exit(kOk);
 }
 
@@ -218,11 +365,40 @@ int runBundle(const std::vector<std::string>& sessions, bool loader, std::string
     return kOk;
 }
 
+// Text (a .csd) to a path by the same rules as sound: a regular file atomically (links
+// followed), a device or FIFO straight, "-" to standard output.
+void writeOutputText(const std::string& path, const std::string& text) {
+    const auto target = resolveOutput(path);
+    if (target.kind == OutputTarget::standardOutput) {
+        std::cout << text;
+        std::cout.flush();
+        if (!std::cout) throw RenderError("cannot write to standard output");
+        return;
+    }
+    const bool file = target.kind == OutputTarget::file;
+    const std::string written = file ? target.partial : target.target;
+    {
+        std::ofstream out(written, std::ios::binary);
+        out << text;
+        out.close();
+        if (!out) {
+            if (file) std::remove(written.c_str());
+            throw RenderError(fmt::format("cannot write '{}'", path));
+        }
+    }
+    if (file && std::rename(written.c_str(), target.target.c_str()) != 0) {
+        std::remove(written.c_str());
+        throw RenderError(fmt::format("cannot write '{}'", path));
+    }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"spinout: Csound sessions rendered, checked and exported"};
     app.require_subcommand(1);
+    app.set_version_flag("--version", "spinout " SPINOUT_VERSION);
+    removePartialFilesOnSignals();
 
     RenderJob job;
     std::vector<std::string> sets;
@@ -230,14 +406,13 @@ int main(int argc, char** argv) {
     std::string format, encoding;
     auto* renderCmd = app.add_subcommand("render", "render a session to a sound file");
     addRenderOptions(renderCmd, job, sets);
-    renderCmd->add_option("-o,--output", output, "the sound file to write (default out.wav)");
-    renderCmd
-        ->add_option("--format", format, "wav, flac, ogg or aiff (default: from the file name)")
-        ->check(CLI::IsMember({"wav", "flac", "ogg", "aiff"}));
-    renderCmd
-        ->add_option("--encoding", encoding,
-                     "pcm16, pcm24, pcm32, float32 or float64 (default float32; pcm24 for flac)")
-        ->check(CLI::IsMember({"pcm16", "pcm24", "pcm32", "float32", "float64"}));
+    renderCmd->add_option("-o,--output", output,
+                          "the sound file to write (default out.wav; - for standard output)");
+    renderCmd->add_option("--format", format,
+                          "wav, rf64, flac, ogg or aiff (default: from the file name, else wav)");
+    renderCmd->add_option("--encoding", encoding,
+                          "pcm16, pcm24, pcm32, float32 or float64 (default float32; pcm24 for "
+                          "flac)");
 
     RenderJob csdJob;
     std::vector<std::string> csdSets;
@@ -245,13 +420,16 @@ int main(int argc, char** argv) {
     auto* csdCmd = app.add_subcommand(
         "csd", "write a standalone .csd that the csound command renders the same");
     addRenderOptions(csdCmd, csdJob, csdSets);
-    csdCmd->add_option("-o,--output", csdOutput, "the .csd to write")->required();
+    csdCmd->add_option("-o,--output", csdOutput, "the .csd to write (- for standard output)")
+        ->required();
 
     std::string checkPath, infoPath;
     auto* checkCmd = app.add_subcommand("check", "validate a session and compile its Csound code");
     checkCmd->add_option("session", checkPath, "the session file")->required();
+    checkCmd->allow_extras();
     auto* infoCmd = app.add_subcommand("info", "list a session's instrs, buses, ports and presets");
     infoCmd->add_option("session", infoPath, "the session file")->required();
+    infoCmd->allow_extras();
 
     std::vector<std::string> bundleSessions;
     bool bundleLoader = false;
@@ -265,31 +443,73 @@ int main(int argc, char** argv) {
     bundleCmd
         ->add_option("-o,--output", bundleOut, "the folder to write the bundles in (e.g. ~/.lv2)")
         ->required();
+    bundleCmd->allow_extras();
 
+    const std::vector<CLI::App*> commands = {renderCmd, csdCmd, checkCmd, infoCmd, bundleCmd};
     try {
-        app.parse(argc, argv);
+        try {
+            checkCommand(argc, argv);
+            app.parse(argc, argv);
+        } catch (const CLI::RequiredError&) {
+            // an unknown option may have taken the place of what is missing: name it first
+            for (auto* cmd : commands)
+                if (cmd->parsed()) checkExtras(cmd);
+            throw;
+        }
+        for (auto* cmd : commands)
+            if (cmd->parsed()) checkExtras(cmd);
         if (bundleCmd->parsed() && bundleSessions.empty() && !bundleLoader)
-            throw CLI::ValidationError("bundle", "give session files or --loader");
+            throw UsageError("bundle: give session files or --loader");
         if (renderCmd->parsed()) {
+            const std::vector<std::string> formats = {"wav", "rf64", "flac", "ogg", "aiff"};
+            checkValues(renderCmd, job);
             parseSets(sets, job);
+            if (!format.empty()) checkChoice("--format", format, formats);
+            if (!encoding.empty())
+                checkChoice("--encoding", encoding,
+                            {"pcm16", "pcm24", "pcm32", "float32", "float64"});
             std::string ext = std::filesystem::path(output).extension().string();
             if (!ext.empty()) ext = ext.substr(1);
             if (ext == "aif") ext = "aiff";
+            if (format.empty() && !ext.empty() &&
+                std::find(formats.begin(), formats.end(), ext) == formats.end())
+                throw UsageError(fmt::format("-o {}: '.{}' names no format spinout writes ({}); "
+                                             "give --format",
+                                             output, ext, fmt::join(formats, ", ")));
             job.format.container = !format.empty() ? format : (ext.empty() ? "wav" : ext);
             // float32 keeps every sample; FLAC holds integers only
             job.format.encoding = !encoding.empty()
                                       ? encoding
                                       : (job.format.container == "flac" ? "pcm24" : "float32");
             if (job.format.container == "ogg" && !encoding.empty())
-                throw CLI::ValidationError("--encoding", "ogg is always Vorbis; drop --encoding");
+                throw UsageError("--encoding: ogg is always Vorbis; drop --encoding");
+            if (output == "-" && job.format.container == "aiff")
+                throw UsageError("-o -: aiff cannot be streamed (its header holds sizes); use "
+                                 "--format wav or flac");
+            if (output == "-" && isatty(STDOUT_FILENO) != 0)
+                throw UsageError("-o -: standard output is a terminal; redirect it to a file or "
+                                 "a pipe");
         }
-        if (csdCmd->parsed()) parseSets(csdSets, csdJob);
+        if (csdCmd->parsed()) {
+            checkValues(csdCmd, csdJob);
+            parseSets(csdSets, csdJob);
+        }
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {
         return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const UsageError& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return kUsageError;
     } catch (const CLI::ParseError& e) {
-        app.exit(e);
+        std::string name;
+        for (auto* cmd : commands)
+            if (cmd->parsed()) name = cmd->get_name();
+        std::cerr << fmt::format("error: {}{} (spinout {}--help tells more)\n",
+                                 name.empty() ? "" : name + ": ", e.what(),
+                                 name.empty() ? "" : name + " ");
         return kUsageError;
     }
 
@@ -297,21 +517,17 @@ int main(int argc, char** argv) {
         if (renderCmd->parsed()) return runRender(job, output);
         if (csdCmd->parsed()) {
             csdJob.csd = true;
-            csdJob.csdOutput =
-                std::filesystem::path(csdOutput).replace_extension(".wav").filename().string();
+            csdJob.csdOutput = csdOutput == "-" ? "spinout.wav"
+                                                : std::filesystem::path(csdOutput)
+                                                      .replace_extension(".wav")
+                                                      .filename()
+                                                      .string();
+            (void)resolveOutput(csdOutput); // a wrong -o fails before the render
             const auto r = render(csdJob);
-            const std::string partial = csdOutput + ".partial";
-            {
-                std::ofstream out(partial, std::ios::binary);
-                out << r.csd;
-                if (!out) {
-                    std::remove(partial.c_str());
-                    throw RenderError(fmt::format("cannot write '{}'", csdOutput));
-                }
-            }
-            std::filesystem::rename(partial, csdOutput);
-            std::cout << fmt::format("{}: {:.3f} s at {} Hz\n", csdOutput,
-                                     static_cast<double>(r.frames) / r.sr, r.sr);
+            writeOutputText(csdOutput, r.csd);
+            (csdOutput == "-" ? std::cerr : std::cout) << fmt::format(
+                "{}: {:.3f} s at {} Hz\n", csdOutput == "-" ? "standard output" : csdOutput,
+                static_cast<double>(r.frames) / r.sr, r.sr);
             return kOk;
         }
         if (checkCmd->parsed()) return runCheck(checkPath);

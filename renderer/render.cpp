@@ -116,8 +116,8 @@ RenderResult render(const RenderJob& job) {
     std::unique_ptr<SoundFileWriter> writer;
     if (!job.output.empty()) {
         try {
-            writer =
-                std::make_unique<SoundFileWriter>(job.output, sr, proc.numOutputs(), job.format);
+            writer = std::make_unique<SoundFileWriter>(job.output, sr, proc.numOutputs(),
+                                                       job.format, frames);
         } catch (const SoundFileError& e) {
             throw RenderError(e.what());
         }
@@ -204,7 +204,8 @@ RenderResult render(const RenderJob& job) {
             if (writer) writer->write(interleaved.data(), static_cast<std::int64_t>(count));
         }
         pos += n;
-        if (job.progress) job.progress(static_cast<double>(pos) / static_cast<double>(total));
+        if (job.progress)
+            job.progress(static_cast<double>(pos) / sr, static_cast<double>(total) / sr);
     }
     result.rms = std::sqrt(sumSquares / static_cast<double>(frames * nout));
     if (writer) writer->commit();

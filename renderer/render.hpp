@@ -38,7 +38,7 @@ struct RenderJob {
     bool keepSamples = false;
     bool csd = false; // journal the render for exportCsd
     std::string csdOutput = "spinout.wav";
-    std::function<void(double)> progress; // 0..1
+    std::function<void(double done, double total)> progress; // seconds rendered, of total
     // Csound's own messages as they come (render -v); runtime errors end the render anyway.
     std::function<void(MessageLevel, const char*)> messages;
 };
