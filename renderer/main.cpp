@@ -143,8 +143,8 @@ void checkCommand(int argc, char** argv) {
     const std::string first = argv[1];
     if (first.empty() || first[0] != '-') {
         if (std::find(kCommands.begin(), kCommands.end(), first) != kCommands.end()) return;
-        throw UsageError(fmt::format("unknown command '{}'{}", first,
-                                     didYouMean(first, kCommands, "commands")));
+        throw UsageError(
+            fmt::format("unknown command '{}'{}", first, didYouMean(first, kCommands, "commands")));
     }
     const std::vector<std::string> options = {"--help", "-h", "--version"};
     const auto name = first.substr(0, first.find('='));

@@ -103,7 +103,7 @@ RenderResult render(const RenderJob& job) {
     // The score reaches the processor block by block, as MIDI does.
     ScoreFeeder feeder(proc, score);
 
-    double contentEnd = score.end();
+    double contentEnd = feeder.end();
     if (!midi.empty()) contentEnd = std::max(contentEnd, midi.back().time);
     if (input) contentEnd = std::max(contentEnd, static_cast<double>(input->frames()) / sr);
     if (job.tail < 0) throw RenderError("--tail must be 0 or more");

@@ -85,6 +85,7 @@ void Processor::build() {
             fail({spec_.path, line, 1}, "in [engine] globals: " + err->message);
         }
     }
+    makeTables(spec_.tables); // before the instrs: their code reads gi_NAME
     for (const auto& is : spec_.instrs) {
         try {
             s.registerInstr(*is.instr);
@@ -129,17 +130,25 @@ void Processor::buildPorts() {
                 break;
             case PortTarget::bus:
                 p.bus = busNamed(ps.target.name, ps.pos);
+                if (ps.output) p.source = &s.controlBusValue(p.bus);
                 break;
             case PortTarget::channel:
-                p.channel = s.channelId(ps.target.name);
+                if (ps.output)
+                    p.source = engine_->controlChannel(ps.target.name);
+                else
+                    p.channel = s.channelId(ps.target.name);
                 break;
             }
         } catch (const SessionError& e) {
             fail(ps.pos, e.what());
+        } catch (const EngineError& e) {
+            fail(ps.pos, e.what());
         }
-        p.value = p.hostValue = clampPortValue(ps, static_cast<float>(ps.def));
         ports_.push_back(p);
-        applyPort(ports_.size() - 1, p.value, 0);
+        if (ps.output) continue; // it shows its source: read after each block
+        ports_.back().value = ports_.back().hostValue =
+            clampPortValue(ps, static_cast<float>(ps.def));
+        applyPort(ports_.size() - 1, ports_.back().value, 0);
     }
 }
 
@@ -172,12 +181,81 @@ Bus Processor::busNamed(const std::string& name, const SourcePos& pos) const {
     fail(pos, fmt::format("no bus named '{}'", name));
 }
 
+namespace {
+
+// Csound code that makes a table as the global gi_NAME: journaled like all code, so an
+// exported .csd makes the same table with the same number.
+std::string tableCode(const TableSpec& t) {
+    const auto var = "gi_" + t.name;
+    switch (t.source) {
+    case TableSpec::fromValues: {
+        // GEN02 takes a long list poorly: the values are written at init after it
+        std::string code = fmt::format("{} ftgen 0, 0, -{}, -2, 0\n", var, t.values.size());
+        for (std::size_t i = 0; i < t.values.size(); ++i)
+            if (t.values[i] != 0)
+                code += fmt::format("tabw_i {}, {}, {}\n", csoundNumber(t.values[i]), i, var);
+        return code;
+    }
+    case TableSpec::fromGen: {
+        std::string args;
+        for (double v : t.values)
+            args += ", " + csoundNumber(v);
+        return fmt::format("{} ftgen 0, 0, {}, {}{}\n", var, t.size, t.gen, args);
+    }
+    case TableSpec::fromFile:
+        return fmt::format("{} ftgen 0, 0, 0, -1, {}, 0, 0, {}\n", var, csoundString(t.path),
+                           t.channel);
+    }
+    return {};
+}
+
+} // namespace
+
+void Processor::makeTables(std::span<const TableSpec> tables) {
+    for (const auto& t : tables) {
+        if (auto err = engine_->compile(tableCode(t)))
+            fail(t.pos, fmt::format("[table.{}]: {}", t.name, err->message));
+        SoundTable info;
+        try {
+            info.number = static_cast<int>(engine_->evalCode(fmt::format("return gi_{}", t.name)));
+            const auto data = engine_->table(info.number);
+            info.sr = engine_->evalCode(fmt::format("return ftsr(gi_{})", t.name));
+            info.nchnls =
+                static_cast<int>(engine_->evalCode(fmt::format("return ftchnls(gi_{})", t.name)));
+            info.frames = static_cast<std::int64_t>(
+                engine_->evalCode(fmt::format("return nsamp(gi_{})", t.name)));
+            // a table Csound could not make is an error, never an empty table
+            if (info.number <= 0 || data.empty()) throw EngineError("Csound made no table");
+        } catch (const EngineError& e) {
+            fail(t.pos,
+                 fmt::format("[table.{}]: Csound could not make the table: {}", t.name, e.what()));
+        }
+        tables_.emplace_back(t.name, info);
+    }
+}
+
+Bus Processor::bus(const std::string& name) const {
+    const int i = spec_.busIndex(name);
+    if (i < 0) throw SessionError(fmt::format("no bus named '{}'", name));
+    return buses_[static_cast<std::size_t>(i)];
+}
+
+const SoundTable* Processor::table(const std::string& name) const {
+    for (const auto& [n, t] : tables_)
+        if (n == name) return &t;
+    return nullptr;
+}
+
 SchedArgs Processor::schedArgs(const SpecArgs& args) const {
     SchedArgs out;
     for (const auto& [name, v] : args) {
         if (!v.bus.empty())
             out.emplace_back(name, busNamed(v.bus, v.pos));
-        else if (const auto* d = std::get_if<double>(&v.value))
+        else if (!v.table.empty()) {
+            const auto* t = table(v.table);
+            if (t == nullptr) fail(v.pos, fmt::format("no table named '{}'", v.table));
+            out.emplace_back(name, static_cast<double>(t->number));
+        } else if (const auto* d = std::get_if<double>(&v.value))
             out.emplace_back(name, *d);
         else
             out.emplace_back(name, std::get<std::string>(v.value));
@@ -401,6 +479,9 @@ void Processor::process(const float* const* inputs, float* const* outputs, std::
     // messages stamped past the block (a host's mistake) still count, at its end
     for (; mi < midi.size(); ++mi)
         handleMidi(midi[mi], blockStart + (nframes > 0 ? nframes - 1 : 0));
+    // output ports show their source as the last cycle left it
+    for (auto& p : ports_)
+        if (p.source != nullptr) p.value = std::isfinite(*p.source) ? *p.source : 0.0;
 }
 
 } // namespace spinout

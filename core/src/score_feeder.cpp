@@ -1,6 +1,8 @@
 // The score, handed to a Processor block by block.
 #include "spinout/score_feeder.hpp"
 
+#include "spinout/sample_player.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -14,9 +16,15 @@ ScoreFeeder::ScoreFeeder(Processor& processor, const Score& score)
       lookahead_(2 * static_cast<std::int64_t>(processor.latency())) {
     const double sr = processor.engine().sr();
     auto frameOf = [&](double t) { return static_cast<std::int64_t>(std::llround(t * sr)); };
-    items_.reserve(score.events.size() + score.sets.size() + score.automations.size());
+    processor.makeTables(score.tables);
+    items_.reserve(score.events.size() + score.samples.size() + score.sets.size() +
+                   score.automations.size() + score.unscheds.size());
     for (std::size_t i = 0; i < score.events.size(); ++i)
         items_.push_back({frameOf(score.events[i].time), Item::event, i});
+    for (std::size_t i = 0; i < score.samples.size(); ++i)
+        items_.push_back({frameOf(score.samples[i].time), Item::sample, i});
+    for (std::size_t i = 0; i < score.unscheds.size(); ++i)
+        items_.push_back({frameOf(score.unscheds[i].time), Item::unsched, i});
     for (std::size_t i = 0; i < score.sets.size(); ++i)
         items_.push_back({frameOf(score.sets[i].time), Item::set, i});
     for (std::size_t i = 0; i < score.automations.size(); ++i)
@@ -39,6 +47,12 @@ void ScoreFeeder::feed(std::int64_t hostFrameEnd) {
         case Item::automation:
             startAutomation(score_.automations[item.index], item.frame);
             break;
+        case Item::sample:
+            startSample(score_.samples[item.index], item.frame);
+            break;
+        case Item::unsched:
+            unsched(score_.unscheds[item.index], item.frame);
+            break;
         }
     }
 }
@@ -53,10 +67,57 @@ void ScoreFeeder::startEvent(const ScoreEvent& e, std::int64_t frame) {
             throw SessionError(fmt::format("too many instances sounding at {:.3f} s: all {} slots "
                                            "are in use",
                                            e.time, session.options().numSlots));
-        if (!e.id.empty()) started_[e.id] = {synth, session.getInstr(e.instr)};
+        remember(e.id, synth, session.getInstr(e.instr));
     } catch (const SessionError& err) {
         throw SessionFileError({{e.pos, fmt::format("[[event]]: {}", err.what())}});
     }
+}
+
+void ScoreFeeder::remember(const std::string& id, const Synth& synth, const Instr* instr) {
+    if (!id.empty()) started_[id] = {synth, instr};
+    // ended instances need not be kept: [[unsched]] all finds the live ones
+    auto& session = processor_.session();
+    std::erase_if(all_, [&](const Synth& s) { return !session.isScheduled(s); });
+    all_.push_back(synth);
+}
+
+void ScoreFeeder::startSample(const ScoreSample& s, std::int64_t frame) {
+    auto& session = processor_.session();
+    try {
+        const auto* table = processor_.table(s.table);
+        if (table == nullptr) throw SessionError(fmt::format("no table named '{}'", s.table));
+        const auto play = samplePlay(*table, s.dur, s.chan, s.gain, s.speed, s.loop, s.pan, s.skip);
+        const auto prepared = session.prepare(kSamplePlayer, 1, play.args);
+        const Synth synth = session.startAt(prepared, processor_.engineFrame(frame), play.dur);
+        if (!synth.valid())
+            throw SessionError(fmt::format("too many instances sounding at {:.3f} s: all {} slots "
+                                           "are in use",
+                                           s.time, session.options().numSlots));
+        remember(s.id, synth, &samplePlayer());
+    } catch (const SessionError& err) {
+        throw SessionFileError({{s.pos, fmt::format("[[sample]]: {}", err.what())}});
+    }
+}
+
+void ScoreFeeder::unsched(const ScoreUnsched& u, std::int64_t frame) {
+    auto& session = processor_.session();
+    const auto at = processor_.engineFrame(frame);
+    if (u.all) {
+        for (const auto& synth : all_)
+            session.stopAt(synth, at, u.release);
+        return;
+    }
+    session.stopAt(started(u.event, u.pos).synth, at, u.release);
+}
+
+double ScoreFeeder::end() const {
+    double end = score_.end();
+    for (const auto& s : score_.samples) {
+        const auto* table = processor_.table(s.table);
+        if (s.dur == 0 && !s.loop && table != nullptr && s.speed > 0)
+            end = std::max(end, s.time + std::max(0.0, table->duration() - s.skip) / s.speed);
+    }
+    return end;
 }
 
 const ScoreFeeder::Started& ScoreFeeder::started(const std::string& id,
@@ -79,19 +140,25 @@ void ScoreFeeder::applySet(const ScoreSet& s, std::int64_t frame) {
 }
 
 void ScoreFeeder::startAutomation(const ScoreAutomation& a, std::int64_t frame) {
+    auto& session = processor_.session();
     try {
         if (!a.port.empty()) {
             const int port = processor_.spec().portIndex(a.port);
-            processor_.automatePort(static_cast<std::size_t>(port), a.pairs, a.mode, frame);
+            processor_.automatePort(static_cast<std::size_t>(port), a.pairs, a.mode, frame,
+                                    a.overtake);
             return;
         }
-        auto& session = processor_.session();
+        if (!a.bus.empty()) {
+            const auto bus = processor_.bus(a.bus);
+            session.automateBusAt(bus, a.pairs, a.mode, processor_.engineFrame(frame), a.overtake);
+            return;
+        }
         const auto& target = started(a.event, a.pos);
         if (!session.isScheduled(target.synth)) return; // it ended: nothing to automate
         const auto* arg = target.instr->arg(a.param);
         if (arg == nullptr || !arg->isControl()) return; // the parser reported it
-        session.automateAt(target.synth, arg->index, a.pairs, a.mode,
-                           processor_.engineFrame(frame));
+        session.automateAt(target.synth, arg->index, a.pairs, a.mode, processor_.engineFrame(frame),
+                           a.overtake);
     } catch (const SessionError& err) {
         throw SessionFileError({{a.pos, fmt::format("[[automate]]: {}", err.what())}});
     }

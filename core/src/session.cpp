@@ -2,6 +2,7 @@
 // hands the due actions to Csound in score order.
 #include "spinout/session.hpp"
 
+#include "spinout/sample_player.hpp"
 #include "spinout/support.hpp"
 
 #include <fmt/format.h>
@@ -17,30 +18,55 @@ namespace spinout {
 
 namespace {
 
-constexpr const char* kPlaySampleInstr = "_playsample";
+constexpr std::uint64_t bit(int i) {
+    return std::uint64_t{1} << i;
+}
 
-constexpr const char* kPlaySampleBody = R"(
-|itab, ichan=1, kgain=1, kspeed=1, kpan=-1, iloop=0|
+} // namespace
+
+SamplePlay samplePlay(const SoundTable& table, double dur, int chan, double gain, double speed,
+                      bool loop, double pan, double skip) {
+    if (!(speed > 0) || !std::isfinite(speed))
+        throw SessionError(fmt::format("a sample's speed must be above 0, not {}", speed));
+    if (!(skip >= 0) || skip >= table.duration())
+        throw SessionError(
+            fmt::format("skip {} s is past the sample's {} s", skip, table.duration()));
+    if (!std::isfinite(gain) || !(pan >= -1 && pan <= 1) || chan < 1)
+        throw SessionError("a sample's gain must be finite, its pan -1 or 0 to 1, its channel 1 "
+                           "or more");
+    SamplePlay p;
+    p.dur = dur != 0 ? dur : (loop ? -1 : (table.duration() - skip) / speed);
+    p.args = {{"itab", static_cast<double>(table.number)},
+              {"ichan", static_cast<double>(chan)},
+              {"kgain", gain},
+              {"kspeed", speed},
+              {"kpan", pan},
+              {"iskip", skip},
+              {"iloop", loop ? 1.0 : 0.0}};
+    return p;
+}
+
+const Instr& samplePlayer() {
+    static const Instr player(kSamplePlayer, R"(
+|itab, ichan=1, kgain=1, kspeed=1, kpan=-1, iskip=0, iloop=0|
 ichans = ftchnls(itab)
-iend = nsamp(itab)
+iframes = nsamp(itab)
+istart = limit(iskip * ftsr(itab), 0, iframes - 1)
 if ichans == 1 then
-  a1 loscil3 kgain, kspeed, itab, 1, iloop, 0, iend
+  a1 loscilx kgain, kspeed, itab, 4, 1, istart, iloop, 0, iframes
   if kpan < 0 then
     outch ichan, a1
   else
     outch ichan, a1 * cos(kpan * $M_PI_2), ichan + 1, a1 * sin(kpan * $M_PI_2)
   endif
 else
-  a1, a2 loscil3 kgain, kspeed, itab, 1, iloop, 0, iend
+  a1, a2 loscilx kgain, kspeed, itab, 4, 1, istart, iloop, 0, iframes
   outch ichan, a1, ichan + 1, a2
 endif
-)";
-
-constexpr std::uint64_t bit(int i) {
-    return std::uint64_t{1} << i;
+)",
+                              {}, "", "plays a table read from a sound file");
+    return player;
 }
-
-} // namespace
 
 Session::Session(Engine& engine, SessionOptions options)
     : engine_(engine), options_(options), slots_(options.numSlots),
@@ -83,8 +109,7 @@ Session::Session(Engine& engine, SessionOptions options)
                             -1};
     sendEvent(silence, 0);
     sendEvent(clear, 0);
-    static const Instr playSample(kPlaySampleInstr, kPlaySampleBody, {}, "", "plays a sound table");
-    registerInstr(playSample); // parsed once per process
+    registerInstr(samplePlayer());
 }
 
 Session::~Session() = default;
@@ -130,7 +155,7 @@ const Instr* Session::getInstr(const std::string& name) const {
 std::vector<std::string> Session::instrNames() const {
     std::vector<std::string> names;
     for (const auto& t : templates_)
-        if (t->instr.name() != kPlaySampleInstr) names.push_back(t->instr.name());
+        if (t->instr.name() != kSamplePlayer) names.push_back(t->instr.name());
     return names;
 }
 
@@ -659,16 +684,9 @@ SoundTable Session::readSoundfile(const std::string& path, int channel) {
 }
 
 Synth Session::playSample(const SoundTable& table, double delay, double dur, int chan, double gain,
-                          double speed, bool loop, double pan) {
-    if (!(speed > 0)) throw SessionError("playSample: speed must be positive");
-    if (dur == 0) dur = loop ? -1 : table.duration() / speed;
-    return sched(kPlaySampleInstr, delay, dur, 1,
-                 {{"itab", static_cast<double>(table.number)},
-                  {"ichan", static_cast<double>(chan)},
-                  {"kgain", gain},
-                  {"kspeed", speed},
-                  {"kpan", pan},
-                  {"iloop", loop ? 1.0 : 0.0}});
+                          double speed, bool loop, double pan, double skip) {
+    const auto play = samplePlay(table, dur, chan, gain, speed, loop, pan, skip);
+    return sched(kSamplePlayer, delay, play.dur, 1, play.args);
 }
 
 // Host writes -------------------------------------------------------------------

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -340,7 +341,7 @@ void parsePorts(Reader& r, const toml::table& root, SessionSpec& spec) {
         const auto& t = *item;
         const std::string where = "[[port]]";
         r.checkKeys(t,
-                    {"symbol", "name", "target", "min", "max", "default", "unit", "scale",
+                    {"symbol", "name", "target", "source", "min", "max", "default", "unit", "scale",
                      "choices", "midi_cc"},
                     where);
         PortSpec ps;
@@ -357,11 +358,26 @@ void parsePorts(Reader& r, const toml::table& root, SessionSpec& spec) {
             if (ps.symbol == "latency") r.error(at, "port symbol 'latency' is reserved");
         }
         ps.name = r.string(t, "name", where).value_or(ps.symbol);
-        if (const auto target = r.string(t, "target", where, true)) {
+        // an input port has a target; an output port a source it shows the host
+        ps.output = t.contains("source");
+        const char* key = ps.output ? "source" : "target";
+        if (ps.output && t.contains("target"))
+            r.error(ps.pos, fmt::format("port '{}' has a target (an input port) and a source (an "
+                                        "output port): give one",
+                                        ps.symbol));
+        if (const auto target = r.string(t, key, where, true)) {
             ps.targetText = *target;
-            ps.target = parseTarget(r, spec, *target, r.pos(*t.get("target")),
+            ps.target = parseTarget(r, spec, *target, r.pos(*t.get(key)),
                                     fmt::format("port '{}'", ps.symbol));
+            if (ps.output && ps.target.kind == PortTarget::control)
+                r.error(r.pos(*t.get(key)),
+                        fmt::format("output port '{}': a source is \"bus:NAME\" (a control bus) "
+                                    "or \"chn:NAME\"",
+                                    ps.symbol));
         }
+        if (ps.output && t.contains("midi_cc"))
+            r.error(r.pos(*t.get("midi_cc")),
+                    fmt::format("output port '{}' cannot follow a MIDI CC", ps.symbol));
         parsePortRange(r, t, ps, where);
         ps.unit = r.string(t, "unit", where).value_or("");
         if (!ps.unit.empty() && !isLv2Unit(ps.unit))
@@ -375,6 +391,11 @@ void parsePorts(Reader& r, const toml::table& root, SessionSpec& spec) {
 // A preset's value for a port: a number, a boolean, or one of an enum port's choices.
 std::optional<double> presetValue(Reader& r, const toml::node& v, const PortSpec& port,
                                   const std::string& where) {
+    if (port.output) {
+        r.error(r.pos(v), fmt::format("{}: '{}' is an output port; a preset sets inputs", where,
+                                      port.symbol));
+        return std::nullopt;
+    }
     if (v.is_boolean()) return v.as_boolean()->get() ? 1.0 : 0.0;
     if (v.is_string() && port.scale == PortScale::enumeration) {
         const auto& choice = v.as_string()->get();
@@ -430,30 +451,120 @@ void parsePresets(Reader& r, const toml::table& root, SessionSpec& spec) {
 } // namespace
 
 void detail::checkArgs(Reader& r, const SessionSpec& spec, const std::string& instrName,
-                       const SpecArgs& args, const std::string& where) {
+                       const SpecArgs& args, const std::string& where,
+                       const std::vector<TableSpec>& moreTables) {
     const auto* is = spec.instr(instrName);
     if (is == nullptr) return;
     const Instr& instr = *is->instr;
     std::vector<std::string> names;
     for (const auto& a : instr.args())
         names.push_back(a.name);
+    std::vector<std::string> tables = namesOf(spec.tables);
+    for (const auto& t : moreTables)
+        tables.push_back(t.name);
     for (const auto& [name, sv] : args) {
         const auto* a = instr.arg(name);
+        bool isString = a != nullptr && a->isString();
         if (a == nullptr) {
-            r.error(sv.pos, fmt::format("{}: instr '{}' has no arg '{}'{}", where, instrName, name,
-                                        didYouMean(name, names)));
-            continue;
+            // pN: a pfield by number, p5 up to the highest the instr reads
+            int pfield = 0;
+            const auto [end, ec] =
+                std::from_chars(name.data() + std::min<std::size_t>(1, name.size()),
+                                name.data() + name.size(), pfield);
+            const bool numbered = name.size() > 1 && name[0] == 'p' && ec == std::errc() &&
+                                  end == name.data() + name.size();
+            if (!numbered) {
+                r.error(sv.pos, fmt::format("{}: instr '{}' has no arg '{}'{}", where, instrName,
+                                            name, didYouMean(name, names)));
+                continue;
+            }
+            if (pfield < 5 || pfield > instr.maxPfield()) {
+                r.error(sv.pos, fmt::format("{}: instr '{}' reads pfields p5 to p{}, not {}{}",
+                                            where, instrName, instr.maxPfield(), name,
+                                            pfield == 4 ? " (p4 is reserved)" : ""));
+                continue;
+            }
+            for (const auto& pf : instr.pfields())
+                if (pf.index == pfield) isString = pf.isString();
         }
         if (!sv.bus.empty()) {
             if (spec.bus(sv.bus) == nullptr)
                 r.error(sv.pos, fmt::format("{}: no bus named '{}'{}", where, sv.bus,
                                             didYouMean(sv.bus, namesOf(spec.buses))));
-            else if (a->isString())
+            else if (isString)
                 r.error(sv.pos, fmt::format("{}: arg '{}' takes a string, not a bus", where, name));
-        } else if (a->isString() != std::holds_alternative<std::string>(sv.value)) {
+        } else if (!sv.table.empty()) {
+            if (std::find(tables.begin(), tables.end(), sv.table) == tables.end())
+                r.error(sv.pos, fmt::format("{}: no table named '{}'{}", where, sv.table,
+                                            didYouMean(sv.table, tables)));
+            else if (isString)
+                r.error(sv.pos,
+                        fmt::format("{}: arg '{}' takes a string, not a table", where, name));
+        } else if (isString != std::holds_alternative<std::string>(sv.value)) {
             r.error(sv.pos, fmt::format("{}: arg '{}' takes a {}", where, name,
-                                        a->isString() ? "string" : "number"));
+                                        isString ? "string" : "number"));
         }
+    }
+}
+
+void detail::parseTables(Reader& r, const toml::table& root, const std::string& dir,
+                         std::vector<TableSpec>& tables) {
+    const auto* all = r.table(root, "table", "the file");
+    if (all == nullptr) return;
+    // GEN routines that read only numbers: the ones that read files are `file = ...`
+    static const std::vector<int> numericGens = {2,  3,  5,  6,  7,  8,  9,  10, 11, 13,
+                                                 14, 15, 16, 17, 19, 20, 21, 25, 27, 30,
+                                                 31, 32, 33, 34, 40, 41, 42, 51, 52};
+    for (const auto& [k, v] : *all) {
+        const std::string where = fmt::format("[table.{}]", k.str());
+        if (!v.is_table()) {
+            r.error(r.pos(v), fmt::format("{} must be a table", where));
+            continue;
+        }
+        const auto& t = *v.as_table();
+        r.checkKeys(t, {"values", "gen", "size", "args", "file", "channel"}, where);
+        TableSpec ts;
+        ts.name = std::string(k.str());
+        ts.pos = r.pos(k);
+        if (!validSymbol(ts.name))
+            r.error(ts.pos, fmt::format("{}: a table's name must be letters, digits and _ (it "
+                                        "becomes the Csound variable gi_{})",
+                                        where, ts.name));
+        const int sources = (t.contains("values") ? 1 : 0) + (t.contains("gen") ? 1 : 0) +
+                            (t.contains("file") ? 1 : 0);
+        if (sources != 1) {
+            r.error(ts.pos, fmt::format("{} needs one of values = [...], gen = N (with size and "
+                                        "args) or file = \"NAME\"",
+                                        where));
+            continue;
+        }
+        if (t.contains("values")) {
+            ts.source = TableSpec::fromValues;
+            ts.values = r.numbers(t, "values", where);
+            if (ts.values.empty()) r.error(ts.pos, fmt::format("{}: values is empty", where));
+        } else if (t.contains("gen")) {
+            ts.source = TableSpec::fromGen;
+            ts.gen = r.integer(t, "gen", where, -99, 99).value_or(0);
+            if (std::find(numericGens.begin(), numericGens.end(), std::abs(ts.gen)) ==
+                numericGens.end())
+                r.error(r.pos(*t.get("gen")),
+                        fmt::format("{}: GEN{:02} is not one of the numeric GEN routines a table "
+                                    "may name (a sound file is file = \"NAME\")",
+                                    where, std::abs(ts.gen)));
+            ts.size = r.integer(t, "size", where, 1, kMaxTableSize).value_or(0);
+            if (ts.size == 0) r.error(ts.pos, fmt::format("{} needs size", where));
+            ts.values = r.numbers(t, "args", where);
+        } else {
+            ts.source = TableSpec::fromFile;
+            ts.file = r.string(t, "file", where).value_or("");
+            ts.channel = r.integer(t, "channel", where, 0, 64).value_or(0);
+            ts.path = (std::filesystem::path(dir) / ts.file).lexically_normal().string();
+            if (!ts.file.empty() && !std::filesystem::exists(ts.path))
+                r.error(r.pos(*t.get("file")),
+                        fmt::format("{}: sound file '{}' not found (looked in {})", where, ts.file,
+                                    dir));
+        }
+        tables.push_back(std::move(ts));
     }
 }
 
@@ -464,11 +575,13 @@ SessionSpec parseSessionText(const std::string& text, const std::string& path) {
     spec.path = path;
     spec.text = text;
     spec.dir = std::filesystem::absolute(std::filesystem::path(path)).parent_path().string();
-    r.checkKeys(root, {"session", "engine", "instr", "bus", "run", "midi", "port", "preset"},
+    r.checkKeys(root,
+                {"session", "engine", "instr", "table", "bus", "run", "midi", "port", "preset"},
                 "the file");
     parseSessionTable(r, root, spec);
     parseEngine(r, root, spec);
     parseBuses(r, root, spec);
+    detail::parseTables(r, root, spec.dir, spec.tables);
     parseInstrs(r, root, spec);
     parseRuns(r, root, spec);
     parseMidi(r, root, spec);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cmath>
 
 namespace spinout {
 
@@ -57,6 +58,9 @@ const InstrSpec* SessionSpec::instr(const std::string& n) const {
 }
 const BusSpec* SessionSpec::bus(const std::string& n) const {
     return byName(buses, n);
+}
+const TableSpec* SessionSpec::table(const std::string& n) const {
+    return byName(tables, n);
 }
 const PresetSpec* SessionSpec::preset(const std::string& n) const {
     return byName(presets, n);

@@ -154,31 +154,75 @@ public:
         return p.line;
     }
 
+    // Args as a table { name = value, pN = value } or positional, [v5, v6, ...] from p5 on.
     SpecArgs args(const toml::table& t, const char* key, const std::string& where) {
         SpecArgs out;
+        const auto* n = t.get(key);
+        if (n == nullptr) return out;
+        if (const auto* list = n->as_array()) {
+            int pfield = 5;
+            for (const auto& v : *list) {
+                const auto name = fmt::format("p{}", pfield++);
+                if (auto sv = argValue(v, name, where)) out.emplace_back(name, std::move(*sv));
+            }
+            return out;
+        }
         const auto* a = table(t, key, where);
         if (a == nullptr) return out;
-        for (const auto& [k, v] : *a) {
-            SpecValue sv;
-            sv.pos = pos(v);
-            if (v.is_number()) {
-                const auto d = numberOf(v, fmt::format("arg '{}' in {}", k.str(), where));
-                if (!d) continue;
-                sv.value = *d;
-            } else if (v.is_boolean())
-                sv.value = v.as_boolean()->get() ? 1.0 : 0.0;
-            else if (v.is_string()) {
-                const auto s = v.as_string()->get();
-                if (s.rfind("bus:", 0) == 0) sv.bus = s.substr(4);
-                sv.value = s;
-            } else {
-                error(pos(v),
-                      fmt::format("arg '{}' in {} must be a number, a string or \"bus:NAME\"",
-                                  k.str(), where));
-                continue;
-            }
-            out.emplace_back(std::string(k.str()), sv);
+        for (const auto& [k, v] : *a)
+            if (auto sv = argValue(v, std::string(k.str()), where))
+                out.emplace_back(std::string(k.str()), std::move(*sv));
+        return out;
+    }
+
+    // A number, a boolean (1 or 0), a string, "bus:NAME" or "table:NAME".
+    std::optional<SpecValue> argValue(const toml::node& v, const std::string& name,
+                                      const std::string& where) {
+        SpecValue sv;
+        sv.pos = pos(v);
+        if (v.is_number()) {
+            const auto d = numberOf(v, fmt::format("arg '{}' in {}", name, where));
+            if (!d) return std::nullopt;
+            sv.value = *d;
+        } else if (v.is_boolean()) {
+            sv.value = v.as_boolean()->get() ? 1.0 : 0.0;
+        } else if (v.is_string()) {
+            const auto s = v.as_string()->get();
+            if (s.rfind("bus:", 0) == 0) sv.bus = s.substr(4);
+            if (s.rfind("table:", 0) == 0) sv.table = s.substr(6);
+            sv.value = s;
+        } else {
+            error(pos(v), fmt::format("arg '{}' in {} must be a number, a string, \"bus:NAME\" or "
+                                      "\"table:NAME\"",
+                                      name, where));
+            return std::nullopt;
         }
+        return sv;
+    }
+
+    // An optional boolean key.
+    std::optional<bool> boolean(const toml::table& t, const char* key, const std::string& where) {
+        const auto* n = t.get(key);
+        if (n == nullptr) return std::nullopt;
+        if (!n->is_boolean()) {
+            error(pos(*n), fmt::format("'{}' in {} must be true or false", key, where));
+            return std::nullopt;
+        }
+        return n->as_boolean()->get();
+    }
+
+    // An optional array of finite numbers.
+    std::vector<double> numbers(const toml::table& t, const char* key, const std::string& where) {
+        std::vector<double> out;
+        const auto* n = t.get(key);
+        if (n == nullptr) return out;
+        if (!n->is_array()) {
+            error(pos(*n), fmt::format("'{}' in {} must be an array of numbers", key, where));
+            return out;
+        }
+        for (const auto& x : *n->as_array())
+            if (const auto v = numberOf(x, fmt::format("each of '{}' in {}", key, where)))
+                out.push_back(*v);
         return out;
     }
 
@@ -200,8 +244,14 @@ inline toml::table parseToml(const std::string& text, const std::string& path) {
     }
 }
 
-// Errors for args that the instr does not have, of the wrong type, or naming no bus.
+// Errors for args that the instr does not have, of the wrong type, or naming no bus or
+// table (the session's, or one of `moreTables`, a score's own).
 void checkArgs(Reader& r, const SessionSpec& spec, const std::string& instrName,
-               const SpecArgs& args, const std::string& where);
+               const SpecArgs& args, const std::string& where,
+               const std::vector<TableSpec>& moreTables = {});
+
+// [table.NAME] tables of a session or score file; files resolve against `dir`.
+void parseTables(Reader& r, const toml::table& root, const std::string& dir,
+                 std::vector<TableSpec>& tables);
 
 } // namespace spinout::detail

@@ -55,8 +55,11 @@ public:
     std::size_t numPorts() const noexcept { return ports_.size(); }
     void setPort(std::size_t index, double value) noexcept {
         // change detection, inline: a host sets every port every block
-        if (index < ports_.size() && value != ports_[index].hostValue) changePort(index, value);
+        if (index < ports_.size() && value != ports_[index].hostValue &&
+            ports_[index].source == nullptr)
+            changePort(index, value);
     }
+    // An input port's value as applied; an output port's as the last block left it.
     double port(std::size_t index) const noexcept { return ports_[index].value; }
     void applyPreset(const PresetSpec& preset) noexcept;
     // Moves a port along a curve from a host frame on, as a host's automation does:
@@ -76,8 +79,15 @@ public:
     // not done by the first process(). The output stays silent; time zero moves by
     // one cycle. (A loaded or reloaded session in the loader plugin.)
     void warmUp();
-    // Args from a session or score file, with "bus:NAME" given as that bus.
+    // Args from a session or score file, with "bus:NAME" given as that bus and
+    // "table:NAME" as that table's number.
     SchedArgs schedArgs(const SpecArgs& args) const;
+    // Makes tables ([table.NAME] of a session or score) as Csound's gi_NAME. Off the
+    // audio thread; errors name the file's line.
+    void makeTables(std::span<const TableSpec> tables);
+    const SoundTable* table(const std::string& name) const;
+    // The session file's bus of that name (throws SessionError when there is none).
+    Bus bus(const std::string& name) const;
     // A Csound runtime error (INIT ERROR, PERF ERROR) in the session's terms: the
     // template's name and the session file's line instead of instrument numbers.
     // Nothing for any other message.
@@ -92,8 +102,9 @@ private:
         double automationValue = 0; // the curve's last value read back
         int templateIndex = -1;     // instr.karg target
         int control = -1;
-        Bus bus;          // bus:NAME target
-        int channel = -1; // chn:NAME target
+        Bus bus;                        // bus:NAME target
+        int channel = -1;               // chn:NAME target
+        const double* source = nullptr; // an output port's bus or channel
     };
     struct Voice {
         Synth synth;
@@ -123,6 +134,7 @@ private:
     std::vector<Port> ports_;
     bool anyAutomated_ = false;
     std::vector<Bus> buses_; // by index of spec_.buses
+    std::vector<std::pair<std::string, SoundTable>> tables_;
     // voices
     std::unique_ptr<PreparedEvent> voiceEvent_;
     ArgRef pitchArg_, velocityArg_;

@@ -17,8 +17,10 @@ namespace spinout {
 
 class ScoreFeeder {
 public:
-    // The score must outlive the feeder.
+    // The score must outlive the feeder. Makes the score's tables now.
     ScoreFeeder(Processor& processor, const Score& score);
+    // When the score's last action ends, samples played to their end included (seconds).
+    double end() const;
 
     // Before each block: hands the processor what happens before `hostFrameEnd` (the
     // block's end) and a little after it. Throws SessionFileError naming the score
@@ -29,12 +31,15 @@ public:
 private:
     struct Item {
         std::int64_t frame = 0; // host frame
-        enum Kind { event, set, automation } kind = event;
+        enum Kind { event, sample, set, automation, unsched } kind = event;
         std::size_t index = 0; // in the score's list of that kind
     };
     void startEvent(const ScoreEvent& e, std::int64_t frame);
     void applySet(const ScoreSet& s, std::int64_t frame);
     void startAutomation(const ScoreAutomation& a, std::int64_t frame);
+    void startSample(const ScoreSample& s, std::int64_t frame);
+    void unsched(const ScoreUnsched& u, std::int64_t frame);
+    void remember(const std::string& id, const Synth& synth, const Instr* instr);
     struct Started {
         Synth synth;
         const Instr* instr = nullptr;
@@ -46,6 +51,7 @@ private:
     std::vector<Item> items_; // by frame; at one frame events first, then in file order
     std::size_t next_ = 0;
     std::unordered_map<std::string, Started> started_; // the started events with an id
+    std::vector<Synth> all_; // every instance the score started, for [[unsched]] all
     std::int64_t lookahead_ = 0;
 };
 

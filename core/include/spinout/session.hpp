@@ -180,14 +180,20 @@ public:
     void automateBus(const Bus& bus, std::span<const double> pairs, AutomationMode mode = {},
                      double delay = 0, bool overtake = false);
     int busRefCount(const Bus& bus) const noexcept { return buses_.refCount(bus); }
+    // Where a control bus's value lives: it stays valid for the session's life.
+    const double& controlBusValue(const Bus& bus) const noexcept {
+        return kbus_[static_cast<std::size_t>(bus.token)];
+    }
 
     // Tables ----------------------------------------------------------------
     int makeTable(std::span<const double> data) { return engine_.makeTable(data); }
     int makeTable(std::size_t size) { return engine_.makeTable(size); }
     SoundTable readSoundfile(const std::string& path, int channel = 0);
-    // Plays a table read by readSoundfile at its own pitch. dur 0: its length.
+    // Plays a table read by readSoundfile at its own pitch times speed, from `skip`
+    // seconds in. dur 0: to its end. pan -1: to `chan` alone; 0..1: left to right.
     Synth playSample(const SoundTable& table, double delay = 0, double dur = 0, int chan = 1,
-                     double gain = 1, double speed = 1, bool loop = false, double pan = -1);
+                     double gain = 1, double speed = 1, bool loop = false, double pan = -1,
+                     double skip = 0);
 
     // Journal ----------------------------------------------------------------
     void setJournal(bool on);

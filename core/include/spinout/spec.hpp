@@ -48,10 +48,12 @@ struct AutomationMode {
     static std::optional<AutomationMode> parse(std::string_view text);
 };
 
-// An arg value as written in a session or score file: a number, a string, or "bus:NAME".
+// An arg value as written in a session or score file: a number, a string, "bus:NAME"
+// or "table:NAME".
 struct SpecValue {
     std::variant<double, std::string> value;
-    std::string bus; // non-empty: the bus of that name
+    std::string bus;   // non-empty: the bus of that name
+    std::string table; // non-empty: the number of the table of that name
     SourcePos pos;
 };
 using SpecArgs = std::vector<std::pair<std::string, SpecValue>>;
@@ -67,6 +69,23 @@ struct InstrSpec {
     int bodyLine = 0;                   // file line of the body's first line
     int initLine = 0;                   // file line of the init code's first line
     std::shared_ptr<const Instr> instr; // the parsed template
+};
+
+// The most points a table of a session file may have (the memory budget of a table).
+inline constexpr int kMaxTableSize = 1 << 24;
+
+// A table made before anything plays ([table.NAME]): from values, a GEN routine, or a
+// sound file. Csound code reads its number as gi_NAME; args take it as "table:NAME".
+struct TableSpec {
+    std::string name;
+    enum Source { fromValues, fromGen, fromFile } source = fromValues;
+    std::vector<double> values; // values; gen: the routine's arguments
+    int gen = 0;                // gen: the routine's number (negative: not normalized)
+    int size = 0;               // gen: the table's size
+    std::string file;           // file: as written, relative to its file's folder
+    std::string path;           // file: resolved
+    int channel = 0;            // file: 0 all channels (interleaved), else that one
+    SourcePos pos;
 };
 
 struct BusSpec {
@@ -105,7 +124,8 @@ struct PortTarget {
 struct PortSpec {
     std::string symbol;
     std::string name;
-    PortTarget target;
+    bool output = false; // an output port shows `target` (a control bus or channel) to the host
+    PortTarget target;   // an input port's target; an output port's source
     std::string targetText;
     double min = 0;
     double max = 1;
@@ -140,6 +160,7 @@ struct SessionSpec {
     std::string globals;
     int globalsLine = 0;
     std::vector<InstrSpec> instrs;
+    std::vector<TableSpec> tables;
     std::vector<BusSpec> buses;
     std::vector<RunSpec> runs;
     std::optional<MidiSpec> midi;
@@ -148,6 +169,7 @@ struct SessionSpec {
 
     const InstrSpec* instr(const std::string& n) const;
     const BusSpec* bus(const std::string& n) const;
+    const TableSpec* table(const std::string& n) const;
     const PortSpec* port(const std::string& symbol) const;
     int portIndex(const std::string& symbol) const; // -1 when none
     const PresetSpec* preset(const std::string& n) const;
