@@ -205,10 +205,13 @@ Session::Session(Engine& engine, SessionOptions options) : engine_(engine), opti
 
 Session::~Session() = default;
 
+std::string supportOrchestra(const SessionOptions& o) {
+    return fmt::format(kSupportCode, o.numSlots, o.maxControls, o.numAudioBuses, o.numControlBuses,
+                       (o.numPriorities + 1) * kPriorityStride);
+}
+
 void Session::compileSupport() {
-    const auto code =
-        fmt::format(kSupportCode, options_.numSlots, options_.maxControls, options_.numAudioBuses,
-                    options_.numControlBuses, busClearInstr());
+    const auto code = supportOrchestra(options_);
     if (auto err = engine_.compile(code))
         throw SessionError("the session's support code failed to compile: " + err->message);
     auto number = [&](const char* channel) { return static_cast<int>(engine_.control(channel)); };

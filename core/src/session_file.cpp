@@ -75,6 +75,29 @@ const std::set<std::string> kLv2Units = {
     "frame", "hz",   "inch", "khz",  "km",  "m",    "mhz", "midiNote",
     "mile",  "min",  "mm",   "ms",   "oct", "pc",   "s",   "semitone12TET"};
 
+// [session].permissions = ["exec", ...]: what the session needs beyond making sound.
+void parsePermissions(Reader& r, const toml::table& session, SessionSpec& spec) {
+    const auto* n = session.get("permissions");
+    if (n == nullptr) return;
+    if (!n->is_array()) {
+        r.error(r.pos(*n), "permissions must be an array of names, e.g. [\"write\"]");
+        return;
+    }
+    std::vector<std::string> names;
+    for (auto p : kAllPermissions)
+        names.emplace_back(permissionName(p));
+    for (const auto& x : *n->as_array()) {
+        const auto name = x.is_string() ? x.as_string()->get() : std::string();
+        if (const auto p = parsePermission(name))
+            spec.permissions.emplace_back(*p, r.pos(x));
+        else
+            r.error(r.pos(x), fmt::format("unknown permission '{}' (exec, write, read, net, "
+                                          "native, memory){}",
+                                          x.is_string() ? name : "not a string",
+                                          didYouMean(closestName(name, names))));
+    }
+}
+
 void parseInstrs(Reader& r, const toml::table& root, SessionSpec& spec) {
     const auto* instrs = r.table(root, "instr", "the file");
     if (instrs == nullptr) {
@@ -96,6 +119,7 @@ void parseInstrs(Reader& r, const toml::table& root, SessionSpec& spec) {
         is.priority = r.integer(t, "priority", where, 1, 10);
         is.doc = r.string(t, "doc", where).value_or("");
         is.init = r.string(t, "init", where).value_or("");
+        if (const auto* init = t.get("init")) is.initLine = r.firstTextLine(*init);
         auto body = r.string(t, "body", where, true);
         if (!body) continue;
         is.body = *body;
@@ -429,7 +453,9 @@ SessionSpec parseSessionText(const std::string& text, const std::string& path) {
     // [session]
     if (const auto* s = r.table(root, "session", "the file")) {
         const std::string where = "[session]";
-        r.checkKeys(*s, {"name", "uri", "kind", "doc", "audio_inputs", "audio_outputs"}, where);
+        r.checkKeys(*s,
+                    {"name", "uri", "kind", "doc", "audio_inputs", "audio_outputs", "permissions"},
+                    where);
         spec.name = r.string(*s, "name", where, true).value_or("");
         spec.uri = r.string(*s, "uri", where, true).value_or("");
         if (!spec.uri.empty() && spec.uri.find(':') == std::string::npos)
@@ -448,6 +474,7 @@ SessionSpec parseSessionText(const std::string& text, const std::string& path) {
         spec.audioInputs = r.integer(*s, "audio_inputs", where, 0, 64)
                                .value_or(spec.kind == SessionSpec::effect ? 2 : 0);
         spec.audioOutputs = r.integer(*s, "audio_outputs", where, 1, 64).value_or(2);
+        parsePermissions(r, *s, spec);
     } else {
         r.error(r.filePos(), "the session file needs a [session] table");
     }

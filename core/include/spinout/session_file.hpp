@@ -3,6 +3,7 @@
 #pragma once
 
 #include "spinout/instr.hpp"
+#include "spinout/permission.hpp"
 #include "spinout/session.hpp"
 
 #include <map>
@@ -54,6 +55,7 @@ struct InstrSpec {
     ArgList args;
     SourcePos pos;
     int bodyLine = 0;                   // file line of the body's first line
+    int initLine = 0;                   // file line of the init code's first line
     std::shared_ptr<const Instr> instr; // the parsed template
 };
 
@@ -122,6 +124,7 @@ struct SessionSpec {
     std::string doc;
     int audioInputs = 0;
     int audioOutputs = 2;
+    std::vector<std::pair<Permission, SourcePos>> permissions; // what the session declares
     int ksmps = 64;
     double a4 = 440;
     std::vector<std::string> includes;
