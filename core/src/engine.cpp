@@ -440,8 +440,9 @@ struct Walker {
             }
             for (const TREE* a = t->right; a != nullptr; a = a->next)
                 call.inputs.push_back(toArg(a, types));
-            call.line = std::max(0, statementLine(t) - lineOffset);
             call.included = (t->locn & 0xff) != 0;
+            // lines in an #include'd file count from its own start
+            call.line = std::max(0, statementLine(t) - (call.included ? 0 : lineOffset));
             call.scope = scope;
             out.calls.push_back(std::move(call));
         }

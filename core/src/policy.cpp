@@ -344,7 +344,7 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const st
         for (const auto& c : candidates) {
             std::error_code ec;
             if (fs::exists(c, ec)) {
-                found = c;
+                found = c.lexically_normal();
                 break;
             }
         }
