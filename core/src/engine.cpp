@@ -34,29 +34,9 @@ void messageCallback(CSOUND* cs, int attr, const char* format, va_list args) {
 // Messages Csound prints before an instance has its own callback go nowhere.
 void silentCallback(CSOUND*, int, const char*, va_list) {}
 
-// Csound loads its real-time audio and MIDI modules into every instance, and they leak a
-// pthread key each time (PortAudio, PortMidi, JACK...): after some 340 instances the
-// process runs out of keys and crashes at thread exit in an unloaded library. spinout
-// drives audio and MIDI itself, so those modules are never loaded (CS_OMIT_LIBS, read by
-// Csound at each instance's creation; set once, before the first instance).
-void omitRealtimeModules() {
-    static constexpr const char* kModules[] = {"librtjack", "librtpa",  "librtpulse",
-                                               "librtalsa", "libpmidi", "libipmidi"};
-    std::string list;
-    if (const char* current = std::getenv("CS_OMIT_LIBS")) list = current;
-    bool changed = false;
-    for (const char* m : kModules) {
-        if (("," + list + ",").find(std::string(",") + m + ",") != std::string::npos) continue;
-        list += (list.empty() ? "" : ",") + std::string(m);
-        changed = true;
-    }
-    if (changed) ::setenv("CS_OMIT_LIBS", list.c_str(), 1);
-}
-
 void initializeCsound() {
     static std::once_flag once;
     std::call_once(once, [] {
-        omitRealtimeModules();
         csoundInitialize(CSOUNDINIT_NO_SIGNAL_HANDLER | CSOUNDINIT_NO_ATEXIT);
         csoundSetDefaultMessageCallback(silentCallback);
     });

@@ -385,6 +385,18 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const st
 
 void Checker::checkPiece(const Piece& piece, int depth) {
     if (!parser_.usable()) return;
+    // Csound's lexer prints a character it cannot place to stdout, from the host's process.
+    for (std::size_t i = 0; i < piece.text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(piece.text[i]);
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+            const int line =
+                1 + static_cast<int>(std::count(piece.text.begin(),
+                                                piece.text.begin() + static_cast<long>(i), '\n'));
+            error(position(piece, line),
+                  fmt::format("{}: control character 0x{:02x} in the code", piece.where, c));
+            return;
+        }
+    }
     std::vector<std::string> files;
     if (!scanIncludes(piece, piece.text, ".", 0, files, [&](int l) { return position(piece, l); }))
         return; // Csound must not read what the session may not
