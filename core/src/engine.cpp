@@ -4,9 +4,15 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <csetjmp>
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <regex>
 
@@ -265,6 +271,287 @@ std::span<double> Engine::table(int number) noexcept {
 
 void Engine::freeTable(int number) {
     evalCode(fmt::format("ftfree {}, 0", number));
+}
+
+// OrcParser -------------------------------------------------------------------
+
+namespace {
+
+void parserMessageCallback(CSOUND* cs, int, const char* format, va_list args) {
+    auto* parser = static_cast<OrcParser*>(csoundGetHostData(cs));
+    if (parser == nullptr) return;
+    char text[1024];
+    const int n = std::vsnprintf(text, sizeof text, format, args);
+    if (n <= 0) return;
+    parser->onMessage(text, std::min(static_cast<std::size_t>(n), sizeof text - 1));
+}
+
+// The TREE node types of Csound's bison grammar, read off a parse of known code
+// rather than copied from the generated header, which Csound does not install.
+struct TokenTypes {
+    int instr = -1;
+    int udo = -1;
+    int label = -1;
+    int integer = -1;
+    int number = -1;
+    int string = -1;
+    bool ok() const {
+        return instr >= 0 && udo >= 0 && label >= 0 && integer >= 0 && number >= 0 && string >= 0;
+    }
+};
+
+constexpr const char* kCalibration = "opcode spinout__calibrate, 0, 0\n"
+                                     "endop\n"
+                                     "instr 1\n"
+                                     "spinout__label:\n"
+                                     "i__a = 1\n"
+                                     "i__b = 1.5\n"
+                                     "S__c = \"s\"\n"
+                                     "endin\n";
+
+// csoundParseOrc gives up through longjmp(csound->exitjmp) on some preprocessor errors
+// (an #else without #ifdef, a runaway #define) and only Csound's compiling calls set that
+// jump buffer, so a bare call would jump into nowhere. The buffer is the field after
+// rtPlay_userdata in struct CSOUND (csoundCore.h), whose address the API hands out; the
+// neighbouring fields (rtRecord_userdata, and A4 before it) confirm the layout.
+jmp_buf* exitJump(CSOUND* cs) {
+    auto* record = reinterpret_cast<char*>(csoundGetRtRecordUserData(cs));
+    auto* play = reinterpret_cast<char*>(csoundGetRtPlayUserData(cs));
+    if (record == nullptr || play != record + sizeof(void*)) return nullptr;
+    double a4 = 0;
+    std::memcpy(&a4, record - sizeof(double), sizeof a4);
+    if (a4 != csoundGetA4(cs)) return nullptr;
+    auto address = reinterpret_cast<std::uintptr_t>(play + sizeof(void*));
+    address = (address + alignof(jmp_buf) - 1) & ~(std::uintptr_t{alignof(jmp_buf)} - 1);
+    return reinterpret_cast<jmp_buf*>(address);
+}
+
+// No object with a destructor lives in this frame: longjmp may leave it.
+TREE* guardedParse(CSOUND* cs, jmp_buf* jump, const char* text, bool* jumped) {
+    jmp_buf saved;
+    std::memcpy(&saved, jump, sizeof saved);
+    TREE* volatile tree = nullptr;
+    if (setjmp(*jump) == 0)
+        tree = csoundParseOrc(cs, text);
+    else
+        *jumped = true;
+    std::memcpy(jump, &saved, sizeof saved);
+    return tree;
+}
+
+const char* lexeme(const TREE* t) {
+    return t != nullptr && t->value != nullptr ? t->value->lexeme : nullptr;
+}
+
+bool isNumberText(const char* s, double* value) {
+    if (s == nullptr || *s == '\0') return false;
+    char* end = nullptr;
+    const double v = std::strtod(s, &end);
+    if (end == s || *end != '\0') return false;
+    *value = v;
+    return true;
+}
+
+OrcArg toArg(const TREE* t, const TokenTypes& types) {
+    OrcArg a;
+    const char* text = lexeme(t);
+    if (text == nullptr) return a;
+    a.text = text;
+    const bool array = t->right != nullptr && t->right->type == '[';
+    a.array = array;
+    if (t->left != nullptr || (t->right != nullptr && !array)) return a; // an expression
+    if (t->type == types.string && text[0] == '"') {
+        a.kind = OrcArg::string;
+    } else if (t->type == types.integer) {
+        a.kind = OrcArg::number;
+        a.value = t->value->value;
+    } else if (t->type == types.number) {
+        a.kind = OrcArg::number;
+        a.value = t->value->fvalue;
+    } else if (isNumberText(text, &a.value)) {
+        a.kind = OrcArg::number;
+    } else if (std::isalpha(static_cast<unsigned char>(text[0])) != 0 || text[0] == '_' ||
+               text[0] == '#') {
+        a.kind = OrcArg::variable;
+    }
+    return a;
+}
+
+// A statement's own line is often the next one (the parser has read the newline);
+// its arguments carry the line they stand on.
+int statementLine(const TREE* t) {
+    int line = t->line > 0 ? t->line : 0;
+    for (const TREE* side : {t->left, t->right})
+        for (const TREE* a = side; a != nullptr; a = a->next)
+            if (a->line > 0 && (line == 0 || a->line < line)) line = a->line;
+    return line;
+}
+
+struct Walker {
+    const TokenTypes& types;
+    OrcParse& out;
+    std::vector<std::string>& globals;
+    int lineOffset;
+    std::size_t skip; // the declarations that open the text
+
+    void declareGlobal(const TREE* t) {
+        const char* name = lexeme(t);
+        if (name == nullptr || name[0] != 'g' || name[1] == '\0') return;
+        std::string decl;
+        const bool array = t->right != nullptr && t->right->type == '[';
+        if (array)
+            decl = fmt::format("{}[] init 1", name);
+        else if (std::strchr("ika", name[1]) != nullptr)
+            decl = fmt::format("{} init 0", name);
+        else if (name[1] == 'S')
+            decl = fmt::format("{} init \"\"", name);
+        else if (name[1] == 'f')
+            decl = fmt::format("{} pvsinit 1024", name);
+        else
+            return;
+        if (std::find(globals.begin(), globals.end(), decl) == globals.end())
+            globals.push_back(decl);
+    }
+
+    void walk(const TREE* t, const std::string& scope) {
+        for (; t != nullptr; t = t->next) {
+            if (t->type == types.instr) {
+                const char* name = lexeme(t->left);
+                walk(t->right, fmt::format("instr {}", name != nullptr ? name : "?"));
+                continue;
+            }
+            if (t->type == types.udo) {
+                const char* name = lexeme(t->left);
+                out.udos.emplace_back(name != nullptr ? name : "");
+                walk(t->right, fmt::format("opcode {}", name != nullptr ? name : "?"));
+                continue;
+            }
+            if (t->type == types.label) continue;
+            if (scope.empty() && skip > 0) {
+                --skip;
+                continue;
+            }
+            OrcCall call;
+            const char* name = lexeme(t);
+            call.opcode = name != nullptr ? name : ""; // "": a node the check cannot name
+            for (const TREE* a = t->left; a != nullptr; a = a->next) {
+                call.outputs.push_back(toArg(a, types));
+                declareGlobal(a);
+            }
+            for (const TREE* a = t->right; a != nullptr; a = a->next)
+                call.inputs.push_back(toArg(a, types));
+            call.included = (t->locn & 0xff) != 0;
+            // lines in an #include'd file count from its own start
+            call.line = std::max(0, statementLine(t) - (call.included ? 0 : lineOffset));
+            call.scope = scope;
+            out.calls.push_back(std::move(call));
+        }
+    }
+};
+
+TokenTypes calibrate(CSOUND* cs, jmp_buf* jump) {
+    TokenTypes types;
+    bool jumped = false;
+    TREE* tree = guardedParse(cs, jump, kCalibration, &jumped);
+    if (tree == nullptr) return types;
+    const TREE* udo = tree->next;
+    const TREE* instr = udo != nullptr ? udo->next : nullptr;
+    if (udo != nullptr && instr != nullptr && instr->right != nullptr) {
+        types.udo = udo->type;
+        types.instr = instr->type;
+        const TREE* label = instr->right;
+        types.label = label->type;
+        const TREE* a = label->next;
+        const TREE* b = a != nullptr ? a->next : nullptr;
+        const TREE* c = b != nullptr ? b->next : nullptr;
+        if (a != nullptr && a->right != nullptr) types.integer = a->right->type;
+        if (b != nullptr && b->right != nullptr) types.number = b->right->type;
+        if (c != nullptr && c->right != nullptr) types.string = c->right->type;
+    }
+    csoundDeleteTree(cs, tree);
+    return types;
+}
+
+TokenTypes& parserTypes() {
+    static TokenTypes types;
+    return types;
+}
+
+} // namespace
+
+OrcParser::OrcParser(const std::string& includeDir) {
+    initializeCsound();
+    cs_ = csoundCreate(this);
+    if (cs_ == nullptr) throw EngineError("could not create a Csound instance");
+    csoundSetMessageCallback(cs_, parserMessageCallback);
+    std::vector<std::string> opts = {
+        "-n", "-d", "-m0", "-+rtaudio=null", "-+rtmidi=null", "--nodisplays", "-+msg_color=0"};
+    if (!includeDir.empty()) opts.push_back(fmt::format("--env:INCDIR={}", includeDir));
+    for (const auto& o : opts)
+        csoundSetOption(cs_, o.c_str());
+    auto* jump = exitJump(cs_);
+    static std::once_flag once;
+    std::call_once(once, [&] {
+        if (jump != nullptr) parserTypes() = calibrate(cs_, jump);
+    });
+    if (jump == nullptr || !parserTypes().ok()) usable_ = false;
+    captured_.clear();
+}
+
+OrcParser::~OrcParser() {
+    csoundSetHostData(cs_, nullptr);
+    csoundDestroy(cs_);
+}
+
+void OrcParser::onMessage(const char* text, std::size_t len) {
+    if (captured_.size() < 16384) captured_.append(text, len);
+}
+
+OrcParse OrcParser::parse(std::string_view code) {
+    OrcParse out;
+    if (!usable_) {
+        out.error = "the checker's Csound instance is unusable";
+        return out;
+    }
+    std::string text;
+    for (const auto& decl : globals_)
+        text += decl + '\n';
+    const int offset = static_cast<int>(globals_.size());
+    text.append(code);
+    captured_.clear();
+    bool jumped = false;
+    TREE* tree = guardedParse(cs_, exitJump(cs_), text.c_str(), &jumped);
+    if (jumped) usable_ = false;
+    if (tree == nullptr) {
+        out.error = captured_.empty() ? std::string("Csound could not parse the code") : captured_;
+        while (!out.error.empty() && (out.error.back() == '\n' || out.error.back() == ' '))
+            out.error.pop_back();
+        // Syntax errors say "line N", semantic ones "Line N" or "Line: N".
+        static const std::regex lineRe(R"([Ll]ine:? (\d+))");
+        std::smatch m;
+        if (std::regex_search(out.error, m, lineRe))
+            out.errorLine = std::max(0, std::stoi(m[1].str()) - offset);
+        return out;
+    }
+    Walker walker{parserTypes(), out, globals_, offset, globals_.size()};
+    walker.walk(tree->next, "");
+    csoundDeleteTree(cs_, tree);
+    out.ok = true;
+    return out;
+}
+
+std::vector<OpcodeEntry> csoundOpcodes() {
+    initializeCsound();
+    CSOUND* cs = csoundCreate(nullptr);
+    if (cs == nullptr) throw EngineError("could not create a Csound instance");
+    opcodeListEntry* list = nullptr;
+    const int n = csoundNewOpcodeList(cs, &list);
+    std::vector<OpcodeEntry> out;
+    for (int i = 0; i < n; ++i)
+        out.push_back({list[i].opname, list[i].outypes, list[i].intypes});
+    if (list != nullptr) csoundDisposeOpcodeList(cs, list);
+    csoundDestroy(cs);
+    return out;
 }
 
 } // namespace spinout

@@ -37,6 +37,28 @@ std::vector<std::string> namesOf(const auto& items) {
     return names;
 }
 
+// [session].permissions = ["exec", ...]: what the session needs beyond making sound.
+void parsePermissions(Reader& r, const toml::table& session, SessionSpec& spec) {
+    const auto* n = session.get("permissions");
+    if (n == nullptr) return;
+    if (!n->is_array()) {
+        r.error(r.pos(*n), "permissions must be an array of names, e.g. [\"write\"]");
+        return;
+    }
+    std::vector<std::string> names;
+    for (auto p : kAllPermissions)
+        names.emplace_back(permissionName(p));
+    for (const auto& x : *n->as_array()) {
+        const auto name = x.is_string() ? x.as_string()->get() : std::string();
+        if (const auto p = parsePermission(name))
+            spec.permissions.emplace_back(*p, r.pos(x));
+        else
+            r.error(r.pos(x), fmt::format("unknown permission '{}'{}",
+                                          x.is_string() ? name : "(not a string)",
+                                          didYouMean(name, names, "permissions")));
+    }
+}
+
 void parseSessionTable(Reader& r, const toml::table& root, SessionSpec& spec) {
     const auto* s = r.table(root, "session", "the file");
     if (s == nullptr) {
@@ -44,7 +66,9 @@ void parseSessionTable(Reader& r, const toml::table& root, SessionSpec& spec) {
         return;
     }
     const std::string where = "[session]";
-    r.checkKeys(*s, {"name", "uri", "kind", "doc", "audio_inputs", "audio_outputs"}, where);
+    r.checkKeys(*s,
+                {"name", "uri", "kind", "doc", "audio_inputs", "audio_outputs", "permissions"},
+                where);
     spec.name = r.string(*s, "name", where, true).value_or("");
     spec.uri = r.string(*s, "uri", where, true).value_or("");
     if (!spec.uri.empty() && spec.uri.find(':') == std::string::npos)
@@ -62,6 +86,7 @@ void parseSessionTable(Reader& r, const toml::table& root, SessionSpec& spec) {
     spec.audioInputs = r.integer(*s, "audio_inputs", where, 0, 64)
                            .value_or(spec.kind == SessionSpec::effect ? 2 : 0);
     spec.audioOutputs = r.integer(*s, "audio_outputs", where, 1, 64).value_or(2);
+    parsePermissions(r, *s, spec);
 }
 
 void parseEngine(Reader& r, const toml::table& root, SessionSpec& spec) {

@@ -6,6 +6,7 @@
 #include "spinout/message_ring.hpp"
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -122,6 +123,69 @@ private:
     std::vector<CodeEntry> journal_;
     std::string captured_;
 };
+
+// What Csound's own parser makes of orchestra code, for the policy check: every opcode
+// call (statements and function calls alike, after Csound expands expressions), with its
+// arguments as literals or names. Built from the TREE of csoundParseOrc on a scratch
+// instance that is never started, so nothing the code says runs.
+struct OrcArg {
+    enum Kind { number, string, variable, other } kind = other;
+    std::string text;   // a number as written, a string literal with its quotes, a name
+    double value = 0;   // kind == number
+    bool array = false; // a variable written with [] (an array)
+};
+
+struct OrcCall {
+    std::string opcode; // "oscili", "##add", "=", or a UDO's name
+    std::vector<OrcArg> outputs;
+    std::vector<OrcArg> inputs;
+    int line = 0;          // in the parsed text (or in an #include'd file: see included)
+    bool included = false; // the call stands in a file the text #includes
+    std::string scope;     // "" for global code, "instr N", "opcode NAME"
+};
+
+struct OrcParse {
+    bool ok = false;
+    std::string error; // Csound's messages when the parse failed
+    int errorLine = 0; // 0 when Csound named none
+    std::vector<OrcCall> calls;
+    std::vector<std::string> udos; // opcodes the code defines
+};
+
+// A scratch Csound instance (never started) that parses pieces of code in the order an
+// engine would compile them: UDOs, macros and global variables of earlier pieces are
+// known to later ones. Csound's messages are captured, never printed.
+class OrcParser {
+public:
+    // `includeDir`: the folder Csound searches for #include'd files (INCDIR), as Engine.
+    explicit OrcParser(const std::string& includeDir = "");
+    ~OrcParser();
+    OrcParser(const OrcParser&) = delete;
+    OrcParser& operator=(const OrcParser&) = delete;
+
+    OrcParse parse(std::string_view code);
+    // False once Csound gave up mid-parse (its state is then unknown): parse no more.
+    bool usable() const noexcept { return usable_; }
+
+    // Internal: called by the message callback.
+    void onMessage(const char* text, std::size_t len);
+
+private:
+    CSOUND_* cs_ = nullptr;
+    bool usable_ = true;
+    std::string captured_;
+    std::vector<std::string> globals_; // declarations of the globals seen so far
+};
+
+// The opcodes of the running Csound (built-ins and plugin libraries), one entry per
+// overload, names without their ".suffix"; operators (names not starting with a letter)
+// are not in it.
+struct OpcodeEntry {
+    std::string name;
+    std::string outTypes;
+    std::string inTypes;
+};
+std::vector<OpcodeEntry> csoundOpcodes();
 
 // Formats a number so that Csound parses it back to the same double.
 std::string csoundNumber(double value);

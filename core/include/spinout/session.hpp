@@ -84,6 +84,9 @@ struct SessionOptions {
     bool journal = false;        // keep the journal (for a .csd); allocates, so never in a plugin
 };
 
+// The support code every session compiles first (buses, control tables, internal instrs).
+std::string supportOrchestra(const SessionOptions& options = {});
+
 // A table read from a sound file.
 struct SoundTable {
     int number = 0;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "spinout/instr.hpp"
+#include "spinout/permission.hpp"
 
 #include <memory>
 #include <optional>
@@ -154,6 +155,7 @@ struct SessionSpec {
     std::string doc;
     int audioInputs = 0;
     int audioOutputs = 2;
+    std::vector<std::pair<Permission, SourcePos>> permissions; // what the session declares
     int ksmps = 64;
     double a4 = 440;
     std::vector<std::string> includes;

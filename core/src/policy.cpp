@@ -1,0 +1,783 @@
+// The policy check (see policy.hpp): walks what Csound will run, as Csound's parser sees
+// it, against the permissions granted. Runs off the audio thread, before every load.
+#include "spinout/policy.hpp"
+#include "spinout/support.hpp"
+
+#include "spinout/engine.hpp"
+#include "spinout/session.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <system_error>
+
+namespace spinout {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string_view what(Permission p) {
+    switch (p) {
+    case Permission::exec:
+        return "runs commands or code the check cannot see";
+    case Permission::write:
+        return "writes files";
+    case Permission::read:
+        return "reads outside the session's folder";
+    case Permission::net:
+        return "uses the network";
+    case Permission::native:
+        return "loads native code";
+    case Permission::memory:
+        return "allocates beyond the memory budget";
+    }
+    return "";
+}
+
+// The file arguments of an opcode: the positions that are strings (S) in any of its
+// overloads in Csound's own list.
+const std::map<std::string, std::vector<int>>& stringArgs() {
+    static const std::map<std::string, std::vector<int>> args = [] {
+        std::map<std::string, std::vector<int>> out;
+        for (const auto& e : csoundOpcodes()) {
+            auto& v = out[e.name];
+            for (std::size_t i = 0; i < e.inTypes.size(); ++i)
+                if ((e.inTypes[i] == 'S' || e.inTypes[i] == 'T') &&
+                    std::find(v.begin(), v.end(), static_cast<int>(i)) == v.end())
+                    v.push_back(static_cast<int>(i));
+        }
+        return out;
+    }();
+    return args;
+}
+
+// GEN routines (Csound 6.18's fgens.c and the named GENs of its plugins).
+bool knownGen(int gen) {
+    static const std::set<int> gens = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14,
+                                       15, 16, 17, 18, 19, 20, 21, 23, 24, 25, 27, 28, 30, 31,
+                                       32, 33, 34, 40, 41, 42, 43, 44, 49, 51, 52, 53};
+    return gens.count(gen) != 0;
+}
+// GENs that read the file their first argument (p5) names, and how many bytes of
+// table one byte of the file can become at most (for a deferred size).
+std::optional<double> fileGenExpansion(int gen) {
+    switch (gen) {
+    case 1:
+        return 8.0; // 8-bit PCM at worst
+    case 23:
+        return 4.0; // text: "1 " is one number
+    case 28:
+        return 4.0;
+    case 43:
+        return 2.0;
+    case 44:
+        return 4.0;
+    case 49:
+        return 64.0; // MP3
+    default:
+        return std::nullopt;
+    }
+}
+const std::set<std::string> kNamedGens = {"tanh", "exp",      "sone",      "farey",
+                                          "wave", "padsynth", "quadbezier"};
+
+// Allocations sized by a constant init-time argument.
+struct Allocation {
+    int arg;
+    enum Unit { seconds, milliseconds } unit;
+};
+const std::map<std::string, Allocation> kAllocations = {
+    {"delayr", {0, Allocation::seconds}},       {"delay", {1, Allocation::seconds}},
+    {"comb", {2, Allocation::seconds}},         {"alpass", {2, Allocation::seconds}},
+    {"combinv", {2, Allocation::seconds}},      {"vcomb", {3, Allocation::seconds}},
+    {"valpass", {3, Allocation::seconds}},      {"vdelay", {2, Allocation::milliseconds}},
+    {"vdelay3", {2, Allocation::milliseconds}}, {"vdelayx", {2, Allocation::seconds}},
+    {"vdelayxq", {5, Allocation::seconds}},     {"vdelayxs", {3, Allocation::seconds}},
+    {"vdelayxw", {2, Allocation::seconds}},     {"vdelayxwq", {5, Allocation::seconds}},
+    {"vdelayxws", {3, Allocation::seconds}},    {"flanger", {3, Allocation::seconds}},
+};
+
+std::string unquote(const std::string& literal) {
+    if (literal.size() < 2) return {};
+    const std::string s = literal.substr(1, literal.size() - 2);
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '\\' || i + 1 == s.size()) {
+            out += s[i];
+            continue;
+        }
+        const char c = s[++i];
+        switch (c) {
+        case 'n':
+            out += '\n';
+            break;
+        case 't':
+            out += '\t';
+            break;
+        case 'r':
+            out += '\r';
+            break;
+        case 'a':
+            out += '\a';
+            break;
+        case 'b':
+            out += '\b';
+            break;
+        default:
+            if (c >= '0' && c <= '7') {
+                int v = 0;
+                int n = 0;
+                while (n < 3 && i < s.size() && s[i] >= '0' && s[i] <= '7') {
+                    v = v * 8 + (s[i] - '0');
+                    ++i;
+                    ++n;
+                }
+                --i;
+                out += static_cast<char>(v);
+            } else {
+                out += c;
+            }
+        }
+    }
+    return out;
+}
+
+bool inside(const fs::path& path, const fs::path& folder) {
+    auto p = path.begin();
+    for (auto f = folder.begin(); f != folder.end(); ++f, ++p) {
+        if (f->empty()) continue; // a trailing separator
+        if (p == path.end() || *p != *f) return false;
+    }
+    return true;
+}
+
+std::optional<fs::path> realPath(const fs::path& p) {
+    std::error_code ec;
+    if (!fs::exists(p, ec)) return std::nullopt;
+    auto r = fs::canonical(p, ec);
+    if (ec) return std::nullopt;
+    return r;
+}
+
+// One piece of code as Csound compiles it, and how its lines map to a file.
+struct Piece {
+    std::string text;
+    std::string file;  // where its lines are reported
+    int firstLine = 1; // file line of the text's first line
+    int skipLines = 0; // generated lines before the first line written by the user
+    SourcePos fallback;
+    std::string where; // "[engine] globals", "instr 'voice'", ...
+};
+
+class Checker {
+public:
+    Checker(const Grants& grants, std::string folder)
+        : grants_(grants), folder_(std::move(folder)), parser_(folder_) {
+        std::error_code ec;
+        folderReal_ = fs::weakly_canonical(fs::absolute(folder_), ec);
+        cwdReal_ = fs::weakly_canonical(fs::current_path(ec), ec);
+        // The support code is spinout's own: parsed for its UDOs and globals, not checked.
+        const auto support = parser_.parse(support::orchestra({}));
+        for (const auto& u : support.udos)
+            udos_.insert(u);
+        if (!support.ok) internalError("the support code does not parse: " + support.error);
+    }
+
+    void checkEngineInclude(const std::string& name, const SourcePos& pos);
+    void checkPiece(const Piece& piece, int depth = 0);
+    void checkDeclared(const SessionSpec& spec);
+
+    std::vector<Diagnostic> diagnostics;
+
+private:
+    void refuse(const SourcePos& pos, Permission p, const std::string& subject,
+                const std::string& detail = "") {
+        if (grants_.has(p)) return;
+        diagnostics.push_back(
+            {pos, fmt::format("{} needs the '{}' permission ({}{}{})", subject, permissionName(p),
+                              what(p), detail.empty() ? "" : ": ", detail)});
+    }
+    void error(const SourcePos& pos, const std::string& message) {
+        diagnostics.push_back({pos, message});
+    }
+    void internalError(const std::string& message) {
+        diagnostics.push_back({{folder_, 0, 0}, "the policy check failed: " + message});
+    }
+
+    SourcePos position(const Piece& piece, int line) const {
+        if (line <= 0) return piece.fallback;
+        const int userLine = line - piece.skipLines;
+        if (userLine <= 0) return piece.fallback;
+        return {piece.file, piece.firstLine + userLine - 1, 1};
+    }
+
+    // Why Csound may not read `name` (resolved as Csound does: the current directory
+    // first, then the session's folder), or nothing when it may.
+    std::optional<std::string> readRefusal(std::string name) const;
+    bool scanIncludes(const Piece& piece, const std::string& text, const std::string& path,
+                      int depth, std::vector<std::string>& files,
+                      const std::function<SourcePos(int)>& at);
+    void checkCall(const OrcCall& call, const Piece& piece, int depth);
+    void checkFileArg(const OrcArg& arg, const OrcCall& call, const SourcePos& pos, bool write);
+    void checkTable(const OrcCall& call, std::size_t first, const SourcePos& pos);
+    void checkGen(const OrcArg& gen, const OrcArg& size, const std::vector<OrcArg>& args,
+                  const SourcePos& pos, const std::string& subject);
+    void checkScore(const std::string& score, const OrcCall& call, const SourcePos& pos);
+    void count(double bytes, const SourcePos& pos, const std::string& subject);
+
+    const Grants& grants_;
+    std::string folder_;
+    fs::path folderReal_;
+    fs::path cwdReal_;
+    OrcParser parser_;
+    std::set<std::string> udos_;
+    double total_ = 0;
+    bool overBudget_ = false;
+    std::vector<std::string> included_; // the #include'd files of the current piece
+};
+
+std::optional<std::string> Checker::readRefusal(std::string name) const {
+    std::replace(name.begin(), name.end(), '\\', '/'); // Csound reads '\' as a separator
+    if (name.empty()) return std::nullopt;
+    if (name.find("://") != std::string::npos) return fmt::format("'{}' is a URL", name);
+    const fs::path p(name);
+    if (p.is_absolute()) return fmt::format("'{}' is an absolute path", name);
+    for (const auto& part : p)
+        if (part == "..") return fmt::format("'{}' leaves the session's folder", name);
+    // Csound tries the name as given (the current directory) before its search path.
+    if (cwdReal_ != folderReal_) {
+        if (auto r = realPath(cwdReal_ / p); r && !inside(*r, folderReal_))
+            return fmt::format("Csound would read '{}' from the current directory ({})", name,
+                               cwdReal_.string());
+    }
+    if (auto r = realPath(folderReal_ / p); r && !inside(*r, folderReal_))
+        return fmt::format("'{}' leads out of the session's folder (to {})", name, r->string());
+    return std::nullopt;
+}
+
+void Checker::checkEngineInclude(const std::string& name, const SourcePos& pos) {
+    // spinout reads [engine].includes itself, from the session's folder.
+    if (auto why = readRefusal(name)) {
+        if (!grants_.has(Permission::read)) {
+            refuse(pos, Permission::read, fmt::format("include file '{}'", name), *why);
+            return;
+        }
+    }
+    const fs::path full = fs::path(name).is_absolute() ? fs::path(name) : fs::path(folder_) / name;
+    std::ifstream in(full, std::ios::binary);
+    if (!in) {
+        error(pos, fmt::format("cannot read the include file '{}'", name));
+        return;
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    Piece piece;
+    piece.text = ss.str();
+    piece.file = full.string();
+    piece.fallback = pos;
+    piece.where = fmt::format("include file '{}'", name);
+    checkPiece(piece);
+}
+
+// Every "#include" in the text, wherever it stands (a string, a comment, a macro): Csound
+// reads the file while it preprocesses, before anything can be checked, so the file must
+// be one the session may read. Returns false when the piece must not reach Csound.
+bool Checker::scanIncludes(const Piece& piece, const std::string& text, const std::string& path,
+                           int depth, std::vector<std::string>& files,
+                           const std::function<SourcePos(int)>& at) {
+    bool ok = true;
+    for (std::size_t pos = text.find("#include"); pos != std::string::npos;
+         pos = text.find("#include", pos + 1)) {
+        const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + pos, '\n'));
+        const SourcePos where = at(line);
+        std::size_t i = pos + 8;
+        const bool str = text.compare(i, 3, "str") == 0;
+        if (str) i += 3;
+        while (i < text.size() && (text[i] == ' ' || text[i] == '\t'))
+            ++i;
+        if (i >= text.size() || text[i] == '\n' || text[i] == '\r') continue; // ignored
+        const char term = str ? '"' : text[i];
+        if (str && text[i] != '"') continue; // not an #includestr Csound acts on
+        const auto end = text.find_first_of(std::string(1, term) + "\n", i + 1);
+        if (end == std::string::npos || text[end] != term) continue; // "ill formed": ignored
+        const std::string name = text.substr(i + 1, end - i - 1);
+        if (name.size() > 99) {
+            // Csound 6.18 copies the name into a 100-byte buffer.
+            error(where, fmt::format("#include name longer than 99 characters: '{}...'",
+                                     name.substr(0, 40)));
+            ok = false;
+            continue;
+        }
+        if (name.find('$') != std::string::npos) {
+            refuse(where, Permission::read, fmt::format("#include of '{}'", name),
+                   "a macro names the file");
+            ok = ok && grants_.has(Permission::read);
+            continue;
+        }
+        // Where Csound looks: the including file's folder, then the name alone; each as
+        // given (the current directory) and in INCDIR (the session's folder).
+        std::vector<fs::path> candidates;
+        std::string n = name;
+        std::replace(n.begin(), n.end(), '\\', '/');
+        if (fs::path(n).is_absolute()) {
+            candidates.push_back(n);
+        } else {
+            const std::string withPath = path + "/" + n;
+            candidates.push_back(cwdReal_ / withPath);
+            candidates.push_back(fs::path(folder_) / withPath);
+            if (!str) {
+                candidates.push_back(cwdReal_ / n);
+                candidates.push_back(fs::path(folder_) / n);
+            }
+        }
+        std::optional<fs::path> found;
+        for (const auto& c : candidates) {
+            std::error_code ec;
+            if (fs::exists(c, ec)) {
+                found = c.lexically_normal();
+                break;
+            }
+        }
+        if (!found) {
+            error(where, fmt::format("#include file '{}' not found", name));
+            ok = false;
+            continue;
+        }
+        const auto real = realPath(*found);
+        if (!real || !inside(*real, folderReal_)) {
+            refuse(where, Permission::read, fmt::format("#include of '{}'", name),
+                   fmt::format("Csound would read {}", real ? real->string() : found->string()));
+            if (!grants_.has(Permission::read)) {
+                ok = false;
+                continue;
+            }
+        }
+        if (depth >= 16) {
+            error(where, "#include nested more than 16 deep");
+            ok = false;
+            continue;
+        }
+        std::ifstream in(*found, std::ios::binary);
+        std::ostringstream ss;
+        ss << in.rdbuf();
+        files.push_back(found->string());
+        const auto slash = n.rfind('/');
+        const std::string nextPath = slash == std::string::npos ? path : n.substr(0, slash);
+        const std::string file = found->string();
+        ok = scanIncludes(piece, ss.str(), nextPath, depth + 1, files,
+                          [&](int l) {
+                              return SourcePos{file, l, 1};
+                          }) &&
+             ok;
+    }
+    return ok;
+}
+
+void Checker::checkPiece(const Piece& piece, int depth) {
+    if (!parser_.usable()) return;
+    // Csound's lexer prints a character it cannot place to stdout, from the host's process.
+    for (std::size_t i = 0; i < piece.text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(piece.text[i]);
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+            const int line =
+                1 + static_cast<int>(std::count(piece.text.begin(),
+                                                piece.text.begin() + static_cast<long>(i), '\n'));
+            error(position(piece, line),
+                  fmt::format("{}: control character 0x{:02x} in the code", piece.where, c));
+            return;
+        }
+    }
+    std::vector<std::string> files;
+    if (!scanIncludes(piece, piece.text, ".", 0, files, [&](int l) { return position(piece, l); }))
+        return; // Csound must not read what the session may not
+    const auto parsed = parser_.parse(piece.text);
+    if (!parsed.ok) {
+        std::string message;
+        for (char ch : parsed.error)
+            if (message.size() < 400) message += ch == '\n' ? ' ' : ch;
+        error(position(piece, parsed.errorLine),
+              fmt::format("{}: Csound cannot parse this code, so the check cannot tell what it "
+                          "runs: {}",
+                          piece.where, message));
+        if (!parser_.usable()) internalError("Csound gave up parsing; nothing after is checked");
+        return;
+    }
+    for (const auto& u : parsed.udos)
+        udos_.insert(u);
+    included_ = files;
+    for (const auto& call : parsed.calls)
+        checkCall(call, piece, depth);
+}
+
+void Checker::count(double bytes, const SourcePos& pos, const std::string& subject) {
+    total_ += bytes;
+    if (!overBudget_ && total_ > static_cast<double>(grants_.budget.sessionBytes)) {
+        overBudget_ = true;
+        refuse(pos, Permission::memory, subject,
+               fmt::format("the session's tables and delays pass {} MiB here",
+                           grants_.budget.sessionBytes >> 20));
+    }
+}
+
+void Checker::checkFileArg(const OrcArg& arg, const OrcCall& call, const SourcePos& pos,
+                           bool write) {
+    const Permission p = write ? Permission::write : Permission::read;
+    const std::string subject = fmt::format("'{}'", call.opcode);
+    if (write) {
+        refuse(pos, p, subject,
+               arg.kind == OrcArg::string ? fmt::format("'{}'", unquote(arg.text))
+                                          : std::string("a file"));
+        return;
+    }
+    if (arg.kind == OrcArg::string) {
+        if (auto why = readRefusal(unquote(arg.text))) refuse(pos, p, subject, *why);
+    } else if (arg.kind == OrcArg::number) {
+        refuse(pos, p, subject, "a number names the file (soundin.N, strset)");
+    } else {
+        refuse(pos, p, subject,
+               fmt::format("the file name '{}' is not a literal the check can confine", arg.text));
+    }
+}
+
+void Checker::checkGen(const OrcArg& gen, const OrcArg& size, const std::vector<OrcArg>& args,
+                       const SourcePos& pos, const std::string& subject) {
+    int number = 0;
+    if (gen.kind == OrcArg::number) {
+        number = static_cast<int>(std::abs(gen.value));
+        if (!knownGen(number)) {
+            refuse(pos, Permission::read, fmt::format("{} with GEN {}", subject, number),
+                   "a GEN routine the check does not know");
+            return;
+        }
+    } else if (gen.kind == OrcArg::string) {
+        const auto name = unquote(gen.text);
+        if (kNamedGens.count(name) == 0)
+            refuse(pos, Permission::read, fmt::format("{} with GEN \"{}\"", subject, name),
+                   "a GEN routine the check does not know");
+    } else {
+        refuse(pos, Permission::read, subject,
+               fmt::format("the GEN routine '{}' is not a constant, and file GENs read files",
+                           gen.text));
+        return;
+    }
+    const auto subjectGen = fmt::format("{} with GEN{:02}", subject, number);
+    const auto expansion = fileGenExpansion(number);
+    std::optional<std::uintmax_t> fileBytes;
+    if (expansion) {
+        const OrcArg file = args.empty() ? OrcArg{} : args.front();
+        if (file.kind == OrcArg::string) {
+            const auto name = unquote(file.text);
+            if (auto why = readRefusal(name)) {
+                refuse(pos, Permission::read, subjectGen, *why);
+            } else {
+                std::error_code ec;
+                const auto sz = fs::file_size(fs::path(folder_) / name, ec);
+                if (!ec) fileBytes = sz;
+            }
+        } else if (file.kind == OrcArg::number) {
+            refuse(pos, Permission::read, subjectGen, "a number names the file (soundin.N)");
+        } else {
+            refuse(pos, Permission::read, subjectGen,
+                   fmt::format("the file name '{}' is not a literal the check can confine",
+                               file.text.empty() ? std::string("?") : file.text));
+        }
+    }
+    // Memory: a table's points are doubles.
+    if (size.kind != OrcArg::number) {
+        refuse(pos, Permission::memory, subjectGen,
+               fmt::format("the table size '{}' is not a constant", size.text));
+        return;
+    }
+    const double points = std::abs(size.value);
+    if (points == 0 && expansion && fileBytes) {
+        count(static_cast<double>(*fileBytes) * *expansion, pos, subjectGen);
+        return;
+    }
+    if (points > static_cast<double>(grants_.budget.tablePoints)) {
+        refuse(pos, Permission::memory, subjectGen,
+               fmt::format("{} points, more than {} in one table", points,
+                           grants_.budget.tablePoints));
+        return;
+    }
+    count((points + 1) * sizeof(double), pos, subjectGen);
+}
+
+void Checker::checkTable(const OrcCall& call, std::size_t first, const SourcePos& pos) {
+    // ftgen ifn, itime, isize, igen, args...  (event "f" has the same layout after "f")
+    const auto& in = call.inputs;
+    const OrcArg none;
+    const OrcArg& size = in.size() > first + 2 ? in[first + 2] : none;
+    const OrcArg& gen = in.size() > first + 3 ? in[first + 3] : none;
+    std::vector<OrcArg> args;
+    if (in.size() > first + 4) args.assign(in.begin() + static_cast<long>(first) + 4, in.end());
+    checkGen(gen, size, args, pos, fmt::format("'{}'", call.opcode));
+}
+
+// Score text handed to Csound at run time (scoreline, readscore): statements are data
+// except "f" (a GEN routine) and the preprocessor (#include reads files).
+void Checker::checkScore(const std::string& score, const OrcCall& call, const SourcePos& pos) {
+    const std::string subject = fmt::format("'{}'", call.opcode);
+    if (score.find('#') != std::string::npos) {
+        refuse(pos, Permission::exec, subject, "a score preprocessor directive (#...)");
+        return;
+    }
+    std::istringstream lines(score);
+    std::string line;
+    while (std::getline(lines, line)) {
+        const auto b = line.find_first_not_of(" \t");
+        if (b == std::string::npos || line[b] != 'f') continue;
+        std::vector<OrcArg> fields;
+        std::size_t i = b + 1;
+        while (i < line.size() && line[i] != ';') {
+            if (line[i] == ' ' || line[i] == '\t') {
+                ++i;
+                continue;
+            }
+            OrcArg a;
+            if (line[i] == '"') {
+                const auto e = line.find('"', i + 1);
+                a.kind = OrcArg::string;
+                a.text = line.substr(i, e == std::string::npos ? std::string::npos : e - i + 1);
+                i = e == std::string::npos ? line.size() : e + 1;
+            } else {
+                const auto e = line.find_first_of(" \t;", i);
+                a.text = line.substr(i, e == std::string::npos ? std::string::npos : e - i);
+                i = e == std::string::npos ? line.size() : e;
+                char* end = nullptr;
+                a.value = std::strtod(a.text.c_str(), &end);
+                if (!a.text.empty() && *end == '\0') a.kind = OrcArg::number;
+            }
+            fields.push_back(a);
+        }
+        // f p1 p2 size gen args...
+        const OrcArg none;
+        std::vector<OrcArg> args;
+        if (fields.size() > 4) args.assign(fields.begin() + 4, fields.end());
+        checkGen(fields.size() > 3 ? fields[3] : none, fields.size() > 2 ? fields[2] : none, args,
+                 pos, subject + " (score f statement)");
+    }
+}
+
+void Checker::checkCall(const OrcCall& call, const Piece& piece, int depth) {
+    SourcePos pos = position(piece, call.line);
+    if (call.included) {
+        if (included_.size() == 1)
+            pos = {included_.front(), call.line, 1};
+        else
+            pos = piece.fallback;
+    }
+    if (call.opcode.empty()) {
+        refuse(pos, Permission::exec, "a construct the check cannot name");
+        return;
+    }
+    const OpcodeRule rule = opcodeRule(call.opcode);
+    if (rule.kind == OpcodeClass::unknown) {
+        if (udos_.count(call.opcode) != 0) return; // its body is checked where it is defined
+        refuse(pos, Permission::exec, fmt::format("opcode '{}'", call.opcode),
+               "it is not on the check's list of vetted opcodes");
+        return;
+    }
+    const std::string subject = fmt::format("'{}'", call.opcode);
+    switch (rule.kind) {
+    case OpcodeClass::vetted:
+    case OpcodeClass::unknown:
+        return;
+    case OpcodeClass::restricted:
+        refuse(pos, rule.permission, subject);
+        return;
+    case OpcodeClass::readsFile:
+    case OpcodeClass::writesFile: {
+        const auto& args = stringArgs();
+        auto it = args.find(call.opcode);
+        bool any = false;
+        if (it != args.end())
+            for (int i : it->second)
+                if (static_cast<std::size_t>(i) < call.inputs.size()) {
+                    any = true;
+                    checkFileArg(call.inputs[static_cast<std::size_t>(i)], call, pos,
+                                 rule.kind == OpcodeClass::writesFile);
+                }
+        if (!any) checkFileArg(OrcArg{}, call, pos, rule.kind == OpcodeClass::writesFile);
+        return;
+    }
+    case OpcodeClass::makesTable:
+        checkTable(call, 0, pos);
+        return;
+    case OpcodeClass::scoreEvent: {
+        const OrcArg type = call.inputs.empty() ? OrcArg{} : call.inputs.front();
+        if (type.kind != OrcArg::string) {
+            refuse(pos, Permission::read, subject,
+                   fmt::format("the event type '{}' is not a literal: an \"f\" event reads "
+                               "files with GEN01",
+                               type.text));
+            return;
+        }
+        const auto t = unquote(type.text);
+        if (!t.empty() && t[0] == 'f') checkTable(call, 1, pos);
+        return;
+    }
+    case OpcodeClass::compiles: {
+        const OrcArg code = call.inputs.empty() ? OrcArg{} : call.inputs.front();
+        if (code.kind != OrcArg::string) {
+            refuse(
+                pos, Permission::exec, subject,
+                fmt::format("compiles '{}', which is not a literal the check can read", code.text));
+            return;
+        }
+        if (call.opcode == "readscore" || call.opcode.rfind("scoreline", 0) == 0) {
+            checkScore(unquote(code.text), call, pos);
+            return;
+        }
+        if (depth >= 4) {
+            refuse(pos, Permission::exec, subject, "compiled code nested more than 4 deep");
+            return;
+        }
+        Piece inner;
+        inner.text = unquote(code.text);
+        inner.file = pos.file;
+        inner.firstLine = pos.line;
+        inner.fallback = pos;
+        inner.where = fmt::format("code compiled by '{}'", call.opcode);
+        // Lines inside the literal are reported at the call's line.
+        inner.skipLines = 1 << 20;
+        const auto saved = included_;
+        checkPiece(inner, depth + 1);
+        included_ = saved;
+        return;
+    }
+    case OpcodeClass::callsByName: {
+        const OrcArg name = call.inputs.size() > 1 ? call.inputs[1] : OrcArg{};
+        if (name.kind != OrcArg::string) {
+            refuse(pos, Permission::exec, subject,
+                   fmt::format("calls the opcode '{}' names", name.text));
+            return;
+        }
+        OrcCall inner;
+        inner.opcode = unquote(name.text);
+        inner.line = call.line;
+        inner.included = call.included;
+        checkCall(inner, piece, depth);
+        return;
+    }
+    case OpcodeClass::allocates: {
+        double bytes = 0;
+        if (call.opcode == "init" || call.opcode == "genarray" || call.opcode == "genarray_i" ||
+            call.opcode == "zakinit" || call.opcode.rfind("ftresize", 0) == 0) {
+            // Only an array's init allocates: its inputs are the sizes.
+            if (call.opcode == "init" && (call.outputs.empty() || !call.outputs.front().array))
+                return;
+            std::vector<double> n;
+            for (const auto& a : call.inputs) {
+                if (a.kind != OrcArg::number) return; // sized at run time: the dynamic budget
+                n.push_back(std::abs(a.value));
+            }
+            if (call.opcode == "init") {
+                double elements = 1;
+                for (double d : n)
+                    elements *= d;
+                const char type =
+                    call.outputs.front().text.size() > 1 && call.outputs.front().text[0] == 'g'
+                        ? call.outputs.front().text[1]
+                        : call.outputs.front().text[0];
+                bytes = elements * 8 * (type == 'a' ? 8192 : 1); // a-rate: up to ksmps 8192
+            } else if (call.opcode == "zakinit") {
+                bytes = (n.size() > 0 ? n[0] * 8192 * 8 : 0) + (n.size() > 1 ? n[1] * 8 : 0);
+            } else if (call.opcode.rfind("genarray", 0) == 0) {
+                const double step = n.size() > 2 && n[2] != 0 ? n[2] : 1;
+                bytes = n.size() > 1 ? (std::abs(n[1] - n[0]) / step + 1) * 8 : 0;
+            } else {
+                bytes = n.size() > 1 ? n[1] * 8 : 0;
+            }
+        } else if (auto it = kAllocations.find(call.opcode); it != kAllocations.end()) {
+            const auto i = static_cast<std::size_t>(it->second.arg);
+            if (i >= call.inputs.size() || call.inputs[i].kind != OrcArg::number) return;
+            double seconds = std::abs(call.inputs[i].value);
+            if (it->second.unit == Allocation::milliseconds) seconds /= 1000;
+            bytes = seconds * grants_.budget.sampleRate * 8;
+        }
+        if (bytes > static_cast<double>(grants_.budget.sessionBytes)) {
+            refuse(
+                pos, Permission::memory, subject,
+                fmt::format("{:.0f} MiB at {} Hz", bytes / (1 << 20), grants_.budget.sampleRate));
+            return;
+        }
+        count(bytes, pos, subject);
+        return;
+    }
+    }
+}
+
+void Checker::checkDeclared(const SessionSpec& spec) {
+    for (const auto& [p, pos] : spec.permissions)
+        if (!grants_.has(p))
+            error(pos, fmt::format("the session declares the '{}' permission ({}), which was not "
+                                   "granted",
+                                   permissionName(p), what(p)));
+}
+
+} // namespace
+
+std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grants) {
+    Checker c(grants, grants.folder.empty() ? spec.dir : grants.folder);
+    c.checkDeclared(spec);
+    const SourcePos filePos{spec.path, 0, 0};
+    for (std::size_t i = 0; i < spec.includes.size(); ++i)
+        c.checkEngineInclude(spec.includes[i], filePos);
+    if (!spec.globals.empty()) {
+        Piece p;
+        p.text = spec.globals;
+        p.file = spec.path;
+        p.firstLine = spec.globalsLine;
+        p.fallback = {spec.path, spec.globalsLine, 1};
+        p.where = "[engine] globals";
+        c.checkPiece(p);
+    }
+    int number = 1000;
+    for (const auto& is : spec.instrs) {
+        ++number;
+        if (!is.init.empty()) {
+            Piece p;
+            p.text = is.init;
+            p.file = spec.path;
+            p.firstLine = is.initLine > 0 ? is.initLine : is.pos.line;
+            p.fallback = is.pos;
+            p.where = fmt::format("init code of instr '{}'", is.name);
+            c.checkPiece(p);
+        }
+        if (!is.instr) continue;
+        Piece p;
+        p.text = is.instr->code(number);
+        p.file = spec.path;
+        p.firstLine = is.bodyLine;
+        p.skipLines = 1 + is.instr->headerLines(); // "instr N" and the generated header
+        p.fallback = is.pos;
+        p.where = fmt::format("instr '{}'", is.name);
+        c.checkPiece(p);
+    }
+    return std::move(c.diagnostics);
+}
+
+std::vector<Diagnostic> checkPolicyCode(std::string_view code, const Grants& grants,
+                                        const std::string& file) {
+    Checker c(grants, grants.folder.empty() ? fs::current_path().string() : grants.folder);
+    Piece p;
+    p.text = std::string(code);
+    p.file = file;
+    p.fallback = {file, 0, 0};
+    p.where = "the code";
+    c.checkPiece(p);
+    return std::move(c.diagnostics);
+}
+
+} // namespace spinout

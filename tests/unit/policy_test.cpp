@@ -1,0 +1,354 @@
+// The policy check against the attacks of issue 12: each session is a real file in a
+// real folder, checked with Csound's own parser; every refusal must name the opcode (or
+// file, GEN), the permission and the session line, and the same session with the grant
+// must pass.
+#include "spinout/policy.hpp"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+using namespace spinout;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A folder of its own under a scratch parent (files "outside" the session go there).
+class PolicyTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+        parent = fs::temp_directory_path() /
+                 fmt::format("spinout_policy_{}_{}", info->name(), ::getpid());
+        fs::remove_all(parent);
+        folder = parent / "session";
+        fs::create_directories(folder);
+    }
+    void TearDown() override { fs::remove_all(parent); }
+
+    void write(const fs::path& path, const std::string& text) {
+        fs::create_directories(path.parent_path());
+        std::ofstream(path, std::ios::binary) << text;
+    }
+    static std::string read(const fs::path& path) {
+        std::ifstream in(path, std::ios::binary);
+        std::ostringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+    }
+
+    // A session whose [engine] globals, an instr's init code and body are given.
+    SessionSpec session(const std::string& globals, const std::string& body = "outch 1, a0\n",
+                        const std::string& init = "", const std::string& extra = "") {
+        text = "[session]\nname = \"Attack\"\nuri = \"urn:spinout:attack\"\nkind = \"effect\"\n" +
+               extra + "\n[engine]\nksmps = 64\n";
+        if (!globals.empty()) text += "globals = '''\n" + globals + "'''\n";
+        text += "\n[instr.fx]\n";
+        if (!init.empty()) text += "init = '''\n" + init + "'''\n";
+        text += "body = '''\na0 = inch(1)\n" + body + "'''\n\n[[run]]\ninstr = \"fx\"\n";
+        write(folder / "session.toml", text);
+        return parseSessionFile((folder / "session.toml").string());
+    }
+    // The 1-based line of the session file where `needle` first stands.
+    int lineOf(const std::string& needle) const {
+        const auto at = text.find(needle);
+        EXPECT_NE(at, std::string::npos) << needle;
+        return 1 + static_cast<int>(std::count(text.begin(), text.begin() + at, '\n'));
+    }
+
+    static std::string joined(const std::vector<Diagnostic>& ds) {
+        std::string out;
+        for (const auto& d : ds)
+            out += d.str() + "\n";
+        return out;
+    }
+
+    // Checks that `spec` is refused once, at `line`, naming `subject` and `permission`,
+    // and passes when that permission is granted.
+    void expectRefused(const SessionSpec& spec, Permission permission, const std::string& subject,
+                       int line) {
+        const auto ds = checkPolicy(spec, Grants::none(folder.string()));
+        ASSERT_FALSE(ds.empty()) << "not refused";
+        bool found = false;
+        for (const auto& d : ds)
+            if (d.pos.line == line && d.pos.file == spec.path &&
+                d.message.find(subject) != std::string::npos &&
+                d.message.find(fmt::format("'{}' permission", permissionName(permission))) !=
+                    std::string::npos)
+                found = true;
+        EXPECT_TRUE(found) << "expected " << subject << " / " << permissionName(permission)
+                           << " at line " << line << ", got:\n"
+                           << joined(ds);
+        auto grants = Grants::none(folder.string());
+        grants.allow(permission);
+        EXPECT_EQ(joined(checkPolicy(spec, grants)), "");
+    }
+
+    fs::path parent;
+    fs::path folder;
+    std::string text;
+};
+
+} // namespace
+
+TEST(PolicyOpcodes, EveryOpcodeOfTheRunningCsoundIsClassified) {
+    std::string list;
+    for (const auto& name : unclassifiedOpcodes())
+        list += name + " ";
+    EXPECT_EQ(list, "") << "classify these in core/src/policy_opcodes.cpp";
+}
+
+TEST(PolicyOpcodes, RulesOfKnownOpcodes) {
+    EXPECT_EQ(opcodeRule("oscili").kind, OpcodeClass::vetted);
+    EXPECT_EQ(opcodeRule("system_i").kind, OpcodeClass::restricted);
+    EXPECT_EQ(opcodeRule("system_i").permission, Permission::exec);
+    EXPECT_EQ(opcodeRule("OSCsend").permission, Permission::net);
+    EXPECT_EQ(opcodeRule("dssiinit").permission, Permission::native);
+    EXPECT_EQ(opcodeRule("readfi").kind, OpcodeClass::readsFile);
+    EXPECT_EQ(opcodeRule("fout").kind, OpcodeClass::writesFile);
+    EXPECT_EQ(opcodeRule("no_such_opcode").kind, OpcodeClass::unknown);
+}
+
+TEST(PolicyPresets, TheShippedPresetsNeedNoPermission) {
+    for (const char* name : {"polysynth", "fmbells", "lfofilter", "stereodelay"}) {
+        const auto path = fs::path(SPINOUT_SOURCE_DIR) / "presets" / (std::string(name) + ".toml");
+        const auto spec = parseSessionFile(path.string());
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto ds = checkPolicy(spec, Grants::none(""));
+        const auto ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0);
+        EXPECT_TRUE(ds.empty()) << name << ":\n"
+                                << [&] {
+                                       std::string s;
+                                       for (const auto& d : ds)
+                                           s += d.str() + "\n";
+                                       return s;
+                                   }();
+        std::printf("policy check of %s: %.1f ms\n", name, ms.count());
+    }
+}
+
+TEST_F(PolicyTest, SystemInGlobalsInitAndBody) {
+    auto spec = session("giX = 1\nires system_i 1, \"id > pwned\"\n");
+    expectRefused(spec, Permission::exec, "'system_i'", lineOf("ires system_i"));
+    spec = session("", "outch 1, a0\n", "ires system_i 1, \"id\"\n");
+    expectRefused(spec, Permission::exec, "'system_i'", lineOf("ires system_i"));
+    spec = session("", "outch 1, a0\nkres system 1, \"id\"\n");
+    expectRefused(spec, Permission::exec, "'system'", lineOf("kres system"));
+    // a function call inside an expression is a call too
+    spec = session("", "outch 1, a0 * system_i(1, \"id\")\n");
+    expectRefused(spec, Permission::exec, "'system_i'", lineOf("outch 1, a0 * system_i"));
+}
+
+TEST_F(PolicyTest, TheCheckRunsNothing) {
+    const auto marker = parent / "pwned";
+    auto spec = session(fmt::format("ires system_i 1, \"touch {}\"\n", marker.string()));
+    EXPECT_FALSE(checkPolicy(spec, Grants::none(folder.string())).empty());
+    EXPECT_TRUE(checkPolicy(spec, Grants::all(folder.string())).empty());
+    EXPECT_FALSE(fs::exists(marker)) << "the check ran the command";
+    // nor writes
+    write(folder / "precious.txt", "keep me\n");
+    spec = session("", "outch 1, a0\nfprints \"precious.txt\", \"overwritten\"\n");
+    EXPECT_FALSE(checkPolicy(spec, Grants::none(folder.string())).empty());
+    EXPECT_EQ(read(folder / "precious.txt"), "keep me\n");
+}
+
+TEST_F(PolicyTest, WritesNeedWriteEvenInsideTheFolder) {
+    auto spec = session("", "outch 1, a0\nfout \"out.wav\", 14, a0\n");
+    expectRefused(spec, Permission::write, "'fout'", lineOf("fout"));
+    spec = session("giT ftgen 0, 0, 16, 10, 1\nftsave \"tables.txt\", 1, giT\n");
+    expectRefused(spec, Permission::write, "'ftsave'", lineOf("ftsave"));
+    spec = session("", "outch 1, a0\nfprints \"/tmp/x.txt\", \"hello\"\n");
+    expectRefused(spec, Permission::write, "'fprints'", lineOf("fprints"));
+    spec = session("", "outch 1, a0\nk1 = 1\ndumpk k1, \"dump.txt\", 8, 0.1\n");
+    expectRefused(spec, Permission::write, "'dumpk'", lineOf("dumpk"));
+}
+
+TEST_F(PolicyTest, ReadsOutsideTheFolder) {
+    auto spec = session("Sline, iline readfi \"/etc/passwd\"\n");
+    expectRefused(spec, Permission::read, "'readfi'", lineOf("readfi"));
+    spec = session("giS ftgen 0, 0, 0, 1, \"/usr/share/sounds/alsa/Front_Center.wav\", 0, 0, 0\n");
+    expectRefused(spec, Permission::read, "GEN01", lineOf("giS ftgen"));
+    spec = session("giP ftgen 0, 0, 0, -23, \"/proc/self/stat\"\n");
+    expectRefused(spec, Permission::read, "GEN23", lineOf("giP ftgen"));
+    write(parent / "secret.txt", "1 2 3\n");
+    spec = session("giQ ftgen 0, 0, 0, -23, \"../secret.txt\"\n");
+    expectRefused(spec, Permission::read, "GEN23", lineOf("giQ ftgen"));
+    // a name the check cannot see is refused too
+    spec = session("Sf = \"data.txt\"\nSline, iline readfi Sf\n");
+    expectRefused(spec, Permission::read, "'readfi'", lineOf("readfi"));
+}
+
+TEST_F(PolicyTest, ReadsInsideTheFolderAreFine) {
+    write(folder / "data.txt", "1 2 3\n");
+    write(folder / "sub" / "more.txt", "4 5 6\n");
+    auto spec = session("Sline, iline readfi \"data.txt\"\n"
+                        "giD ftgen 0, 0, 0, -23, \"sub/more.txt\"\n");
+    EXPECT_EQ(joined(checkPolicy(spec, Grants::none(folder.string()))), "");
+}
+
+TEST_F(PolicyTest, ASymlinkInsideTheFolderPointingOut) {
+    write(parent / "outside.txt", "1 2 3\n");
+    fs::create_symlink(parent / "outside.txt", folder / "inside.txt");
+    auto spec = session("giL ftgen 0, 0, 0, -23, \"inside.txt\"\n");
+    expectRefused(spec, Permission::read, "GEN23", lineOf("giL ftgen"));
+    spec = session("Sline, iline readfi \"inside.txt\"\n");
+    expectRefused(spec, Permission::read, "leads out of the session's folder", lineOf("readfi"));
+}
+
+TEST_F(PolicyTest, IncludesOutsideTheFolder) {
+    auto spec = session("#include \"/etc/passwd\"\n");
+    auto ds = checkPolicy(spec, Grants::none(folder.string()));
+    ASSERT_EQ(ds.size(), 1u) << joined(ds);
+    EXPECT_EQ(ds[0].pos.line, lineOf("#include"));
+    EXPECT_NE(ds[0].message.find("#include of '/etc/passwd' needs the 'read' permission"),
+              std::string::npos)
+        << ds[0].message;
+    write(parent / "outside.orc", "giOut = 1\n");
+    spec = session("giA = 2\n#include \"../outside.orc\"\n");
+    expectRefused(spec, Permission::read, "#include of '../outside.orc'", lineOf("#include"));
+    // [engine].includes: read by spinout itself, confined the same way
+    spec = session("", "outch 1, a0\n", "", "");
+    text.insert(text.find("ksmps = 64\n") + 11, "includes = [\"../outside.orc\"]\n");
+    write(folder / "session.toml", text);
+    spec = parseSessionFile((folder / "session.toml").string());
+    ds = checkPolicy(spec, Grants::none(folder.string()));
+    ASSERT_EQ(ds.size(), 1u) << joined(ds);
+    EXPECT_NE(ds[0].message.find("include file '../outside.orc' needs the 'read' permission"),
+              std::string::npos)
+        << ds[0].message;
+}
+
+TEST_F(PolicyTest, AnIncludeInsideTheFolderIsCheckedWithItsOwnLines) {
+    write(folder / "udos.inc", "; helpers\nopcode Shell, 0, 0\nires system_i 1, \"id\"\nendop\n");
+    auto spec = session("", "outch 1, a0\n", "", "");
+    text.insert(text.find("ksmps = 64\n") + 11, "includes = [\"udos.inc\"]\n");
+    write(folder / "session.toml", text);
+    spec = parseSessionFile((folder / "session.toml").string());
+    const auto ds = checkPolicy(spec, Grants::none(folder.string()));
+    ASSERT_EQ(ds.size(), 1u) << joined(ds);
+    EXPECT_EQ(ds[0].pos.file, (folder / "udos.inc").string());
+    EXPECT_EQ(ds[0].pos.line, 3);
+    EXPECT_NE(ds[0].message.find("'system_i' needs the 'exec' permission"), std::string::npos);
+    // and through #include in the globals, confined: allowed, and its content checked
+    write(folder / "safe.inc", "opcode Twice, a, a\nain xin\nxout ain * 2\nendop\n");
+    spec = session("#include \"safe.inc\"\n", "outch 1, Twice(a0)\n");
+    EXPECT_EQ(joined(checkPolicy(spec, Grants::none(folder.string()))), "");
+    spec = session("#include \"udos.inc\"\n");
+    const auto ds2 = checkPolicy(spec, Grants::none(folder.string()));
+    ASSERT_EQ(ds2.size(), 1u) << joined(ds2);
+    EXPECT_EQ(ds2[0].pos.file, (folder / "udos.inc").string());
+    EXPECT_EQ(ds2[0].pos.line, 3);
+}
+
+TEST_F(PolicyTest, NativeCode) {
+    auto spec = session("ihandle dssiinit \"/abs/evil.so\", 0, 1\n");
+    expectRefused(spec, Permission::native, "'dssiinit'", lineOf("dssiinit"));
+}
+
+TEST_F(PolicyTest, Network) {
+    auto spec = session("giOsc OSCinit 9999\n");
+    expectRefused(spec, Permission::net, "'OSCinit'", lineOf("OSCinit"));
+}
+
+TEST_F(PolicyTest, RunTimeCompilation) {
+    auto spec = session("", "outch 1, a0\nScode = \"ires system_i 1, {{id}}\"\n"
+                            "ires compilestr Scode\n");
+    expectRefused(spec, Permission::exec, "'compilestr'", lineOf("ires compilestr"));
+    // a literal is checked as code: the refusal names what it runs
+    spec = session("ires compilestr {{\ninstr 99\nires system_i 1, \"id\"\nendin\n}}\n");
+    expectRefused(spec, Permission::exec, "'system_i'", lineOf("ires compilestr"));
+    spec = session("ires evalstr \"ires system_i 1, {{id}}\\nreturn 0\"\n");
+    expectRefused(spec, Permission::exec, "'system_i'", lineOf("ires evalstr"));
+    // a harmless literal passes
+    spec = session("ires compilestr \"giZ = 3\"\n");
+    EXPECT_EQ(joined(checkPolicy(spec, Grants::none(folder.string()))), "");
+    // score text: an f statement is a GEN call
+    spec = session("scoreline_i \"f 1 0 0 -23 \\\"/proc/self/stat\\\"\"\n");
+    expectRefused(spec, Permission::read, "GEN23", lineOf("scoreline_i"));
+}
+
+TEST_F(PolicyTest, AMacroThatHidesAnOpcode) {
+    auto spec = session("#define X #system_i#\nires $X 1, \"id\"\n");
+    expectRefused(spec, Permission::exec, "'system_i'", lineOf("ires $X"));
+}
+
+TEST_F(PolicyTest, AUdoWrappingSystem) {
+    auto spec = session("opcode Run, 0, S\nScmd xin\nires system_i 1, Scmd\nendop\n",
+                        "outch 1, a0\nRun \"id\"\n");
+    expectRefused(spec, Permission::exec, "'system_i'", lineOf("ires system_i"));
+}
+
+TEST_F(PolicyTest, AnOpcodeCalledByName) {
+    auto spec = session("giArr[] fillarray 1, 2\nkArr[] maparray giArr, \"cpumeter\"\n");
+    // maparray at init with i-arrays: the named opcode's rule applies
+    const auto ds = checkPolicy(spec, Grants::none(folder.string()));
+    EXPECT_FALSE(ds.empty());
+}
+
+TEST_F(PolicyTest, TablesWithinTheMemoryBudget) {
+    auto spec = session("giBig ftgen 0, 0, 2^28, 10, 1\n");
+    expectRefused(spec, Permission::memory, "GEN10", lineOf("giBig"));
+    std::string many;
+    for (int i = 0; i < 12; ++i)
+        many += fmt::format("giT{} ftgen 0, 0, 2^24, 10, 1\n", i);
+    spec = session(many);
+    // 2^24 points (and the guard point) is just over 128 MiB: the second passes 256 MiB
+    expectRefused(spec, Permission::memory, "GEN10", lineOf("giT1 "));
+    spec = session("iSize = 1024\ngiVar ftgen 0, 0, iSize, 10, 1\n");
+    expectRefused(spec, Permission::memory, "not a constant", lineOf("giVar"));
+    spec = session("", "outch 1, a0\naBuf delayr 2000\nadel deltap 1\ndelayw a0\n");
+    expectRefused(spec, Permission::memory, "'delayr'", lineOf("delayr"));
+    spec = session("gkArr[] init 100000000\n");
+    expectRefused(spec, Permission::memory, "'init'", lineOf("gkArr"));
+}
+
+TEST_F(PolicyTest, DeclaredPermissionsMustBeGranted) {
+    auto spec = session("", "outch 1, a0\n", "", "permissions = [\"write\", \"net\"]\n");
+    ASSERT_EQ(spec.permissions.size(), 2u);
+    const auto ds = checkPolicy(spec, Grants::none(folder.string()));
+    ASSERT_EQ(ds.size(), 2u) << joined(ds);
+    EXPECT_EQ(ds[0].pos.line, lineOf("permissions"));
+    EXPECT_NE(ds[0].message.find("'write' permission"), std::string::npos);
+    auto grants = Grants::none(folder.string());
+    grants.allow(Permission::write).allow(Permission::net).allow(Permission::exec);
+    EXPECT_TRUE(checkPolicy(spec, grants).empty()); // a grant not declared is fine
+}
+
+TEST_F(PolicyTest, UnknownPermissionNamesAreErrors) {
+    try {
+        session("", "outch 1, a0\n", "", "permissions = [\"wrte\"]\n");
+        FAIL() << "no error";
+    } catch (const SessionFileError& e) {
+        EXPECT_NE(std::string(e.what()).find("unknown permission 'wrte'"), std::string::npos)
+            << e.what();
+        EXPECT_NE(std::string(e.what()).find("did you mean 'write'?"), std::string::npos);
+        EXPECT_EQ(e.diagnostics().at(0).pos.line, lineOf("permissions"));
+    }
+}
+
+TEST_F(PolicyTest, CodeCsoundCannotParseIsRefusedWithItsLine) {
+    auto spec = session("giA = 1\nthis is not csound\n");
+    const auto ds = checkPolicy(spec, Grants::all(folder.string()));
+    ASSERT_FALSE(ds.empty());
+    EXPECT_NE(ds[0].message.find("cannot parse"), std::string::npos);
+    // a preprocessor error that makes Csound give up (longjmp) is caught, not a crash
+    spec = session("#else\n");
+    EXPECT_FALSE(checkPolicy(spec, Grants::all(folder.string())).empty());
+}
+
+TEST_F(PolicyTest, TheCheckPrintsNothing) {
+    write(parent / "outside.orc", "giOut = 1\n");
+    ::testing::internal::CaptureStdout();
+    ::testing::internal::CaptureStderr();
+    for (const char* code : {"ires system_i 1, \"id\"\n", "#include \"../outside.orc\"\n",
+                             "#include \"missing.orc\"\n", "#else\n", "this is not csound\n",
+                             "giA ftgen 0, 0, 0, 1, \"missing.wav\", 0, 0, 0\n"})
+        checkPolicyCode(code, Grants::none(folder.string()));
+    EXPECT_EQ(::testing::internal::GetCapturedStdout(), "");
+    EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+}
