@@ -1,5 +1,7 @@
 #include "spinout/session_file.hpp"
 
+#include "plugin_meta.hpp"
+#include "spinout/ttl.hpp"
 #include "toml_reader.hpp"
 
 #include <toml++/toml.h>
@@ -66,6 +68,7 @@ std::string didYouMean(const std::string& hint) {
 }
 
 using detail::checkArgs;
+using detail::parsePluginMeta;
 using detail::Reader;
 
 namespace {
@@ -429,13 +432,19 @@ SessionSpec parseSessionText(const std::string& text, const std::string& path) {
     // [session]
     if (const auto* s = r.table(root, "session", "the file")) {
         const std::string where = "[session]";
-        r.checkKeys(*s, {"name", "uri", "kind", "doc", "audio_inputs", "audio_outputs"}, where);
+        r.checkKeys(*s,
+                    {"name", "uri", "kind", "doc", "audio_inputs", "audio_outputs", "author",
+                     "license", "version", "category"},
+                    where);
         spec.name = r.string(*s, "name", where, true).value_or("");
         spec.uri = r.string(*s, "uri", where, true).value_or("");
-        if (!spec.uri.empty() && spec.uri.find(':') == std::string::npos)
-            r.error(r.pos(*s->get("uri")), fmt::format("uri '{}' is not a URI (e.g. "
-                                                       "\"urn:spinout:NAME\")",
-                                                       spec.uri));
+        // the uri goes into Turtle and names presets as URI#preset-NAME
+        auto uriProblem = iriProblem(spec.uri);
+        if (uriProblem.empty() && spec.uri.find('#') != std::string::npos)
+            uriProblem = "it has a '#' (its presets are URI#preset-NAME)";
+        if (!spec.uri.empty() && !uriProblem.empty())
+            r.error(r.pos(*s->get("uri")), fmt::format("uri '{}' is not a plugin URI: {}",
+                                                       spec.uri, uriProblem));
         const auto kind = r.string(*s, "kind", where).value_or("instrument");
         if (kind == "instrument")
             spec.kind = SessionSpec::instrument;
@@ -448,6 +457,7 @@ SessionSpec parseSessionText(const std::string& text, const std::string& path) {
         spec.audioInputs = r.integer(*s, "audio_inputs", where, 0, 64)
                                .value_or(spec.kind == SessionSpec::effect ? 2 : 0);
         spec.audioOutputs = r.integer(*s, "audio_outputs", where, 1, 64).value_or(2);
+        parsePluginMeta(r, *s, spec);
     } else {
         r.error(r.filePos(), "the session file needs a [session] table");
     }
@@ -474,6 +484,7 @@ SessionSpec parseSessionText(const std::string& text, const std::string& path) {
                         r.error(r.pos(x), fmt::format("include file '{}' not found (looked in {})",
                                                       name, spec.dir));
                     spec.includes.push_back(name);
+                    spec.includePos.push_back(r.pos(x));
                 }
         }
         if (const auto* g = e->get("globals")) {
