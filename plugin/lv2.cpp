@@ -3,6 +3,7 @@
 // URIDs into Processor calls, and does everything that allocates in the worker.
 //
 // Threads, as LV2 names them (each callback's comment says which it runs in):
+// - discovery: lv2_lib_descriptor, get_plugin, extension_data, cleanup of a library;
 // - instantiation: instantiate, cleanup, restore (never concurrent with run);
 // - audio: connect_port, run, work_response (real-time: see the rules in design.md);
 // - worker: work (the host's worker thread, or the audio thread's caller offline);
@@ -604,13 +605,14 @@ LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrieve, LV2
     return LV2_STATE_SUCCESS;
 }
 
+// Discovery (no instance): the worker interface, for every plugin.
 const void* extensionData(const char* uri) {
     static const LV2_Worker_Interface worker = {work, workResponse, nullptr};
     if (!std::strcmp(uri, LV2_WORKER__interface)) return &worker;
     return nullptr;
 }
 
-// The loader alone has state: the session it plays.
+// Discovery: the loader alone has state, the session it plays.
 const void* loaderExtensionData(const char* uri) {
     static const LV2_State_Interface state = {save, restore};
     if (!std::strcmp(uri, LV2_STATE__interface)) return &state;
@@ -622,11 +624,13 @@ void cleanup(LV2_Handle h) {
     std::unique_ptr<Plugin> p(static_cast<Plugin*>(h)); // its Engines free every engine
 }
 
+// Discovery.
 const LV2_Descriptor* getPlugin(LV2_Lib_Handle handle, uint32_t index) {
     auto* lib = static_cast<Library*>(handle);
     return index == 0 && !lib->uri.empty() ? &lib->descriptor : nullptr;
 }
 
+// Discovery: the host is done with a bundle's library.
 void cleanupLibrary(LV2_Lib_Handle handle) {
     std::lock_guard<std::mutex> lock(librariesMutex);
     libraries.erase(std::remove_if(libraries.begin(), libraries.end(),
@@ -634,7 +638,7 @@ void cleanupLibrary(LV2_Lib_Handle handle) {
                     libraries.end());
 }
 
-// The session's URI, read from the bundle's session file (no Csound involved).
+// Discovery: the session's URI, read from the bundle's session file (no Csound involved).
 std::string sessionUri(const std::string& bundle) {
     const auto path = (std::filesystem::path(bundle) / "session.toml").string();
     try {
@@ -648,7 +652,7 @@ std::string sessionUri(const std::string& bundle) {
 
 } // namespace spinout::lv2
 
-// Discovery: one library per bundle; the loader's bundle has no session.toml.
+// Discovery thread: one library per bundle; the loader's bundle has no session.toml.
 extern "C" LV2_SYMBOL_EXPORT const LV2_Lib_Descriptor*
 lv2_lib_descriptor(const char* bundle_path, const LV2_Feature* const*) {
     using namespace spinout::lv2;

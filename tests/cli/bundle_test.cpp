@@ -1,12 +1,12 @@
 // `spinout bundle` with hostile and careless sessions: the Turtle it writes is data,
 // it reads only inside the session's folder, writes only inside the new bundle,
 // leaves nothing half-made, and refuses a URI that a host would find twice.
+#include "../common/command.hpp"
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
-#include <cstdio>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -19,24 +19,13 @@ const fs::path kRoot = SPINOUT_SOURCE_DIR;
 const fs::path kBin = SPINOUT_BIN;
 const fs::path kPlugin = SPINOUT_PLUGIN;
 
-struct Run {
-    int status = -1;
-    std::string output;
-};
-
 // `spinout bundle ARGS`, with LV2_PATH set to `lv2Path` (hosts' bundles for the
 // duplicate check; an empty folder unless a test says otherwise).
-Run bundle(const std::string& args, const fs::path& lv2Path, const fs::path& binary = kPlugin) {
-    const auto cmd = fmt::format("LV2_PATH='{}' '{}' bundle --binary '{}' {} 2>&1",
-                                 lv2Path.string(), kBin.string(), binary.string(), args);
-    Run r;
-    FILE* p = popen(cmd.c_str(), "r");
-    char buf[4096];
-    while (std::fgets(buf, sizeof buf, p) != nullptr)
-        r.output += buf;
-    const int st = pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
+spinout::test::CommandResult bundle(const std::string& args, const fs::path& lv2Path,
+                                    const fs::path& binary = kPlugin) {
+    return spinout::test::runCommand(fmt::format("LV2_PATH='{}' '{}' bundle --binary '{}' {} 2>&1",
+                                                 lv2Path.string(), kBin.string(), binary.string(),
+                                                 args));
 }
 
 std::string read(const fs::path& p) {

@@ -2,6 +2,7 @@
 #include "spinout/sound_file.hpp"
 
 #include "../common/analysis.hpp"
+#include "../common/command.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -23,21 +24,10 @@ namespace {
 const fs::path kRoot = SPINOUT_SOURCE_DIR;
 const fs::path kBin = SPINOUT_BIN;
 
-struct Run {
-    int status = -1; // exit status; -1 when killed by a signal
-    std::string output;
-};
+using Run = t::CommandResult;
 
 Run run(const std::string& args, const fs::path& cwd = kRoot) {
-    const auto cmd = fmt::format("cd '{}' && '{}' {} 2>&1", cwd.string(), kBin.string(), args);
-    Run r;
-    FILE* p = popen(cmd.c_str(), "r");
-    char buf[4096];
-    while (std::fgets(buf, sizeof buf, p) != nullptr)
-        r.output += buf;
-    const int st = pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
+    return t::runCommand(fmt::format("cd '{}' && '{}' {} 2>&1", cwd.string(), kBin.string(), args));
 }
 
 fs::path tmp(const std::string& name) {
