@@ -21,6 +21,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 namespace spinout {
@@ -341,6 +342,10 @@ void makeBundles(const BundleJob& job, std::ostream& out) {
         } catch (const TtlError& e) {
             throw BundleError(fmt::format("{}: {}", path, e.what()));
         }
+        if (spec.kind == SessionSpec::effect && spec.meta.lv2Class.empty())
+            std::cerr << fmt::format("warning: {}: an effect without [session] category is a "
+                                     "plain lv2:Plugin, which hosts list as \"Plugin\"\n",
+                                     path);
         plans.push_back(std::move(plan));
     }
     if (job.loader) {

@@ -116,6 +116,10 @@ doc = "a \"quoted\" word, a back\\slash, a\nnew line and > < { }")"));
     const auto r =
         bundle(fmt::format("'{}' -o '{}'", (d.session / "s.toml").string(), d.out.string()), d.lv2);
     ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("warning: " + (d.session / "s.toml").string() +
+                            ": an effect without [session] category"),
+              std::string::npos)
+        << r.output;
     const auto ttl = read(d.out / "spinout-s.lv2" / "plugin.ttl");
     EXPECT_NE(
         ttl.find(R"(rdfs:comment "a \"quoted\" word, a back\\slash, a\nnew line and > < { }")"),
