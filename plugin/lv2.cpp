@@ -1,7 +1,13 @@
 // The LV2 adapter: one binary for every session. It finds its session from the
 // bundle it was loaded from (lv2_lib_descriptor), translates ports, atoms and
 // URIDs into Processor calls, and does everything that allocates in the worker.
-// Real-time code: run() and what it calls; see the rules in design.md.
+//
+// Threads, as LV2 names them (each callback's comment says which it runs in):
+// - discovery: lv2_lib_descriptor, get_plugin, extension_data, cleanup of a library;
+// - instantiation: instantiate, cleanup, restore (never concurrent with run);
+// - audio: connect_port, run, work_response (real-time: see the rules in design.md);
+// - worker: work (the host's worker thread, or the audio thread's caller offline);
+// - state: save (may run concurrently with audio and worker).
 #include "spinout/ports.hpp"
 #include "spinout/processor.hpp"
 #include "spinout/session_file.hpp"
@@ -10,19 +16,20 @@
 #include <lv2/atom/atom.h>
 #include <lv2/atom/forge.h>
 #include <lv2/atom/util.h>
-#include <lv2/buf-size/buf-size.h>
 #include <lv2/core/lv2.h>
+#include <lv2/core/lv2_util.h>
 #include <lv2/log/log.h>
 #include <lv2/log/logger.h>
 #include <lv2/midi/midi.h>
-#include <lv2/options/options.h>
 #include <lv2/patch/patch.h>
 #include <lv2/state/state.h>
 #include <lv2/urid/urid.h>
 #include <lv2/worker/worker.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -36,44 +43,113 @@ namespace spinout::lv2 {
 
 namespace {
 
-constexpr const char* kSessionParam = "urn:spinout:loader#session";
+// Limits, all fixed at instantiation so that run() never grows anything.
+constexpr std::size_t kMaxMidiPerBlock = 4096; // MIDI events taken per run(); more are dropped
+constexpr std::size_t kMaxPathBytes = 4096;    // a session path in a patch:Set
+constexpr int kMaxAudioChannels = 64;          // the session file's limit on audio ports
+
+// State keys of the loader. The path's key is the parameter itself (as in
+// lv2-examples' sampler), so that a state file can name just a session file.
 constexpr const char* kStateText = "urn:spinout:state#sessionText";
-constexpr const char* kStatePath = "urn:spinout:state#sessionPath";
+constexpr const char* kStatePicked = "urn:spinout:state#pickedControls";
 
 struct Urids {
-    LV2_URID atom_Path, atom_String, atom_Sequence, atom_Object, atom_URID, atom_Blank;
-    LV2_URID midi_MidiEvent, patch_Set, patch_property, patch_value;
-    LV2_URID spinout_session, state_text, state_path;
+    LV2_URID atom_Int, atom_Object, atom_Blank, atom_Path, atom_Sequence, atom_String, atom_URID;
+    LV2_URID midi_MidiEvent;
+    LV2_URID patch_Get, patch_Set, patch_property, patch_value;
+    LV2_URID loader_session, state_text, state_picked;
 
     void map(LV2_URID_Map* m) {
         auto u = [&](const char* uri) { return m->map(m->handle, uri); };
-        atom_Path = u(LV2_ATOM__Path);
-        atom_String = u(LV2_ATOM__String);
-        atom_Sequence = u(LV2_ATOM__Sequence);
+        atom_Int = u(LV2_ATOM__Int);
         atom_Object = u(LV2_ATOM__Object);
         atom_Blank = u(LV2_ATOM__Blank);
+        atom_Path = u(LV2_ATOM__Path);
+        atom_Sequence = u(LV2_ATOM__Sequence);
+        atom_String = u(LV2_ATOM__String);
         atom_URID = u(LV2_ATOM__URID);
         midi_MidiEvent = u(LV2_MIDI__MidiEvent);
+        patch_Get = u(LV2_PATCH__Get);
         patch_Set = u(LV2_PATCH__Set);
         patch_property = u(LV2_PATCH__property);
         patch_value = u(LV2_PATCH__value);
-        spinout_session = u(kSessionParam);
+        loader_session = u(kLoaderSessionParam);
         state_text = u(kStateText);
-        state_path = u(kStatePath);
+        state_picked = u(kStatePicked);
     }
 };
 
-// Worker messages: small POD structs tagged by type.
-enum class Job : std::uint32_t { load, drainLog, free };
+// A session ready to play. `next` links it into the retired list, so that the
+// audio thread can retire it without allocating.
+struct Engine {
+    std::unique_ptr<Processor> processor;
+    std::string path;             // the session file it came from ("" if unknown)
+    std::uint32_t generation = 0; // the restores counted when its load was asked
+    Engine* next = nullptr;
+};
+
+// The one owner of a plugin's engines: the playing one, one loaded by the worker
+// and not yet taken, and the retired ones. The audio thread swaps and retires
+// with atomic exchanges only; engines are freed by collect() (worker) or when the
+// owner goes (cleanup), nowhere else.
+class Engines {
+public:
+    Engines() = default;
+    Engines(const Engines&) = delete;
+    Engines& operator=(const Engines&) = delete;
+    ~Engines() {
+        retire(current_.exchange(nullptr));
+        retire(loaded_.exchange(nullptr));
+        collect([](Processor&) {});
+    }
+
+    Engine* current() const noexcept { return current_.load(std::memory_order_acquire); }
+    bool hasRetired() const noexcept { return retired_.load(std::memory_order_relaxed); }
+
+    // Audio or instantiation: `e` plays from now on; the one it replaces is retired.
+    void play(std::unique_ptr<Engine> e) noexcept {
+        retire(current_.exchange(e.release(), std::memory_order_acq_rel));
+    }
+    // Worker: a loaded engine for the audio thread to take (one not yet taken is retired).
+    void offer(std::unique_ptr<Engine> e) noexcept {
+        retire(loaded_.exchange(e.release(), std::memory_order_acq_rel));
+    }
+    // Audio: the engine offered, if any.
+    std::unique_ptr<Engine> take() noexcept {
+        if (loaded_.load(std::memory_order_relaxed) == nullptr) return nullptr;
+        return std::unique_ptr<Engine>(loaded_.exchange(nullptr, std::memory_order_acq_rel));
+    }
+    // Any thread: `e` waits for collect(). Lock-free; never fails.
+    void retire(std::unique_ptr<Engine> e) noexcept { retire(e.release()); }
+    // Worker or cleanup: frees the retired engines, each after `last` saw it.
+    template <typename F> void collect(F&& last) {
+        for (Engine* e = retired_.exchange(nullptr, std::memory_order_acquire); e != nullptr;) {
+            std::unique_ptr<Engine> owned(e);
+            e = e->next;
+            if (owned->processor) last(*owned->processor);
+        }
+    }
+
+private:
+    void retire(Engine* e) noexcept {
+        if (e == nullptr) return;
+        e->next = retired_.load(std::memory_order_relaxed);
+        while (!retired_.compare_exchange_weak(e->next, e, std::memory_order_release,
+                                               std::memory_order_relaxed)) {
+        }
+    }
+
+    std::atomic<Engine*> current_{nullptr};
+    std::atomic<Engine*> loaded_{nullptr};
+    std::atomic<Engine*> retired_{nullptr};
+};
+
+// Worker jobs: small POD headers, tagged by type. A load's path follows its header.
+enum class Job : std::uint32_t { load, drainLog, collect };
 struct JobMessage {
     Job job;
-    Processor* processor;     // drainLog, free
-    std::uint32_t pathLength; // load: the path follows the struct
-    std::uint32_t generation; // load: the state it was asked in (see restore)
-};
-struct LoadedMessage {
-    Processor* processor;
-    std::uint32_t generation;
+    std::uint32_t generation = 0; // load: the restores counted when it was asked
+    std::uint32_t pathBytes = 0;  // load
 };
 
 struct Library {
@@ -86,28 +162,40 @@ struct Library {
 
 // The libraries this binary has handed out (one per bundle that loaded it).
 std::mutex librariesMutex;
-std::vector<Library*> libraries;
+std::vector<std::unique_ptr<Library>> libraries;
 
 const Library* libraryOf(const LV2_Descriptor* d) {
     std::lock_guard<std::mutex> lock(librariesMutex);
-    for (auto* lib : libraries)
-        if (&lib->descriptor == d) return lib;
+    for (const auto& lib : libraries)
+        if (&lib->descriptor == d) return lib.get();
     return nullptr;
 }
 
+// The loader's generic controls follow the host only once moved ("pick-up"), so
+// that a loaded session starts at its own defaults, as its bundle does.
+struct Pickup {
+    std::array<float, kLoaderControls> reference{}; // the values when the session came
+    std::atomic<std::uint32_t> picked{0};           // bit i: control i follows the host (saved)
+    bool capture = true;                            // take the references in the next run()
+};
+static_assert(kLoaderControls <= 32, "the picked-up controls are a 32-bit mask");
+
 struct Plugin {
-    const Library* library = nullptr;
+    explicit Plugin(const Library& lib) : library(lib) {}
+    const Library& library;
     Urids urids{};
     LV2_URID_Map* map = nullptr;
     LV2_Worker_Schedule* schedule = nullptr;
     LV2_Log_Logger logger{};
+    LV2_Atom_Forge forge{};
     double sr = 48000;
-    // The playing session (null: silent). Swapped by work_response and restore;
-    // read by save() from the host's thread, so atomic, and freed only under stateMutex.
-    std::atomic<Processor*> processor{nullptr};
-    std::mutex stateMutex;
-    std::vector<Processor*> retired;          // replaced by restore; freed by the worker or cleanup
-    std::atomic<std::uint32_t> generation{0}; // restore makes loads asked before it stale
+    Engines engines;
+    std::mutex stateMutex;                    // save() reads the playing engine; collect frees
+    std::atomic<std::uint32_t> generation{0}; // restores so far: loads asked before one are stale
+    std::atomic<bool> logPending{false};      // a drainLog job is queued
+    std::atomic<bool> collectPending{false};  // a collect job is queued
+    std::atomic<bool> announcePath{false};    // tell the host the session path (patch:Set)
+    Pickup pickup;
     PortLayout layout;
     std::vector<float*> audio;
     const LV2_Atom_Sequence* events = nullptr;
@@ -115,7 +203,6 @@ struct Plugin {
     float* latency = nullptr;
     std::vector<const float*> controls;
     std::vector<MidiMessage> midi;
-    bool logPending = false;
 };
 
 void logMessages(Plugin& p, Processor& proc) {
@@ -133,32 +220,6 @@ void logMessages(Plugin& p, Processor& proc) {
     });
 }
 
-// Builds a session's processor: off the audio thread (instantiate, worker, restore).
-std::unique_ptr<Processor> build(Plugin& p, const std::string& text, const std::string& path) {
-    try {
-        auto spec = parseSessionText(text, path);
-        if (p.library->loader) {
-            spec.audioInputs = kLoaderInputs;
-            spec.audioOutputs = kLoaderOutputs;
-            if (spec.ports.size() > static_cast<std::size_t>(kLoaderControls))
-                lv2_log_warning(&p.logger,
-                                "spinout: %s has %zu ports; the loader maps the first %d\n",
-                                path.c_str(), spec.ports.size(), kLoaderControls);
-        }
-        ProcessorOptions options;
-        options.sr = static_cast<int>(p.sr);
-        auto proc = std::make_unique<Processor>(spec, options);
-        logMessages(p, *proc);
-        return proc;
-    } catch (const SessionFileError& e) {
-        for (const auto& d : e.diagnostics())
-            lv2_log_error(&p.logger, "spinout: %s\n", d.str().c_str());
-    } catch (const std::exception& e) {
-        lv2_log_error(&p.logger, "spinout: %s: %s\n", path.c_str(), e.what());
-    }
-    return nullptr;
-}
-
 std::string readFile(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) return {};
@@ -167,34 +228,55 @@ std::string readFile(const std::string& path) {
     return ss.str();
 }
 
+// Instantiation or worker: builds a session's engine; null (with the errors logged) if it fails.
+std::unique_ptr<Engine> build(Plugin& p, const std::string& text, const std::string& path,
+                              std::uint32_t generation) {
+    const std::string name = path.empty() ? "restored-session.toml" : path;
+    try {
+        auto spec = parseSessionText(text, name);
+        if (p.library.loader) {
+            spec.audioInputs = kLoaderInputs;
+            spec.audioOutputs = kLoaderOutputs;
+            if (spec.ports.size() > static_cast<std::size_t>(kLoaderControls))
+                lv2_log_warning(&p.logger,
+                                "spinout: %s has %zu ports; the loader maps the first %d\n",
+                                name.c_str(), spec.ports.size(), kLoaderControls);
+        }
+        ProcessorOptions options;
+        options.sr = static_cast<int>(p.sr);
+        auto e = std::make_unique<Engine>();
+        // No warm-up cycle: a loaded session starts as its bundle does, sample for sample.
+        e->processor = std::make_unique<Processor>(spec, options);
+        e->path = path;
+        e->generation = generation;
+        logMessages(p, *e->processor);
+        return e;
+    } catch (const SessionFileError& e) {
+        for (const auto& d : e.diagnostics())
+            lv2_log_error(&p.logger, "spinout: %s\n", d.str().c_str());
+    } catch (const std::exception& e) {
+        lv2_log_error(&p.logger, "spinout: %s: %s\n", name.c_str(), e.what());
+    }
+    return nullptr;
+}
+
+// Instantiation thread.
 LV2_Handle instantiate(const LV2_Descriptor* descriptor, double rate, const char*,
                        const LV2_Feature* const* features) {
-    auto p = std::make_unique<Plugin>();
-    p->library = libraryOf(descriptor);
-    if (p->library == nullptr) return nullptr;
+    const Library* library = libraryOf(descriptor);
+    if (library == nullptr) return nullptr;
+    auto p = std::make_unique<Plugin>(*library);
     p->sr = rate;
-    LV2_Log_Log* log = nullptr;
-    for (int i = 0; features != nullptr && features[i] != nullptr; ++i) {
-        if (!std::strcmp(features[i]->URI, LV2_URID__map))
-            p->map = static_cast<LV2_URID_Map*>(features[i]->data);
-        else if (!std::strcmp(features[i]->URI, LV2_WORKER__schedule))
-            p->schedule = static_cast<LV2_Worker_Schedule*>(features[i]->data);
-        else if (!std::strcmp(features[i]->URI, LV2_LOG__log))
-            log = static_cast<LV2_Log_Log*>(features[i]->data);
-    }
-    // Without urid:map (lv2apply) there are no atoms to read: audio and controls still work.
-    if (p->map != nullptr) p->urids.map(p->map);
-    lv2_log_logger_init(&p->logger, p->map, log);
 
     SessionSpec shape;
-    if (p->library->loader) {
+    std::string text, path;
+    if (library->loader) {
         shape.audioInputs = kLoaderInputs;
         shape.audioOutputs = kLoaderOutputs;
         p->layout = PortLayout::of(shape, kLoaderControls, true);
     } else {
-        const auto path = (std::filesystem::path(p->library->bundle) / "session.toml").string();
-        const auto text = readFile(path);
-        p->processor = build(*p, text, path).release();
+        path = (std::filesystem::path(library->bundle) / "session.toml").string();
+        text = readFile(path);
         try {
             shape = parseSessionText(text, path);
         } catch (...) {
@@ -203,13 +285,35 @@ LV2_Handle instantiate(const LV2_Descriptor* descriptor, double rate, const char
         p->layout = PortLayout::of(shape, static_cast<int>(shape.ports.size()),
                                    PortLayout::needsEvents(shape));
     }
+    // Atom ports need urid:map; the loader needs the worker to load; a plain effect
+    // needs nothing (lv2apply runs it). The Turtle says the same.
+    const bool events = p->layout.events >= 0;
+    void *log = nullptr, *map = nullptr, *schedule = nullptr;
+    const char* missing = lv2_features_query(features, LV2_LOG__log, &log, false, LV2_URID__map,
+                                             &map, events, LV2_WORKER__schedule, &schedule,
+                                             library->loader, static_cast<const char*>(nullptr));
+    p->map = static_cast<LV2_URID_Map*>(map);
+    p->schedule = static_cast<LV2_Worker_Schedule*>(schedule);
+    if (p->map != nullptr) {
+        p->urids.map(p->map);
+        lv2_atom_forge_init(&p->forge, p->map);
+    }
+    lv2_log_logger_init(&p->logger, p->map, static_cast<LV2_Log_Log*>(log));
+    if (missing != nullptr) {
+        lv2_log_error(&p->logger, "spinout: %s needs the host feature <%s>\n", library->uri.c_str(),
+                      missing);
+        return nullptr;
+    }
+    if (!library->loader)
+        if (auto e = build(*p, text, path, 0)) p->engines.play(std::move(e));
+
     p->audio.assign(static_cast<std::size_t>(p->layout.numIn + p->layout.numOut), nullptr);
     p->controls.assign(static_cast<std::size_t>(p->layout.numControls), nullptr);
-    p->midi.reserve(4096);
-    p->retired.reserve(64);
+    p->midi.reserve(kMaxMidiPerBlock);
     return p.release();
 }
 
+// Audio thread.
 void connectPort(LV2_Handle h, uint32_t port, void* data) {
     auto& p = *static_cast<Plugin*>(h);
     const auto& l = p.layout;
@@ -226,225 +330,320 @@ void connectPort(LV2_Handle h, uint32_t port, void* data) {
         p.controls[static_cast<std::size_t>(i - l.controls)] = static_cast<const float*>(data);
 }
 
-// A patch:Set of the session parameter: the path to load (loader only).
-const LV2_Atom* sessionPathOf(const Plugin& p, const LV2_Atom_Object* obj) {
-    if (obj->body.otype != p.urids.patch_Set) return nullptr;
+// Audio thread: a patch message for the loader's session parameter. A patch:Set's
+// path is scheduled for loading; a patch:Get asks for the current path.
+void handlePatch(Plugin& p, const LV2_Atom_Object* obj) {
     const LV2_Atom* property = nullptr;
     const LV2_Atom* value = nullptr;
     lv2_atom_object_get(obj, p.urids.patch_property, &property, p.urids.patch_value, &value, 0);
-    if (property == nullptr || property->type != p.urids.atom_URID ||
-        reinterpret_cast<const LV2_Atom_URID*>(property)->body != p.urids.spinout_session)
-        return nullptr;
-    if (value == nullptr ||
-        (value->type != p.urids.atom_Path && value->type != p.urids.atom_String))
-        return nullptr;
-    return value;
+    const bool aboutSession =
+        property != nullptr && property->type == p.urids.atom_URID &&
+        reinterpret_cast<const LV2_Atom_URID*>(property)->body == p.urids.loader_session;
+    if (obj->body.otype == p.urids.patch_Get) {
+        if (property == nullptr || aboutSession) p.announcePath = true; // no property: all
+        return;
+    }
+    if (obj->body.otype != p.urids.patch_Set || !aboutSession || value == nullptr ||
+        (value->type != p.urids.atom_Path && value->type != p.urids.atom_String) ||
+        value->size == 0 || value->size > kMaxPathBytes)
+        return;
+    // header and path in one stack buffer (no allocation)
+    char buf[sizeof(JobMessage) + kMaxPathBytes];
+    const JobMessage msg{Job::load, p.generation.load(), value->size};
+    std::memcpy(buf, &msg, sizeof msg);
+    std::memcpy(buf + sizeof msg, LV2_ATOM_BODY_CONST(value), value->size);
+    p.schedule->schedule_work(p.schedule->handle, static_cast<uint32_t>(sizeof msg + value->size),
+                              buf);
 }
 
+// Audio thread: the events port's MIDI into p.midi, its patch messages handled.
+void readEvents(Plugin& p) {
+    p.midi.clear();
+    if (p.events == nullptr || p.map == nullptr) return;
+    LV2_ATOM_SEQUENCE_FOREACH(p.events, ev) {
+        if (ev->body.type == p.urids.midi_MidiEvent) {
+            if (p.midi.size() == p.midi.capacity()) continue; // never grow here
+            MidiMessage m;
+            m.frame = static_cast<std::uint32_t>(ev->time.frames);
+            m.size = static_cast<std::uint8_t>(std::min<uint32_t>(ev->body.size, 3));
+            std::memcpy(m.data, LV2_ATOM_BODY_CONST(&ev->body), m.size);
+            p.midi.push_back(m);
+        } else if (p.library.loader &&
+                   (ev->body.type == p.urids.atom_Object || ev->body.type == p.urids.atom_Blank)) {
+            handlePatch(p, reinterpret_cast<const LV2_Atom_Object*>(&ev->body));
+        }
+    }
+}
+
+// Audio thread: the notify port's sequence: empty, or a patch:Set of the session path.
+void writeNotify(Plugin& p, const Engine* e) {
+    if (p.notify == nullptr) return;
+    const uint32_t capacity = p.notify->atom.size;
+    lv2_atom_forge_set_buffer(&p.forge, reinterpret_cast<uint8_t*>(p.notify), capacity);
+    LV2_Atom_Forge_Frame seq;
+    if (!lv2_atom_forge_sequence_head(&p.forge, &seq, 0)) return;
+    if (p.announcePath.exchange(false) && e != nullptr && !e->path.empty()) {
+        LV2_Atom_Forge_Frame obj;
+        lv2_atom_forge_frame_time(&p.forge, 0);
+        if (lv2_atom_forge_object(&p.forge, &obj, 0, p.urids.patch_Set)) {
+            lv2_atom_forge_key(&p.forge, p.urids.patch_property);
+            lv2_atom_forge_urid(&p.forge, p.urids.loader_session);
+            lv2_atom_forge_key(&p.forge, p.urids.patch_value);
+            lv2_atom_forge_path(&p.forge, e->path.c_str(), static_cast<uint32_t>(e->path.size()));
+            lv2_atom_forge_pop(&p.forge, &obj);
+        }
+    }
+    lv2_atom_forge_pop(&p.forge, &seq);
+}
+
+// Audio thread: a session the worker has loaded starts playing (stale ones retire).
+void takeLoaded(Plugin& p) {
+    auto e = p.engines.take();
+    if (!e) return;
+    if (e->generation != p.generation.load()) { // asked before a restore
+        p.engines.retire(std::move(e));
+        return;
+    }
+    p.engines.play(std::move(e));
+    p.pickup.picked = 0; // a new session: every control waits for the host to move it
+    p.pickup.capture = true;
+    p.announcePath = true;
+}
+
+// Audio thread: the loader's generic controls, each once the host has moved it.
+void loaderControls(Plugin& p, Processor& proc) {
+    auto& k = p.pickup;
+    const std::size_t n = std::min<std::size_t>(p.controls.size(), proc.numPorts());
+    if (k.capture) {
+        for (std::size_t i = 0; i < p.controls.size(); ++i)
+            k.reference[i] = p.controls[i] != nullptr ? *p.controls[i] : 0.0f;
+        k.capture = false;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        if (p.controls[i] == nullptr) continue;
+        const float v = *p.controls[i];
+        const std::uint32_t bit = 1u << i;
+        if ((k.picked.load(std::memory_order_relaxed) & bit) == 0) {
+            if (v == k.reference[i]) continue;
+            k.picked.fetch_or(bit, std::memory_order_relaxed);
+        }
+        // positions 0..1 along each port's range
+        proc.setPort(i, portValueFromUnit(proc.spec().ports[i], v));
+    }
+}
+
+// Audio thread: jobs for the worker, each queued once until it has run.
+void scheduleJobs(Plugin& p, Processor* proc) {
+    if (p.schedule == nullptr) return;
+    auto send = [&](std::atomic<bool>& pending, Job job) {
+        if (pending.exchange(true)) return;
+        const JobMessage msg{job, 0, 0};
+        if (p.schedule->schedule_work(p.schedule->handle, sizeof msg, &msg) != LV2_WORKER_SUCCESS)
+            pending = false; // the host's queue is full: again next block
+    };
+    // Csound's messages reach the host's log from the worker, not from here
+    if (proc != nullptr && !proc->engine().messages().empty()) send(p.logPending, Job::drainLog);
+    if (p.engines.hasRetired()) send(p.collectPending, Job::collect);
+}
+
+// Audio thread.
 void run(LV2_Handle h, uint32_t nframes) {
     auto& p = *static_cast<Plugin*>(h);
     const auto& l = p.layout;
-    p.midi.clear();
-    if (p.events != nullptr && p.map != nullptr) {
-        LV2_ATOM_SEQUENCE_FOREACH(p.events, ev) {
-            if (ev->body.type == p.urids.midi_MidiEvent) {
-                if (p.midi.size() == p.midi.capacity()) continue; // never grow here
-                MidiMessage m;
-                m.frame = static_cast<std::uint32_t>(ev->time.frames);
-                m.size = static_cast<std::uint8_t>(std::min<uint32_t>(ev->body.size, 3));
-                std::memcpy(m.data, LV2_ATOM_BODY_CONST(&ev->body), m.size);
-                p.midi.push_back(m);
-            } else if (p.library->loader && p.schedule != nullptr &&
-                       (ev->body.type == p.urids.atom_Object ||
-                        ev->body.type == p.urids.atom_Blank)) {
-                const auto* value =
-                    sessionPathOf(p, reinterpret_cast<const LV2_Atom_Object*>(&ev->body));
-                if (value == nullptr || value->size > 4000) continue;
-                // a load job: header and path in one stack buffer (no allocation)
-                char buf[sizeof(JobMessage) + 4096];
-                JobMessage msg{Job::load, nullptr, value->size, p.generation.load()};
-                std::memcpy(buf, &msg, sizeof msg);
-                std::memcpy(buf + sizeof msg, LV2_ATOM_BODY_CONST(value), value->size);
-                p.schedule->schedule_work(p.schedule->handle,
-                                          static_cast<uint32_t>(sizeof msg + value->size), buf);
-            }
-        }
-    }
-    if (p.notify != nullptr) { // nothing to say: an empty sequence
-        const uint32_t capacity = p.notify->atom.size;
-        if (capacity >= sizeof(LV2_Atom_Sequence_Body)) {
-            p.notify->atom.type = p.urids.atom_Sequence;
-            p.notify->atom.size = sizeof(LV2_Atom_Sequence_Body);
-            p.notify->body.unit = 0;
-            p.notify->body.pad = 0;
-        }
-    }
-    if (p.latency != nullptr)
-        *p.latency = p.processor ? static_cast<float>(p.processor.load()->latency()) : 0.0f;
-    if (!p.processor) { // silence, never garbage
+    if (p.library.loader) takeLoaded(p);
+    readEvents(p);
+    Engine* e = p.engines.current();
+    writeNotify(p, e);
+    Processor* proc = e != nullptr ? e->processor.get() : nullptr;
+    if (p.latency != nullptr) *p.latency = proc ? static_cast<float>(proc->latency()) : 0.0f;
+    if (proc == nullptr) { // silence, never garbage
         for (int ch = 0; ch < l.numOut; ++ch)
             if (float* out = p.audio[static_cast<std::size_t>(l.numIn + ch)])
                 std::memset(out, 0, nframes * sizeof(float));
+        scheduleJobs(p, nullptr);
         return;
     }
-    auto& proc = *p.processor.load();
-    const auto& spec = proc.spec();
-    for (std::size_t i = 0; i < p.controls.size() && i < proc.numPorts(); ++i) {
-        if (p.controls[i] == nullptr) continue;
-        const double v = *p.controls[i];
-        // the loader's generic controls are positions 0..1 along each port's range
-        proc.setPort(i, p.library->loader ? portValueFromUnit(spec.ports[i], v) : v);
-    }
-    const float* ins[64] = {};
-    float* outs[64] = {};
-    for (int ch = 0; ch < l.numIn && ch < 64; ++ch)
+    if (p.library.loader)
+        loaderControls(p, *proc);
+    else
+        for (std::size_t i = 0; i < p.controls.size() && i < proc->numPorts(); ++i)
+            if (p.controls[i] != nullptr) proc->setPort(i, *p.controls[i]);
+    const float* ins[kMaxAudioChannels] = {};
+    float* outs[kMaxAudioChannels] = {};
+    for (int ch = 0; ch < l.numIn && ch < kMaxAudioChannels; ++ch)
         ins[ch] = p.audio[static_cast<std::size_t>(ch)];
-    for (int ch = 0; ch < l.numOut && ch < 64; ++ch)
+    for (int ch = 0; ch < l.numOut && ch < kMaxAudioChannels; ++ch)
         outs[ch] = p.audio[static_cast<std::size_t>(l.numIn + ch)];
-    proc.process(ins, outs, nframes, p.midi);
-    // Csound's messages reach the host's log from the worker, not from here
-    if (p.schedule != nullptr && !p.logPending && !proc.engine().messages().empty()) {
-        JobMessage msg{Job::drainLog, &proc, 0, 0};
-        if (p.schedule->schedule_work(p.schedule->handle, sizeof msg, &msg) == LV2_WORKER_SUCCESS)
-            p.logPending = true;
-    }
+    proc->process(ins, outs, nframes, p.midi);
+    scheduleJobs(p, proc);
 }
 
-LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
-                       LV2_Worker_Respond_Handle rh, uint32_t size, const void* data) {
+// Worker thread.
+LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function, LV2_Worker_Respond_Handle,
+                       uint32_t size, const void* data) {
     auto& p = *static_cast<Plugin*>(h);
     if (size < sizeof(JobMessage)) return LV2_WORKER_ERR_UNKNOWN;
     JobMessage msg;
     std::memcpy(&msg, data, sizeof msg);
     switch (msg.job) {
     case Job::load: {
-        std::string path(static_cast<const char*>(data) + sizeof msg, msg.pathLength);
+        if (msg.pathBytes > size - sizeof msg) return LV2_WORKER_ERR_UNKNOWN;
+        std::string path(static_cast<const char*>(data) + sizeof msg, msg.pathBytes);
         path = path.c_str(); // drop the atom's terminating zero
-        auto text = readFile(path);
+        const auto text = readFile(path);
         if (text.empty()) {
             lv2_log_error(&p.logger, "spinout: cannot read the session file '%s'\n", path.c_str());
             return LV2_WORKER_SUCCESS;
         }
-        auto proc = build(p, text, path);
-        if (!proc) return LV2_WORKER_SUCCESS; // the last good session keeps playing
-        proc->warmUp();                       // its first cycle here, not in run()
-        LoadedMessage loaded{proc.get(), msg.generation};
-        if (respond(rh, sizeof loaded, &loaded) == LV2_WORKER_SUCCESS) proc.release();
+        // the next run() takes it; a failed build leaves the last good session playing
+        if (auto e = build(p, text, path, msg.generation)) p.engines.offer(std::move(e));
         return LV2_WORKER_SUCCESS;
     }
     case Job::drainLog:
-        logMessages(p, *msg.processor);
-        respond(rh, 0, nullptr);
+        // the playing engine is retired, never freed, while this thread runs
+        if (Engine* e = p.engines.current()) logMessages(p, *e->processor);
+        p.logPending = false;
         return LV2_WORKER_SUCCESS;
-    case Job::free: {
-        // under the lock: save() may be reading the text of the one being freed
+    case Job::collect: {
+        // under the lock: save() may be reading the engine that was playing
         std::lock_guard<std::mutex> lock(p.stateMutex);
-        delete msg.processor;
-        for (auto* r : p.retired)
-            delete r;
-        p.retired.clear();
+        p.engines.collect([&](Processor& proc) { logMessages(p, proc); });
+        p.collectPending = false;
         return LV2_WORKER_SUCCESS;
     }
     }
     return LV2_WORKER_ERR_UNKNOWN;
 }
 
-LV2_Worker_Status workResponse(LV2_Handle h, uint32_t size, const void* data) {
-    auto& p = *static_cast<Plugin*>(h);
-    if (size == 0) { // the log was drained
-        p.logPending = false;
-        return LV2_WORKER_SUCCESS;
-    }
-    LoadedMessage loaded;
-    std::memcpy(&loaded, data, sizeof loaded);
-    Processor* old = loaded.processor; // a load asked before a restore: dropped
-    if (loaded.generation == p.generation.load()) {
-        // swap in the new engine; the old one is freed by the worker again
-        old = p.processor.exchange(loaded.processor);
-        p.logPending = false;
-    }
-    if (old != nullptr) {
-        JobMessage msg{Job::free, old, 0, 0};
-        if (p.schedule->schedule_work(p.schedule->handle, sizeof msg, &msg) != LV2_WORKER_SUCCESS) {
-            // no room in the host's queue: keep it for cleanup rather than free it here
-            std::unique_lock<std::mutex> lock(p.stateMutex, std::try_to_lock);
-            if (lock.owns_lock() && p.retired.size() < p.retired.capacity())
-                p.retired.push_back(old);
-        }
-    }
+// Audio thread: nothing comes back from the worker (run() takes what it loaded).
+LV2_Worker_Status workResponse(LV2_Handle, uint32_t, const void*) {
     return LV2_WORKER_SUCCESS;
 }
 
+struct PathFeatures {
+    const LV2_State_Map_Path* map = nullptr;
+    const LV2_State_Free_Path* free = nullptr;
+    explicit PathFeatures(const LV2_Feature* const* features) {
+        void *m = nullptr, *f = nullptr;
+        lv2_features_query(features, LV2_STATE__mapPath, &m, false, LV2_STATE__freePath, &f, false,
+                           static_cast<const char*>(nullptr));
+        map = static_cast<const LV2_State_Map_Path*>(m);
+        free = static_cast<const LV2_State_Free_Path*>(f);
+    }
+    // A path the host returned, freed as the host asks.
+    void release(char* path) const {
+        if (free != nullptr)
+            free->free_path(free->handle, path);
+        else
+            std::free(path);
+    }
+};
+
+// State thread (concurrent with audio and worker). The loader saves its session's
+// text (so that a project reopens the same after the file moved), the file as an
+// atom:Path the host maps, and which controls follow the host.
 LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store, LV2_State_Handle sh, uint32_t,
-                      const LV2_Feature* const*) {
+                      const LV2_Feature* const* features) {
     auto& p = *static_cast<Plugin*>(h);
-    if (!p.library->loader) return LV2_STATE_SUCCESS;
-    std::lock_guard<std::mutex> lock(p.stateMutex); // the worker frees under it
-    const Processor* proc = p.processor.load();
-    if (proc == nullptr) return LV2_STATE_SUCCESS;
-    // the text itself, so that a project reopens the same even after the file moved
-    const auto& text = proc->spec().text;
-    const auto& path = proc->spec().path;
+    const PathFeatures paths(features);
+    std::lock_guard<std::mutex> lock(p.stateMutex); // collect frees under it
+    const Engine* e = p.engines.current();
+    if (e == nullptr) return LV2_STATE_SUCCESS;
+    const auto& text = e->processor->spec().text;
     store(sh, p.urids.state_text, text.c_str(), text.size() + 1, p.urids.atom_String,
           LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
-    store(sh, p.urids.state_path, path.c_str(), path.size() + 1, p.urids.atom_String,
+    if (!e->path.empty()) {
+        char* mapped = paths.map != nullptr
+                           ? paths.map->abstract_path(paths.map->handle, e->path.c_str())
+                           : nullptr;
+        const char* stored = mapped != nullptr ? mapped : e->path.c_str();
+        store(sh, p.urids.loader_session, stored, std::strlen(stored) + 1, p.urids.atom_Path,
+              LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
+        if (mapped != nullptr) paths.release(mapped);
+    }
+    const int32_t picked = static_cast<int32_t>(p.pickup.picked.load());
+    store(sh, p.urids.state_picked, &picked, sizeof picked, p.urids.atom_Int,
           LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
     return LV2_STATE_SUCCESS;
 }
 
+// Instantiation thread (never concurrent with run): builds and swaps here, worker or not.
 LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrieve, LV2_State_Handle sh,
-                         uint32_t, const LV2_Feature* const*) {
+                         uint32_t, const LV2_Feature* const* features) {
     auto& p = *static_cast<Plugin*>(h);
-    if (!p.library->loader) return LV2_STATE_SUCCESS;
+    const PathFeatures paths(features);
     size_t size = 0;
     uint32_t type = 0, flags = 0;
-    const void* text = retrieve(sh, p.urids.state_text, &size, &type, &flags);
-    if (text == nullptr || type != p.urids.atom_String) return LV2_STATE_SUCCESS;
-    const void* path = retrieve(sh, p.urids.state_path, &size, &type, &flags);
-    const std::string pathText =
-        path != nullptr ? static_cast<const char*>(path) : "restored-session.toml";
-    // restore is never concurrent with run(): build and swap here, worker or not
-    auto proc = build(p, static_cast<const char*>(text), pathText);
-    if (!proc) return LV2_STATE_ERR_UNKNOWN;
-    proc->warmUp();
-    ++p.generation; // a load still in the worker must not replace this session
-    std::lock_guard<std::mutex> lock(p.stateMutex);
-    // the worker may still hold a log job for the old one: it is freed later, in order
-    if (Processor* old = p.processor.exchange(proc.release())) p.retired.push_back(old);
+    std::string path;
+    const void* value = retrieve(sh, p.urids.loader_session, &size, &type, &flags);
+    if (value != nullptr && type == p.urids.atom_Path && size > 0) {
+        const auto* stored = static_cast<const char*>(value);
+        char* absolute =
+            paths.map != nullptr ? paths.map->absolute_path(paths.map->handle, stored) : nullptr;
+        path = absolute != nullptr ? absolute : std::string(stored, strnlen(stored, size));
+        if (absolute != nullptr) paths.release(absolute);
+    }
+    std::string text;
+    value = retrieve(sh, p.urids.state_text, &size, &type, &flags);
+    if (value != nullptr && type == p.urids.atom_String)
+        text.assign(static_cast<const char*>(value),
+                    strnlen(static_cast<const char*>(value), size));
+    else if (!path.empty()) // a state that names only a file (a state.ttl written by hand)
+        text = readFile(path);
+    if (text.empty()) {
+        if (!path.empty())
+            lv2_log_error(&p.logger, "spinout: cannot read the session file '%s'\n", path.c_str());
+        return path.empty() ? LV2_STATE_SUCCESS : LV2_STATE_ERR_NO_PROPERTY;
+    }
+    value = retrieve(sh, p.urids.state_picked, &size, &type, &flags);
+    const std::uint32_t picked = value != nullptr && type == p.urids.atom_Int && size == 4
+                                     ? *static_cast<const std::uint32_t*>(value)
+                                     : 0;
+    // a load still in the worker must not replace this session
+    const std::uint32_t generation = ++p.generation;
+    auto e = build(p, text, path, generation);
+    if (!e) return LV2_STATE_ERR_UNKNOWN;
+    p.engines.play(std::move(e));
+    p.pickup.picked = picked; // the controls the project had moved follow the host at once
+    p.pickup.capture = true;
+    p.announcePath = true;
     return LV2_STATE_SUCCESS;
 }
 
+// Discovery (no instance): the worker interface, for every plugin.
 const void* extensionData(const char* uri) {
     static const LV2_Worker_Interface worker = {work, workResponse, nullptr};
-    static const LV2_State_Interface state = {save, restore};
     if (!std::strcmp(uri, LV2_WORKER__interface)) return &worker;
-    if (!std::strcmp(uri, LV2_STATE__interface)) return &state;
     return nullptr;
 }
 
-void cleanup(LV2_Handle h) {
-    auto* p = static_cast<Plugin*>(h);
-    delete p->processor.load();
-    for (auto* r : p->retired)
-        delete r;
-    delete p;
+// Discovery: the loader alone has state, the session it plays.
+const void* loaderExtensionData(const char* uri) {
+    static const LV2_State_Interface state = {save, restore};
+    if (!std::strcmp(uri, LV2_STATE__interface)) return &state;
+    return extensionData(uri);
 }
 
+// Instantiation thread.
+void cleanup(LV2_Handle h) {
+    std::unique_ptr<Plugin> p(static_cast<Plugin*>(h)); // its Engines free every engine
+}
+
+// Discovery.
 const LV2_Descriptor* getPlugin(LV2_Lib_Handle handle, uint32_t index) {
     auto* lib = static_cast<Library*>(handle);
     return index == 0 && !lib->uri.empty() ? &lib->descriptor : nullptr;
 }
 
+// Discovery: the host is done with a bundle's library.
 void cleanupLibrary(LV2_Lib_Handle handle) {
-    auto* lib = static_cast<Library*>(handle);
-    {
-        std::lock_guard<std::mutex> lock(librariesMutex);
-        libraries.erase(std::remove(libraries.begin(), libraries.end(), lib), libraries.end());
-    }
-    delete lib;
+    std::lock_guard<std::mutex> lock(librariesMutex);
+    libraries.erase(std::remove_if(libraries.begin(), libraries.end(),
+                                   [&](const auto& lib) { return lib.get() == handle; }),
+                    libraries.end());
 }
 
-// The session's URI, read from the bundle's session file (no Csound involved).
+// Discovery: the session's URI, read from the bundle's session file (no Csound involved).
 std::string sessionUri(const std::string& bundle) {
     const auto path = (std::filesystem::path(bundle) / "session.toml").string();
     try {
@@ -458,17 +657,24 @@ std::string sessionUri(const std::string& bundle) {
 
 } // namespace spinout::lv2
 
+// Discovery thread: one library per bundle; the loader's bundle has no session.toml.
 extern "C" LV2_SYMBOL_EXPORT const LV2_Lib_Descriptor*
 lv2_lib_descriptor(const char* bundle_path, const LV2_Feature* const*) {
     using namespace spinout::lv2;
-    auto* lib = new Library;
+    auto lib = std::make_unique<Library>();
     lib->bundle = bundle_path;
     lib->loader = !std::filesystem::exists(std::filesystem::path(bundle_path) / "session.toml");
     lib->uri = lib->loader ? spinout::kLoaderUri : sessionUri(bundle_path);
-    lib->descriptor = {lib->uri.c_str(), instantiate, connectPort,  nullptr, run,
-                       nullptr,          cleanup,     extensionData};
-    lib->lib = {lib, sizeof(LV2_Lib_Descriptor), cleanupLibrary, getPlugin};
+    lib->descriptor = {lib->uri.c_str(),
+                       instantiate,
+                       connectPort,
+                       nullptr,
+                       run,
+                       nullptr,
+                       cleanup,
+                       lib->loader ? loaderExtensionData : extensionData};
+    lib->lib = {lib.get(), sizeof(LV2_Lib_Descriptor), cleanupLibrary, getPlugin};
     std::lock_guard<std::mutex> lock(librariesMutex);
-    libraries.push_back(lib);
-    return &lib->lib;
+    libraries.push_back(std::move(lib));
+    return &libraries.back()->lib;
 }

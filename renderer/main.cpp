@@ -1,4 +1,5 @@
-// The `spinout` command: render, csd, check and info over session files.
+// The `spinout` command: render, csd, check, info and bundle over session files.
+#include "bundle.hpp"
 #include "render.hpp"
 
 #include "spinout/check.hpp"
@@ -311,12 +312,6 @@ int runInfo(const std::string& path) {
     return kOk;
 }
 
-void writeFile(const std::filesystem::path& path, const std::string& text) {
-    std::ofstream out(path, std::ios::binary);
-    out << text;
-    if (!out) throw RenderError(fmt::format("cannot write '{}'", path.string()));
-}
-
 // The plugin binary next to this command: build/lib/spinout.so, or ../lib/spinout/ installed.
 std::string defaultBinary() {
     const auto exe = std::filesystem::read_symlink("/proc/self/exe").parent_path();
@@ -326,42 +321,12 @@ std::string defaultBinary() {
     return {};
 }
 
-// A bundle: the session (and what it includes), its Turtle, and the plugin binary.
-int runBundle(const std::vector<std::string>& sessions, bool loader, std::string binary,
-              const std::string& outDir) {
-    if (binary.empty()) binary = defaultBinary();
-    if (binary.empty() || !std::filesystem::exists(binary))
+// Bundles: the session (and what it includes), its Turtle, and the plugin binary.
+int runBundle(BundleJob job) {
+    if (job.binary.empty()) job.binary = defaultBinary();
+    if (job.binary.empty() || !std::filesystem::exists(job.binary))
         throw RenderError("cannot find the plugin binary spinout.so; give --binary PATH");
-    const std::filesystem::path out(outDir);
-    std::filesystem::create_directories(out);
-    auto makeBundle = [&](const std::string& name) {
-        const auto dir = out / (name + ".lv2");
-        std::filesystem::create_directories(dir);
-        std::filesystem::copy_file(binary, dir / "spinout.so",
-                                   std::filesystem::copy_options::overwrite_existing);
-        return dir;
-    };
-    for (const auto& path : sessions) {
-        const auto spec = parseSessionFile(path);
-        const auto dir = makeBundle("spinout-" + std::filesystem::path(path).stem().string());
-        std::filesystem::copy_file(path, dir / "session.toml",
-                                   std::filesystem::copy_options::overwrite_existing);
-        for (const auto& inc : spec.includes) {
-            std::filesystem::create_directories((dir / inc).parent_path());
-            std::filesystem::copy_file(std::filesystem::path(spec.dir) / inc, dir / inc,
-                                       std::filesystem::copy_options::overwrite_existing);
-        }
-        writeFile(dir / "manifest.ttl", manifestTtl(spec, "spinout.so"));
-        writeFile(dir / "plugin.ttl", pluginTtl(spec));
-        writeFile(dir / "presets.ttl", presetsTtl(spec));
-        std::cout << fmt::format("{}: {} ({})\n", dir.string(), spec.name, spec.uri);
-    }
-    if (loader) {
-        const auto dir = makeBundle("spinout-loader");
-        writeFile(dir / "manifest.ttl", loaderManifestTtl("spinout.so"));
-        writeFile(dir / "plugin.ttl", loaderTtl());
-        std::cout << fmt::format("{}: spinout loader ({})\n", dir.string(), kLoaderUri);
-    }
+    makeBundles(job, std::cout);
     return kOk;
 }
 
@@ -431,18 +396,19 @@ int main(int argc, char** argv) {
     infoCmd->add_option("session", infoPath, "the session file")->required();
     infoCmd->allow_extras();
 
-    std::vector<std::string> bundleSessions;
-    bool bundleLoader = false;
-    std::string bundleBinary, bundleOut;
+    BundleJob bundleJob;
     auto* bundleCmd =
         app.add_subcommand("bundle", "make installable LV2 bundles from session files");
-    bundleCmd->add_option("sessions", bundleSessions, "session files");
-    bundleCmd->add_flag("--loader", bundleLoader, "also make the loader plugin's bundle");
-    bundleCmd->add_option("--binary", bundleBinary,
+    bundleCmd->add_option("sessions", bundleJob.sessions, "session files");
+    bundleCmd->add_flag("--loader", bundleJob.loader, "also make the loader plugin's bundle");
+    bundleCmd->add_option("--binary", bundleJob.binary,
                           "the plugin binary (default: the one installed with this command)");
     bundleCmd
-        ->add_option("-o,--output", bundleOut, "the folder to write the bundles in (e.g. ~/.lv2)")
+        ->add_option("-o,--output", bundleJob.outDir,
+                     "the folder to write the bundles in (e.g. ~/.lv2)")
         ->required();
+    bundleCmd->add_flag("--force", bundleJob.force,
+                        "make a bundle even if its uri is on the LV2 path with other content");
     bundleCmd->allow_extras();
 
     const std::vector<CLI::App*> commands = {renderCmd, csdCmd, checkCmd, infoCmd, bundleCmd};
@@ -458,7 +424,7 @@ int main(int argc, char** argv) {
         }
         for (auto* cmd : commands)
             if (cmd->parsed()) checkExtras(cmd);
-        if (bundleCmd->parsed() && bundleSessions.empty() && !bundleLoader)
+        if (bundleCmd->parsed() && bundleJob.sessions.empty() && !bundleJob.loader)
             throw UsageError("bundle: give session files or --loader");
         if (renderCmd->parsed()) {
             const std::vector<std::string> formats = {"wav", "rf64", "flac", "ogg", "aiff"};
@@ -531,8 +497,7 @@ int main(int argc, char** argv) {
             return kOk;
         }
         if (checkCmd->parsed()) return runCheck(checkPath);
-        if (bundleCmd->parsed())
-            return runBundle(bundleSessions, bundleLoader, bundleBinary, bundleOut);
+        if (bundleCmd->parsed()) return runBundle(bundleJob);
         if (infoCmd->parsed()) return runInfo(infoPath);
     } catch (const SessionFileError& e) {
         printDiagnostics(e);

@@ -2,7 +2,9 @@
 // reads to the SessionSpec and every error to the Reader.
 #include "spinout/session_file.hpp"
 
+#include "plugin_meta.hpp"
 #include "spinout/ports.hpp"
+#include "spinout/ttl.hpp"
 #include "toml_reader.hpp"
 
 #include <toml++/toml.h>
@@ -67,13 +69,18 @@ void parseSessionTable(Reader& r, const toml::table& root, SessionSpec& spec) {
     }
     const std::string where = "[session]";
     r.checkKeys(*s,
-                {"name", "uri", "kind", "doc", "audio_inputs", "audio_outputs", "permissions"},
+                {"name", "uri", "kind", "doc", "audio_inputs", "audio_outputs", "author", "license",
+                 "version", "category", "permissions"},
                 where);
     spec.name = r.string(*s, "name", where, true).value_or("");
     spec.uri = r.string(*s, "uri", where, true).value_or("");
-    if (!spec.uri.empty() && spec.uri.find(':') == std::string::npos)
+    // the uri goes into Turtle and names presets as URI#preset-NAME
+    auto uriProblem = iriProblem(spec.uri);
+    if (uriProblem.empty() && spec.uri.find('#') != std::string::npos)
+        uriProblem = "it has a '#' (its presets are URI#preset-NAME)";
+    if (!spec.uri.empty() && !uriProblem.empty())
         r.error(r.pos(*s->get("uri")),
-                fmt::format("uri '{}' is not a URI (e.g. \"urn:spinout:NAME\")", spec.uri));
+                fmt::format("uri '{}' is not a plugin URI: {}", spec.uri, uriProblem));
     const auto kind = r.string(*s, "kind", where).value_or("instrument");
     if (kind == "instrument")
         spec.kind = SessionSpec::instrument;
@@ -86,6 +93,7 @@ void parseSessionTable(Reader& r, const toml::table& root, SessionSpec& spec) {
     spec.audioInputs = r.integer(*s, "audio_inputs", where, 0, 64)
                            .value_or(spec.kind == SessionSpec::effect ? 2 : 0);
     spec.audioOutputs = r.integer(*s, "audio_outputs", where, 1, 64).value_or(2);
+    detail::parsePluginMeta(r, *s, spec);
     parsePermissions(r, *s, spec);
 }
 
@@ -112,6 +120,7 @@ void parseEngine(Reader& r, const toml::table& root, SessionSpec& spec) {
                     r.error(r.pos(x), fmt::format("include file '{}' not found (looked in {})",
                                                   name, spec.dir));
                 spec.includes.push_back(name);
+                spec.includePos.push_back(r.pos(x));
             }
         }
     }

@@ -1,9 +1,19 @@
+// The Turtle of a session's plugin (manifest, plugin, presets) and of the loader,
+// generated from the session file. Whatever the session says is written as data:
+// IRIs are checked, strings escaped, numbers finite; anything else is a TtlError.
 #include "spinout/ttl.hpp"
 
-#include "spinout/engine.hpp"
-#include "spinout/ports.hpp"
-
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <utility>
+
+#ifndef SPINOUT_VERSION_MINOR
+#define SPINOUT_VERSION_MINOR 0
+#define SPINOUT_VERSION_MICRO 0
+#endif
 
 namespace spinout {
 
@@ -32,40 +42,203 @@ PortLayout PortLayout::of(const SessionSpec& spec, int numControls, bool events)
     return l;
 }
 
+std::string iriProblem(std::string_view iri) {
+    const auto isAlpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+    const auto isHex = [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    };
+    const auto colon = iri.find(':');
+    if (colon == std::string_view::npos || colon == 0 || !isAlpha(iri[0]))
+        return "it is not an absolute IRI (scheme \":\" ..., e.g. \"urn:me:name\")";
+    for (std::size_t i = 1; i < colon; ++i) {
+        const char c = iri[i];
+        if (!isAlpha(c) && !(c >= '0' && c <= '9') && c != '+' && c != '-' && c != '.')
+            return fmt::format("its scheme '{}' has a '{}'", iri.substr(0, colon), c);
+    }
+    if (colon + 1 == iri.size()) return "nothing follows the scheme";
+    for (std::size_t i = 0; i < iri.size(); ++i) {
+        const auto c = static_cast<unsigned char>(iri[i]);
+        if (c <= 0x20 || c == 0x7F) return fmt::format("it holds a space or control character");
+        if (std::string_view("<>\"{}|\\^`").find(static_cast<char>(c)) != std::string_view::npos)
+            return fmt::format("it holds '{}', which an IRI cannot", static_cast<char>(c));
+        if (c == '%' && !(i + 2 < iri.size() && isHex(iri[i + 1]) && isHex(iri[i + 2])))
+            return "a '%' is not followed by two hex digits";
+    }
+    return {};
+}
+
+std::string turtleString(std::string_view text) {
+    std::string out = "\"";
+    for (const char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        switch (ch) {
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        default:
+            if (c < 0x20 || c == 0x7F)
+                out += fmt::format("\\u{:04X}", c);
+            else
+                out += ch; // UTF-8 passes as it is (toml++ has checked it)
+        }
+    }
+    return out + "\"";
+}
+
+std::string iriEncode(std::string_view text) {
+    std::string out;
+    for (const char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~')
+            out += ch;
+        else
+            out += fmt::format("%{:02X}", c);
+    }
+    return out;
+}
+
+namespace {
+
+// LV2's plugin classes (lv2core), by the name a session gives as `category`.
+const std::array<std::pair<const char*, const char*>, 40> kClasses = {{
+    {"instrument", "InstrumentPlugin"},
+    {"generator", "GeneratorPlugin"},
+    {"oscillator", "OscillatorPlugin"},
+    {"constant", "ConstantPlugin"},
+    {"delay", "DelayPlugin"},
+    {"reverb", "ReverbPlugin"},
+    {"modulator", "ModulatorPlugin"},
+    {"chorus", "ChorusPlugin"},
+    {"flanger", "FlangerPlugin"},
+    {"phaser", "PhaserPlugin"},
+    {"filter", "FilterPlugin"},
+    {"lowpass", "LowpassPlugin"},
+    {"highpass", "HighpassPlugin"},
+    {"bandpass", "BandpassPlugin"},
+    {"comb", "CombPlugin"},
+    {"allpass", "AllpassPlugin"},
+    {"eq", "EQPlugin"},
+    {"parametric_eq", "ParaEQPlugin"},
+    {"multiband_eq", "MultiEQPlugin"},
+    {"dynamics", "DynamicsPlugin"},
+    {"amplifier", "AmplifierPlugin"},
+    {"compressor", "CompressorPlugin"},
+    {"envelope", "EnvelopePlugin"},
+    {"expander", "ExpanderPlugin"},
+    {"gate", "GatePlugin"},
+    {"limiter", "LimiterPlugin"},
+    {"distortion", "DistortionPlugin"},
+    {"waveshaper", "WaveshaperPlugin"},
+    {"spatial", "SpatialPlugin"},
+    {"spectral", "SpectralPlugin"},
+    {"pitch", "PitchPlugin"},
+    {"simulator", "SimulatorPlugin"},
+    {"utility", "UtilityPlugin"},
+    {"analyser", "AnalyserPlugin"},
+    {"converter", "ConverterPlugin"},
+    {"function", "FunctionPlugin"},
+    {"mixer", "MixerPlugin"},
+    {"midi", "MIDIPlugin"},
+    {"analyzer", "AnalyserPlugin"},
+    {"equaliser", "EQPlugin"},
+}};
+
+} // namespace
+
+std::string lv2ClassOf(const std::string& category) {
+    for (const auto& [name, cls] : kClasses)
+        if (category == name) return cls;
+    return {};
+}
+
+const std::vector<std::string>& lv2Categories() {
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> v;
+        for (const auto& [name, cls] : kClasses)
+            v.emplace_back(name);
+        return v;
+    }();
+    return names;
+}
+
 namespace {
 
 constexpr const char* kPrefixes = R"(@prefix atom: <http://lv2plug.in/ns/ext/atom#> .
 @prefix doap: <http://usefulinc.com/ns/doap#> .
 @prefix foaf: <http://xmlns.com/foaf/0.1/> .
+@prefix log: <http://lv2plug.in/ns/ext/log#> .
 @prefix lv2: <http://lv2plug.in/ns/lv2core#> .
 @prefix midi: <http://lv2plug.in/ns/ext/midi#> .
-@prefix opts: <http://lv2plug.in/ns/ext/options#> .
 @prefix patch: <http://lv2plug.in/ns/ext/patch#> .
 @prefix pprops: <http://lv2plug.in/ns/ext/port-props#> .
 @prefix pset: <http://lv2plug.in/ns/ext/presets#> .
 @prefix rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#> .
 @prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+@prefix rsz: <http://lv2plug.in/ns/ext/resize-port#> .
 @prefix state: <http://lv2plug.in/ns/ext/state#> .
 @prefix units: <http://lv2plug.in/ns/extensions/units#> .
 @prefix urid: <http://lv2plug.in/ns/ext/urid#> .
 @prefix work: <http://lv2plug.in/ns/ext/worker#> .
-@prefix bufsz: <http://lv2plug.in/ns/ext/buf-size#> .
-@prefix log: <http://lv2plug.in/ns/ext/log#> .
-@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
 
 )";
 
-// A Turtle short string escapes as a Csound string literal does.
-std::string quote(const std::string& s) {
-    return csoundString(s);
+// Room in the loader's atom ports for a patch:Set of a path up to 4 KiB.
+constexpr int kLoaderAtomBufferBytes = 8192;
+
+// <iri>, or a TtlError naming what is wrong.
+std::string iriRef(std::string_view iri, std::string_view what) {
+    if (auto problem = iriProblem(iri); !problem.empty())
+        throw TtlError(fmt::format("{} '{}' cannot go into Turtle: {}", what, iri, problem));
+    return fmt::format("<{}>", iri);
+}
+
+// <name> of a file in the bundle (a relative IRI): a plain file name only.
+std::string fileRef(std::string_view name) {
+    const bool ok = !name.empty() && name != "." && name != ".." &&
+                    std::all_of(name.begin(), name.end(), [](char c) {
+                        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                               (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+                    });
+    if (!ok) throw TtlError(fmt::format("'{}' is not a plain file name for the bundle", name));
+    return fmt::format("<{}>", name);
+}
+
+// A local name after a prefix (units:hz, lv2:DelayPlugin): letters and digits only.
+std::string localName(std::string_view prefix, std::string_view name) {
+    const bool ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    });
+    if (!ok)
+        throw TtlError(fmt::format("'{}' is not a name Turtle can take after {}:", name, prefix));
+    return fmt::format("{}:{}", prefix, name);
 }
 
 std::string num(double v) {
+    if (!std::isfinite(v)) throw TtlError(fmt::format("{} is not a finite number", v));
     auto s = fmt::format("{}", v);
-    if (s.find_first_of(".eE") == std::string::npos && s.find("inf") == std::string::npos &&
-        s.find("nan") == std::string::npos)
-        s += ".0";
+    if (s.find_first_of(".eE") == std::string::npos) s += ".0";
     return s;
+}
+
+std::string presetIri(const SessionSpec& spec, const PresetSpec& p) {
+    return iriRef(spec.uri + "#preset-" + iriEncode(p.name), "the preset URI");
+}
+
+std::string versionTtl(int minor, int micro) {
+    return fmt::format("    lv2:minorVersion {} ;\n    lv2:microVersion {} ;\n", minor, micro);
 }
 
 std::string audioPorts(int first, int count, bool input, const std::string& prefix) {
@@ -98,26 +271,27 @@ std::string controlPort(int index, const PortSpec& p) {
         props = " ;\n        lv2:portProperty lv2:integer , lv2:enumeration";
         for (std::size_t i = 0; i < p.choices.size(); ++i)
             props += fmt::format(" ;\n        lv2:scalePoint [ rdfs:label {} ; rdf:value {} ]",
-                                 quote(p.choices[i]), num(static_cast<double>(i)));
+                                 turtleString(p.choices[i]), num(static_cast<double>(i)));
         break;
     }
     case PortScale::linear:
         break;
     }
-    if (!p.unit.empty()) props += fmt::format(" ;\n        units:unit units:{}", p.unit);
+    if (!p.unit.empty()) props += " ;\n        units:unit " + localName("units", p.unit);
     return fmt::format(R"( , [
         a lv2:InputPort , lv2:ControlPort ;
         lv2:index {} ;
-        lv2:symbol "{}" ;
+        lv2:symbol {} ;
         lv2:name {} ;
         lv2:default {} ;
         lv2:minimum {} ;
         lv2:maximum {}{}
     ])",
-                       index, p.symbol, quote(p.name), num(p.def), num(p.min), num(p.max), props);
+                       index, turtleString(p.symbol), turtleString(p.name), num(p.def), num(p.min),
+                       num(p.max), props);
 }
 
-std::string commonPorts(const PortLayout& l) {
+std::string commonPorts(const PortLayout& l, int atomBufferBytes) {
     const std::string latency = fmt::format(R"( , [
         a lv2:OutputPort , lv2:ControlPort ;
         lv2:designation lv2:latency ;
@@ -129,6 +303,8 @@ std::string commonPorts(const PortLayout& l) {
     ])",
                                             l.latency);
     if (l.events < 0) return latency;
+    const std::string size =
+        atomBufferBytes > 0 ? fmt::format(" ;\n        rsz:minimumSize {}", atomBufferBytes) : "";
     return fmt::format(R"( , [
         a lv2:InputPort , atom:AtomPort ;
         atom:bufferType atom:Sequence ;
@@ -136,53 +312,89 @@ std::string commonPorts(const PortLayout& l) {
         lv2:designation lv2:control ;
         lv2:index {} ;
         lv2:symbol "events" ;
-        lv2:name "Events"
+        lv2:name "Events"{}
     ] , [
         a lv2:OutputPort , atom:AtomPort ;
         atom:bufferType atom:Sequence ;
         atom:supports patch:Message ;
+        lv2:designation lv2:control ;
         lv2:index {} ;
         lv2:symbol "notify" ;
-        lv2:name "Notify"
+        lv2:name "Notify"{}
     ])",
-                       l.events, l.notify) +
+                       l.events, size, l.notify, size) +
            latency;
 }
 
-constexpr const char* kFeatures =
-    R"(    lv2:optionalFeature urid:map , lv2:isLive , work:schedule , log:log , opts:options , bufsz:boundedBlockLength ;
-    opts:supportedOption bufsz:maxBlockLength , bufsz:nominalBlockLength ;
-    lv2:extensionData state:interface , work:interface ;
-    doap:license <https://spdx.org/licenses/MIT> ;
-    doap:maintainer [ foaf:name "spinout" ] ;
-)";
+// Features and extensions: what the binary checks and provides (plugin/lv2.cpp).
+std::string featuresTtl(bool events, bool loader) {
+    std::string out;
+    if (loader)
+        out += "    lv2:requiredFeature urid:map , work:schedule ;\n"
+               "    lv2:optionalFeature log:log ;\n"
+               "    lv2:extensionData state:interface , work:interface ;\n";
+    else if (events)
+        out += "    lv2:requiredFeature urid:map ;\n"
+               "    lv2:optionalFeature log:log , work:schedule ;\n"
+               "    lv2:extensionData work:interface ;\n";
+    else // a plain effect: runs without any feature (lv2apply)
+        out += "    lv2:optionalFeature urid:map , log:log , work:schedule ;\n"
+               "    lv2:extensionData work:interface ;\n";
+    return out;
+}
+
+// The plugin's project (doap:Project): its name, maintainer and licence. lilv and
+// Ardour read the author from it; the plugin itself is not a doap:Project, whose
+// label Ardour showed as the category.
+std::string projectTtl(const std::string& projectIri, const std::string& name,
+                       const PluginMeta& m) {
+    std::string out =
+        fmt::format("{}\n    a doap:Project ;\n    doap:name {}", projectIri, turtleString(name));
+    if (!m.license.empty()) out += " ;\n    doap:license " + iriRef(m.license, "the license");
+    if (!m.authorName.empty()) {
+        out += " ;\n    doap:maintainer [\n        a foaf:Person ;\n        foaf:name " +
+               turtleString(m.authorName);
+        if (!m.authorEmail.empty())
+            out += " ;\n        foaf:mbox " + iriRef(m.authorEmail, "the author's email");
+        if (!m.authorHomepage.empty())
+            out += " ;\n        foaf:homepage " + iriRef(m.authorHomepage, "the author's homepage");
+        out += "\n    ]";
+    }
+    return out + " .\n\n";
+}
 
 } // namespace
 
 std::string manifestTtl(const SessionSpec& spec, const std::string& binary) {
+    const auto uri = iriRef(spec.uri, "the session's uri");
     std::string out = kPrefixes;
-    out += fmt::format(
-        "<{}>\n    a lv2:Plugin ;\n    lv2:binary <{}> ;\n    rdfs:seeAlso <plugin.ttl> .\n",
-        spec.uri, binary);
+    // the version here too: lilv picks the newest of two bundles by their manifests
+    out += fmt::format("{}\n    a lv2:Plugin ;\n    lv2:binary {} ;\n{}    rdfs:seeAlso "
+                       "<plugin.ttl> .\n",
+                       uri, fileRef(binary), versionTtl(spec.meta.minor, spec.meta.micro));
     for (const auto& p : spec.presets)
-        out += fmt::format("\n<{}#preset-{}>\n    a pset:Preset ;\n    lv2:appliesTo <{}> ;\n"
+        out += fmt::format("\n{}\n    a pset:Preset ;\n    lv2:appliesTo {} ;\n"
                            "    rdfs:seeAlso <presets.ttl> .\n",
-                           spec.uri, p.name, spec.uri);
+                           presetIri(spec, p), uri);
     return out;
 }
 
 std::string pluginTtl(const SessionSpec& spec) {
     const auto l =
         PortLayout::of(spec, static_cast<int>(spec.ports.size()), PortLayout::needsEvents(spec));
-    std::string out = kPrefixes;
-    // LV2 has no general effect class: an effect is a plain lv2:Plugin
-    out += fmt::format("<{}>\n    a {} , doap:Project ;\n    doap:name {} ;\n", spec.uri,
-                       spec.kind == SessionSpec::instrument ? "lv2:InstrumentPlugin" : "lv2:Plugin",
-                       quote(spec.name));
-    if (!spec.doc.empty()) out += fmt::format("    rdfs:comment {} ;\n", quote(spec.doc));
-    out += kFeatures;
+    const auto& m = spec.meta;
+    const auto project = iriRef(spec.uri + "#project", "the project URI");
+    std::string out = kPrefixes + projectTtl(project, spec.name, m);
+    // no doap:Project among the plugin's classes: lilv takes its class from them
+    out += fmt::format("{}\n    a lv2:Plugin{} ;\n    lv2:project {} ;\n    doap:name {} ;\n",
+                       iriRef(spec.uri, "the session's uri"),
+                       m.lv2Class.empty() ? "" : " , " + localName("lv2", m.lv2Class), project,
+                       turtleString(spec.name));
+    if (!spec.doc.empty()) out += fmt::format("    rdfs:comment {} ;\n", turtleString(spec.doc));
+    out += versionTtl(m.minor, m.micro);
+    out += featuresTtl(l.events >= 0, false);
     std::string ports = audioPorts(l.audioIn, l.numIn, true, "in") +
-                        audioPorts(l.audioOut, l.numOut, false, "out") + commonPorts(l);
+                        audioPorts(l.audioOut, l.numOut, false, "out") + commonPorts(l, 0);
     for (std::size_t i = 0; i < spec.ports.size(); ++i)
         ports += controlPort(l.controls + static_cast<int>(i), spec.ports[i]);
     out += "    lv2:port" + ports.substr(2) + " .\n";
@@ -190,18 +402,18 @@ std::string pluginTtl(const SessionSpec& spec) {
 }
 
 std::string presetsTtl(const SessionSpec& spec) {
+    const auto uri = iriRef(spec.uri, "the session's uri");
     std::string out = kPrefixes;
     for (const auto& p : spec.presets) {
-        out += fmt::format("<{}#preset-{}>\n    a pset:Preset ;\n    lv2:appliesTo <{}> ;\n"
-                           "    rdfs:label {}",
-                           spec.uri, p.name, spec.uri, quote(p.label));
+        out += fmt::format("{}\n    a pset:Preset ;\n    lv2:appliesTo {} ;\n    rdfs:label {}",
+                           presetIri(spec, p), uri, turtleString(p.label));
         // every port, so that loading a preset gives the same sound from any state
         for (const auto& port : spec.ports) {
             double value = port.def;
             for (const auto& [symbol, v] : p.values)
                 if (symbol == port.symbol) value = v;
-            out += fmt::format(" ;\n    lv2:port [ lv2:symbol \"{}\" ; pset:value {} ]",
-                               port.symbol, num(value));
+            out += fmt::format(" ;\n    lv2:port [ lv2:symbol {} ; pset:value {} ]",
+                               turtleString(port.symbol), num(value));
         }
         out += " .\n\n";
     }
@@ -209,9 +421,10 @@ std::string presetsTtl(const SessionSpec& spec) {
 }
 
 std::string loaderManifestTtl(const std::string& binary) {
-    return fmt::format(
-        "{}<{}>\n    a lv2:Plugin ;\n    lv2:binary <{}> ;\n    rdfs:seeAlso <plugin.ttl> .\n",
-        kPrefixes, kLoaderUri, binary);
+    return fmt::format("{}<{}>\n    a lv2:Plugin ;\n    lv2:binary {} ;\n{}    rdfs:seeAlso "
+                       "<plugin.ttl> .\n",
+                       kPrefixes, kLoaderUri, fileRef(binary),
+                       versionTtl(SPINOUT_VERSION_MINOR, SPINOUT_VERSION_MICRO));
 }
 
 std::string loaderTtl() {
@@ -219,22 +432,30 @@ std::string loaderTtl() {
     spec.audioInputs = kLoaderInputs;
     spec.audioOutputs = kLoaderOutputs;
     const auto l = PortLayout::of(spec, kLoaderControls, true);
-    std::string out = kPrefixes;
-    out += fmt::format(R"(<{0}#session>
+    PluginMeta spinoutMeta;
+    spinoutMeta.authorName = "spinout";
+    std::string out = kPrefixes + projectTtl(fmt::format("<{}#project>", kLoaderUri),
+                                             "spinout loader", spinoutMeta);
+    // What a host needs to offer a file chooser (Ardour, jalv.gtk3): a writable
+    // lv2:Parameter whose range is atom:Path, set and read with patch messages.
+    out += fmt::format(R"(<{0}>
     a lv2:Parameter ;
     rdfs:label "Session file" ;
     rdfs:range atom:Path .
 
-<{0}>
-    a lv2:InstrumentPlugin , doap:Project ;
+<{1}>
+    a lv2:Plugin , lv2:InstrumentPlugin ;
+    lv2:project <{1}#project> ;
     doap:name "spinout loader" ;
-    rdfs:comment "Loads any spinout session file; its ports map to the generic controls in order" ;
-    patch:writable <{0}#session> ;
+    rdfs:comment "Loads any spinout session file; its first ports follow the generic controls, each once the host moves it" ;
+{2}    patch:writable <{0}> ;
 )",
-                       kLoaderUri);
-    out += kFeatures;
+                       kLoaderSessionParam, kLoaderUri,
+                       versionTtl(SPINOUT_VERSION_MINOR, SPINOUT_VERSION_MICRO));
+    out += featuresTtl(true, true);
     std::string ports = audioPorts(l.audioIn, l.numIn, true, "in") +
-                        audioPorts(l.audioOut, l.numOut, false, "out") + commonPorts(l);
+                        audioPorts(l.audioOut, l.numOut, false, "out") +
+                        commonPorts(l, kLoaderAtomBufferBytes);
     for (int i = 0; i < kLoaderControls; ++i) {
         PortSpec p;
         p.symbol = fmt::format("control_{}", i + 1);

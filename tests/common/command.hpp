@@ -1,4 +1,4 @@
-// Running the built `spinout` command as a user does, for the command's tests.
+// Running commands as a user does, for the tests of the spinout command and the bundles.
 #pragma once
 
 #include "spinout/sound_file.hpp"
@@ -16,19 +16,17 @@
 
 namespace spinout::test {
 
-inline const std::filesystem::path kRoot = SPINOUT_SOURCE_DIR;
-inline const std::filesystem::path kBin = SPINOUT_BIN;
-
 struct Run {
     int status = -1;    // exit status; -1 when killed by a signal
-    std::string output; // stdout and stderr
+    std::string output; // what it printed (stdout, and stderr with 2>&1)
 };
+using CommandResult = Run;
 
-// `spinout ARGS` in `cwd` (the source folder by default).
-inline Run run(const std::string& args, const std::filesystem::path& cwd = kRoot) {
-    const auto cmd = fmt::format("cd '{}' && '{}' {} 2>&1", cwd.string(), kBin.string(), args);
+// `cmd` through the shell.
+inline Run runCommand(const std::string& cmd) {
     Run r;
     FILE* p = popen(cmd.c_str(), "r");
+    if (p == nullptr) return r;
     char buf[4096];
     while (std::fgets(buf, sizeof buf, p) != nullptr)
         r.output += buf;
@@ -36,6 +34,16 @@ inline Run run(const std::string& args, const std::filesystem::path& cwd = kRoot
     r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     return r;
 }
+
+#ifdef SPINOUT_BIN
+inline const std::filesystem::path kRoot = SPINOUT_SOURCE_DIR;
+inline const std::filesystem::path kBin = SPINOUT_BIN;
+
+// `spinout ARGS` in `cwd` (the source folder by default), stdout and stderr together.
+inline Run run(const std::string& args, const std::filesystem::path& cwd = kRoot) {
+    return runCommand(fmt::format("cd '{}' && '{}' {} 2>&1", cwd.string(), kBin.string(), args));
+}
+#endif
 
 // A file in the tests' scratch folder.
 inline std::filesystem::path tmp(const std::string& name) {

@@ -2,6 +2,8 @@
 #include "midi_file.hpp"
 #include "render.hpp"
 
+#include "spinout/session_file.hpp"
+#include "spinout/ports.hpp"
 #include "spinout/sound_file.hpp"
 #include "spinout/ttl.hpp"
 
@@ -20,11 +22,14 @@
 #include <lv2/urid/urid.h>
 #include <lv2/worker/worker.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -300,6 +305,10 @@ fs::path inputFile() {
     return path;
 }
 
+std::vector<float> play(Instance& inst, const std::string& name,
+                        const std::vector<uint32_t>& blocks, int64_t frames,
+                        const std::function<void(int64_t, Instance&)>& beforeBlock = {});
+
 // Plays a session's bundle as a host would: its MIDI file or the input, in blocks.
 std::vector<float> playPlugin(const std::string& name, const std::vector<uint32_t>& blocks,
                               int64_t frames, const std::string& preset = "") {
@@ -320,6 +329,14 @@ std::vector<float> playPlugin(const std::string& name, const std::vector<uint32_
         lilv_state_free(state);
         lilv_node_free(uri);
     }
+    return play(inst, name, blocks, frames);
+}
+
+// Feeds a session's MIDI file or the input to `inst` in blocks; `beforeBlock` may change
+// the instance at a block's first frame.
+std::vector<float> play(Instance& inst, const std::string& name,
+                        const std::vector<uint32_t>& blocks, int64_t frames,
+                        const std::function<void(int64_t, Instance&)>& beforeBlock) {
     std::vector<TimedMidi> midi;
     if (isInstrument(name)) midi = readMidiFile((kRoot / "presets" / (name + ".mid")).string());
     Audio input;
@@ -329,6 +346,7 @@ std::vector<float> playPlugin(const std::string& name, const std::vector<uint32_
     for (int64_t pos = 0; pos < frames;) {
         const auto n =
             static_cast<uint32_t>(std::min<int64_t>(blocks[bi++ % blocks.size()], frames - pos));
+        if (beforeBlock) beforeBlock(pos, inst);
         for (; mi < midi.size(); ++mi) {
             const auto f = static_cast<int64_t>(std::llround(midi[mi].time * 48000));
             if (f >= pos + n) break;
@@ -692,4 +710,360 @@ TEST(Lv2, PortsCarryTheSessionsRangesUnitsAndProperties) {
               0u); // a plain effect
     lilv_node_free(atomPort);
     lilv_node_free(input);
+}
+
+// ---- The loader as a host uses it, and what a host shows of each plugin ----
+
+namespace {
+
+// Loads `session` into a loader instance, its worker run after the block (jalv's
+// non-threaded mode); the session plays from the next block.
+void loadSession(Instance& inst, const fs::path& session) {
+    setPathNoWork(inst, session.string());
+    inst.host.runWorker();
+}
+
+// The patch:Set of the session path on the loader's notify port after its last block, or "".
+std::string announcedPath(Instance& inst) {
+    auto& h = inst.host;
+    const LV2_URID object = h.map.map(&h, LV2_ATOM__Object);
+    std::string path;
+    LV2_ATOM_SEQUENCE_FOREACH(inst.notify.seq(), ev) {
+        if (ev->body.type != object) continue;
+        const auto* obj = reinterpret_cast<const LV2_Atom_Object*>(&ev->body);
+        if (obj->body.otype != h.map.map(&h, LV2_PATCH__Set)) continue;
+        const LV2_Atom* property = nullptr;
+        const LV2_Atom* value = nullptr;
+        lv2_atom_object_get(obj, h.map.map(&h, LV2_PATCH__property), &property,
+                            h.map.map(&h, LV2_PATCH__value), &value, 0);
+        if (property == nullptr || value == nullptr ||
+            reinterpret_cast<const LV2_Atom_URID*>(property)->body !=
+                h.map.map(&h, spinout::kLoaderSessionParam) ||
+            value->type != h.map.map(&h, LV2_ATOM__Path))
+            continue;
+        path = static_cast<const char*>(LV2_ATOM_BODY_CONST(value));
+    }
+    return path;
+}
+
+// A world that also sees LV2's own bundles (the class labels live in lv2core).
+struct HostWorld {
+    LilvWorld* w = lilv_world_new();
+    explicit HostWorld(const std::string& lv2Path) {
+        LilvNode* path = lilv_new_string(w, lv2Path.c_str());
+        lilv_world_set_option(w, LILV_OPTION_LV2_PATH, path);
+        lilv_node_free(path);
+        lilv_world_load_all(w);
+    }
+    ~HostWorld() { lilv_world_free(w); }
+    const LilvPlugin* plugin(const std::string& uri) const {
+        LilvNode* n = lilv_new_uri(w, uri.c_str());
+        const LilvPlugin* p = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(w), n);
+        lilv_node_free(n);
+        return p;
+    }
+    std::string className(const LilvPlugin* p) const {
+        return lilv_node_as_string(lilv_plugin_class_get_label(lilv_plugin_get_class(p)));
+    }
+    int number(const LilvPlugin* p, const char* predicate) const {
+        LilvNode* pred = lilv_new_uri(w, predicate);
+        LilvNode* v = lilv_world_get(w, lilv_plugin_get_uri(p), pred, nullptr);
+        const int n = v != nullptr ? lilv_node_as_int(v) : -1;
+        lilv_node_free(v);
+        lilv_node_free(pred);
+        return n;
+    }
+    // name, email, homepage, license: "" when absent
+    std::string author(const LilvPlugin* p, const char* what) const {
+        LilvNode* n = nullptr;
+        if (!std::strcmp(what, "name")) n = lilv_plugin_get_author_name(p);
+        if (!std::strcmp(what, "email")) n = lilv_plugin_get_author_email(p);
+        if (!std::strcmp(what, "homepage")) n = lilv_plugin_get_author_homepage(p);
+        if (!std::strcmp(what, "license")) {
+            LilvNode* project = lilv_plugin_get_project(p);
+            LilvNode* pred = lilv_new_uri(w, "http://usefulinc.com/ns/doap#license");
+            if (project != nullptr) n = lilv_world_get(w, project, pred, nullptr);
+            lilv_node_free(pred);
+            lilv_node_free(project);
+        }
+        std::string s = n != nullptr ? lilv_node_as_string(n) : "";
+        lilv_node_free(n);
+        return s;
+    }
+};
+
+// Makes bundles of session texts with the spinout command, in a fresh folder.
+fs::path bundleSessions(const std::string& name,
+                        const std::vector<std::pair<std::string, std::string>>& sessions) {
+    const auto dir = fs::temp_directory_path() / ("spinout_lv2_" + name);
+    fs::remove_all(dir);
+    fs::create_directories(dir / "src");
+    std::string args;
+    for (const auto& [file, text] : sessions) {
+        std::ofstream(dir / "src" / file) << text;
+        args += " '" + (dir / "src" / file).string() + "'";
+    }
+    const auto cmd = fmt::format("LV2_PATH='{}' '{}' bundle{} -o '{}'", (dir / "none").string(),
+                                 (kBuild / "spinout").string(), args, (dir / "lv2").string());
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    return dir / "lv2";
+}
+
+const char* kPassBody = R"(
+[instr.pass]
+body = '''
+a1, a2 ins
+outs a1, a2
+'''
+
+[[run]]
+instr = "pass"
+)";
+
+} // namespace
+
+TEST(Lv2, TheLoaderAtDefaultControlsPlaysEachSessionAsItsBundle) {
+    const int64_t frames = 96000;
+    for (const auto& name : sessions())
+        for (const auto& blocks : std::vector<std::vector<uint32_t>>{{512}, {17, 256, 3, 1024}}) {
+            const auto bundle = playPlugin(name, blocks, frames);
+            Instance loader(spinout::kLoaderUri);
+            loadSession(loader, kRoot / "presets" / (name + ".toml"));
+            const auto loaded = play(loader, name, blocks, frames);
+            EXPECT_GT(t::peak(std::vector<double>(loaded.begin(), loaded.end())), 0.01) << name;
+            EXPECT_EQ(loaded, bundle) << name << ", blocks starting " << blocks.front();
+        }
+}
+
+TEST(Lv2, LoaderControlsFollowTheHostOnlyOnceMoved) {
+    const int64_t frames = 48000, at = 12000;
+    const auto session = kRoot / "presets" / "polysynth.toml";
+    const auto spec = parseSessionFile(session.string());
+    const float moved = 0.1f;
+    // the bundle with its first port set, at `at`, to where control 1 at 0.1 puts it
+    const auto movedTo = static_cast<float>(portValueFromUnit(spec.ports[0], moved));
+    Instance bundle("urn:spinout:polysynth");
+    const auto expected = play(bundle, "polysynth", {500}, frames, [&](int64_t pos, Instance& i) {
+        if (pos == at) i.set(spec.ports[0].symbol, movedTo);
+    });
+    Instance loader(spinout::kLoaderUri);
+    loadSession(loader, session);
+    const auto got = play(loader, "polysynth", {500}, frames, [&](int64_t pos, Instance& i) {
+        if (pos == at) i.set("control_1", moved);
+    });
+    EXPECT_EQ(got, expected);
+    const auto untouched = playPlugin("polysynth", {500}, frames);
+    EXPECT_NE(got, untouched) << "moving control 1 changes the sound";
+
+    // the project's state keeps which controls were moved: restored, control 1 applies at once
+    LilvState* state = lilv_state_new_from_instance(
+        loader.plugin, loader.instance, &loader.host.map, nullptr, nullptr, nullptr, nullptr,
+        [](const char*, void*, uint32_t*, uint32_t*) -> const void* { return nullptr; }, nullptr, 0,
+        nullptr);
+    ASSERT_NE(state, nullptr);
+    Instance restored(spinout::kLoaderUri);
+    restored.set("control_1", moved);
+    lilv_state_restore(state, restored.instance, nullptr, nullptr, 0, nullptr);
+    lilv_state_free(state);
+    Instance bundleMoved("urn:spinout:polysynth");
+    bundleMoved.set(spec.ports[0].symbol, movedTo);
+    EXPECT_EQ(play(restored, "polysynth", {500}, frames),
+              play(bundleMoved, "polysynth", {500}, frames));
+
+    // a new load: every control waits again (control 1 still at 0.1, the session at its default)
+    loadSession(loader, session);
+    EXPECT_EQ(play(loader, "polysynth", {500}, frames), untouched);
+}
+
+TEST(Lv2, LoaderSessionFileIsAWritablePathThatAnswersPatchGet) {
+    // what Ardour (and jalv.gtk3) need for a file chooser
+    auto* w = world().world;
+    const LilvPlugin* plugin = world().plugin(spinout::kLoaderUri);
+    ASSERT_NE(plugin, nullptr);
+    auto uri = [&](const char* u) { return lilv_new_uri(w, u); };
+    LilvNode* writable = uri(LV2_PATCH__writable);
+    LilvNodes* params = lilv_plugin_get_value(plugin, writable);
+    ASSERT_EQ(lilv_nodes_size(params), 1u);
+    const LilvNode* param = lilv_nodes_get_first(params);
+    EXPECT_STREQ(lilv_node_as_uri(param), spinout::kLoaderSessionParam);
+    LilvNode* rdfType = uri("http://www.w3.org/1999/02/22-rdf-syntax-ns#type");
+    LilvNode* range = uri("http://www.w3.org/2000/01/rdf-schema#range");
+    LilvNode* label = uri("http://www.w3.org/2000/01/rdf-schema#label");
+    LilvNode* parameter = uri(LV2_CORE_PREFIX "Parameter");
+    LilvNode* path = uri(LV2_ATOM__Path);
+    EXPECT_TRUE(lilv_world_ask(w, param, rdfType, parameter));
+    EXPECT_TRUE(lilv_world_ask(w, param, range, path));
+    LilvNode* labelValue = lilv_world_get(w, param, label, nullptr);
+    ASSERT_NE(labelValue, nullptr);
+    EXPECT_STREQ(lilv_node_as_string(labelValue), "Session file");
+    // patch messages come in on the control input and go out on the control output
+    LilvNode* designation = uri(LV2_CORE__designation);
+    LilvNode* control = uri(LV2_CORE__control);
+    LilvNode* supports = uri(LV2_ATOM__supports);
+    LilvNode* message = uri(LV2_PATCH__Message);
+    for (const char* symbol : {"events", "notify"}) {
+        LilvNode* s = lilv_new_string(w, symbol);
+        const LilvPort* port = lilv_plugin_get_port_by_symbol(plugin, s);
+        lilv_node_free(s);
+        ASSERT_NE(port, nullptr) << symbol;
+        LilvNodes* d = lilv_port_get_value(plugin, port, designation);
+        EXPECT_TRUE(d != nullptr && lilv_nodes_contains(d, control)) << symbol;
+        LilvNodes* sup = lilv_port_get_value(plugin, port, supports);
+        EXPECT_TRUE(sup != nullptr && lilv_nodes_contains(sup, message)) << symbol;
+        lilv_nodes_free(d);
+        lilv_nodes_free(sup);
+    }
+    for (LilvNode* n : {writable, rdfType, range, label, parameter, path, labelValue, designation,
+                        control, supports, message})
+        lilv_node_free(n);
+    lilv_nodes_free(params);
+
+    // the plugin tells the path after a load, and again when asked with patch:Get
+    Instance inst(spinout::kLoaderUri);
+    inst.run(64, nullptr);
+    EXPECT_EQ(announcedPath(inst), "") << "no session yet";
+    const auto session = (kRoot / "presets" / "fmbells.toml").string();
+    loadSession(inst, session);
+    inst.run(64, nullptr);
+    EXPECT_EQ(announcedPath(inst), session);
+    inst.run(64, nullptr);
+    EXPECT_EQ(announcedPath(inst), "") << "said once";
+    LV2_Atom_Object_Body get{0, inst.host.map.map(&inst.host, LV2_PATCH__Get)};
+    inst.events.add(0, inst.host.map.map(&inst.host, LV2_ATOM__Object), &get, sizeof get);
+    inst.run(64, nullptr);
+    EXPECT_EQ(announcedPath(inst), session);
+}
+
+TEST(Lv2, LoaderStateKeepsTheFileAsAPathAndLoadsAStateNamingOnlyAFile) {
+    // a state written by hand, as `jalv -l DIR` reads it: the session file alone
+    const auto dir = fs::temp_directory_path() / "spinout_lv2_loader_state";
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const auto session = kRoot / "presets" / "polysynth.toml";
+    std::ofstream(dir / "state.ttl")
+        << fmt::format(R"(@prefix lv2: <http://lv2plug.in/ns/lv2core#> .
+@prefix pset: <http://lv2plug.in/ns/ext/presets#> .
+@prefix state: <http://lv2plug.in/ns/ext/state#> .
+
+<> a pset:Preset ;
+    lv2:appliesTo <urn:spinout:loader> ;
+    state:state [
+        <urn:spinout:loader#session> <file://{}>
+    ] .
+)",
+                       session.string());
+    Instance inst(spinout::kLoaderUri);
+    LilvState* state = lilv_state_new_from_file(world().world, &inst.host.map, nullptr,
+                                                (dir / "state.ttl").c_str());
+    ASSERT_NE(state, nullptr);
+    lilv_state_restore(state, inst.instance, nullptr, nullptr, 0, nullptr);
+    lilv_state_free(state);
+    const int64_t frames = 48000;
+    EXPECT_EQ(play(inst, "polysynth", {512}, frames), playPlugin("polysynth", {512}, frames));
+
+    // saved, the file is an atom:Path (Turtle: a file URI), next to the session's text
+    LilvState* saved = lilv_state_new_from_instance(
+        inst.plugin, inst.instance, &inst.host.map, nullptr, nullptr, nullptr, nullptr,
+        [](const char*, void*, uint32_t*, uint32_t*) -> const void* { return nullptr; }, nullptr, 0,
+        nullptr);
+    char* turtle = lilv_state_to_string(world().world, &inst.host.map, &inst.host.unmap, saved,
+                                        "urn:spinout:test-state", nullptr);
+    const std::string text = turtle;
+    EXPECT_NE(text.find(fmt::format("<urn:spinout:loader#session> <file://{}>", session.string())),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("Spinout Poly Synth"), std::string::npos) << "the text travels too";
+    lilv_free(turtle);
+    lilv_state_free(saved);
+}
+
+TEST(Lv2, HostsSeeEachPluginsClassVersionAndAuthor) {
+    const auto dir = bundleSessions("metadata", {{"full.toml", std::string(R"([session]
+name = "Full \"Meta\"\nEffect"
+uri = "urn:spinout:test-full"
+kind = "effect"
+author = { name = "Jo Doe", email = "jo@example.org", homepage = "https://example.org/jo" }
+license = "GPL-3.0-or-later"
+version = "3.4.6"
+category = "reverb"
+)") + kPassBody + R"(
+[[port]]
+symbol = "mix"
+name = "Mix \"wet\" > dry"
+target = "chn:mix"
+scale = "enum"
+choices = ["a \"b\"", "c\\d"]
+
+[preset."odd name/1"]
+label = "Odd \"one\""
+mix = 1
+)"},
+                                                 {"bare.toml", std::string(R"([session]
+name = "Bare"
+uri = "urn:spinout:test-bare"
+kind = "effect"
+)") + kPassBody}});
+    for (const auto& b : fs::directory_iterator(dir)) {
+        const auto cmd = fmt::format("lv2_validate '{}'/*.ttl > /dev/null 2>&1", b.path().string());
+        EXPECT_EQ(std::system(cmd.c_str()), 0) << b.path();
+    }
+    const HostWorld host(
+        fmt::format("{}:{}:/usr/lib/lv2", dir.string(), (kBuild / "lv2").string()));
+    const auto* full = host.plugin("urn:spinout:test-full");
+    ASSERT_NE(full, nullptr);
+    EXPECT_EQ(host.className(full), "Reverb Plugin");
+    EXPECT_EQ(host.number(full, LV2_CORE__minorVersion), 4);
+    EXPECT_EQ(host.number(full, LV2_CORE__microVersion), 6);
+    EXPECT_EQ(host.author(full, "name"), "Jo Doe");
+    EXPECT_EQ(host.author(full, "email"), "mailto:jo@example.org");
+    EXPECT_EQ(host.author(full, "homepage"), "https://example.org/jo");
+    EXPECT_EQ(host.author(full, "license"), "https://spdx.org/licenses/GPL-3.0-or-later");
+    LilvNode* name = lilv_plugin_get_name(full);
+    EXPECT_STREQ(lilv_node_as_string(name), "Full \"Meta\"\nEffect");
+    lilv_node_free(name);
+    // the odd strings and the preset's name come back as written
+    LilvNode* mixSymbol = lilv_new_string(host.w, "mix");
+    const LilvPort* mix = lilv_plugin_get_port_by_symbol(full, mixSymbol);
+    lilv_node_free(mixSymbol);
+    ASSERT_NE(mix, nullptr);
+    LilvNode* portName = lilv_port_get_name(full, mix);
+    EXPECT_STREQ(lilv_node_as_string(portName), "Mix \"wet\" > dry");
+    lilv_node_free(portName);
+    LilvScalePoints* points = lilv_port_get_scale_points(full, mix);
+    ASSERT_EQ(lilv_scale_points_size(points), 2u);
+    std::vector<std::string> labels;
+    LILV_FOREACH(scale_points, i, points)
+    labels.emplace_back(
+        lilv_node_as_string(lilv_scale_point_get_label(lilv_scale_points_get(points, i))));
+    std::sort(labels.begin(), labels.end());
+    EXPECT_EQ(labels, (std::vector<std::string>{"a \"b\"", "c\\d"}));
+    lilv_scale_points_free(points);
+    LilvNode* presetClass = lilv_new_uri(host.w, LV2_PRESETS__Preset);
+    LilvNodes* presets = lilv_plugin_get_related(full, presetClass);
+    ASSERT_EQ(lilv_nodes_size(presets), 1u);
+    const LilvNode* preset = lilv_nodes_get_first(presets);
+    EXPECT_STREQ(lilv_node_as_uri(preset), "urn:spinout:test-full#preset-odd%20name%2F1");
+    lilv_world_load_resource(host.w, preset);
+    LilvNode* labelPred = lilv_new_uri(host.w, "http://www.w3.org/2000/01/rdf-schema#label");
+    LilvNode* presetLabel = lilv_world_get(host.w, preset, labelPred, nullptr);
+    ASSERT_NE(presetLabel, nullptr);
+    EXPECT_STREQ(lilv_node_as_string(presetLabel), "Odd \"one\"");
+    for (LilvNode* n : {presetClass, labelPred, presetLabel})
+        lilv_node_free(n);
+    lilv_nodes_free(presets);
+
+    // a session that says nothing: a plain plugin, version 0.0, no author or licence
+    const auto* bare = host.plugin("urn:spinout:test-bare");
+    ASSERT_NE(bare, nullptr);
+    EXPECT_EQ(host.className(bare), "Plugin");
+    EXPECT_EQ(host.number(bare, LV2_CORE__minorVersion), 0);
+    EXPECT_EQ(host.number(bare, LV2_CORE__microVersion), 0);
+    EXPECT_EQ(host.author(bare, "name"), "");
+    EXPECT_EQ(host.author(bare, "license"), "");
+    // the shipped ones: an instrument by default, the effects by their category
+    EXPECT_EQ(host.className(host.plugin("urn:spinout:polysynth")), "Instrument Plugin");
+    EXPECT_EQ(host.className(host.plugin("urn:spinout:stereodelay")), "Delay Plugin");
+    EXPECT_EQ(host.className(host.plugin("urn:spinout:lfofilter")), "Filter Plugin");
+    EXPECT_EQ(host.number(host.plugin("urn:spinout:stereodelay"), LV2_CORE__minorVersion), 1);
+    EXPECT_EQ(host.author(host.plugin("urn:spinout:fmbells"), "name"), "spinout");
 }

@@ -145,6 +145,17 @@ struct PresetSpec {
     SourcePos pos;
 };
 
+// What a host shows of the plugin: [session] author, license, version and category.
+// Every IRI here has passed iriProblem() (ttl.hpp).
+struct PluginMeta {
+    std::string authorName;     // "" when the session names no author
+    std::string authorEmail;    // a mailto: IRI, or ""
+    std::string authorHomepage; // an IRI, or ""
+    std::string license;        // an IRI (an SPDX id becomes https://spdx.org/licenses/ID), or ""
+    int major = 0, minor = 0, micro = 0; // LV2 carries minor and micro; the URI is the major
+    std::string lv2Class; // the LV2 class's local name ("DelayPlugin"); "": lv2:Plugin only
+};
+
 struct SessionSpec {
     std::string path; // the session file
     std::string dir;  // its folder: relative paths resolve against it
@@ -158,7 +169,9 @@ struct SessionSpec {
     std::vector<std::pair<Permission, SourcePos>> permissions; // what the session declares
     int ksmps = 64;
     double a4 = 440;
+    PluginMeta meta;
     std::vector<std::string> includes;
+    std::vector<SourcePos> includePos; // where each include is named
     std::string globals;
     int globalsLine = 0;
     std::vector<InstrSpec> instrs;

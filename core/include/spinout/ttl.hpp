@@ -1,10 +1,15 @@
 // The Turtle of a session's plugin, generated from the session file (the one
 // source of truth for ports). Text only: nothing here includes LV2.
+// Generated Turtle is data, never code: every IRI written passes iriProblem(),
+// every string is escaped by turtleString(), every number is finite.
 #pragma once
 
 #include "spinout/spec.hpp"
 
+#include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace spinout {
 
@@ -30,9 +35,32 @@ struct PortLayout {
 
 // The loader plugin: any session file, given through a path parameter.
 inline constexpr const char* kLoaderUri = "urn:spinout:loader";
+inline constexpr const char* kLoaderSessionParam = "urn:spinout:loader#session";
 inline constexpr int kLoaderControls = 16;
 inline constexpr int kLoaderInputs = 2;
 inline constexpr int kLoaderOutputs = 2;
+
+// Something that cannot be written as Turtle data (an unsafe IRI, a non-finite number).
+class TtlError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// "" when `iri` is an absolute IRI that Turtle holds between < and > as it is:
+// scheme ":" rest (RFC 3987's shape), none of <>"{}|\^` , spaces or control
+// characters, every % followed by two hex digits. Otherwise what is wrong.
+std::string iriProblem(std::string_view iri);
+// A Turtle string literal: quoted, with \ " and control characters escaped
+// (Turtle's ECHAR and UCHAR; not a Csound string).
+std::string turtleString(std::string_view text);
+// Text made safe for an IRI's fragment: every byte outside A-Z a-z 0-9 - . _ ~ as %XX.
+std::string iriEncode(std::string_view text);
+
+// The LV2 plugin class (local name in lv2core, e.g. "DelayPlugin") of a `category`
+// name ("delay"); "" when there is no such category.
+std::string lv2ClassOf(const std::string& category);
+// Every category name, for error messages.
+const std::vector<std::string>& lv2Categories();
 
 std::string manifestTtl(const SessionSpec& spec, const std::string& binary);
 std::string pluginTtl(const SessionSpec& spec);
