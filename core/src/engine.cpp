@@ -110,6 +110,17 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
     startingUp_ = false;
     spin_ = csoundGetSpin(cs_);
     spout_ = csoundGetSpout(cs_);
+    reserveEventNodes();
+}
+
+// Csound takes an event node from its free list, or callocs one, for each event it is
+// handed, and returns it to the list once the event is processed in the next cycle: the
+// list only grows. Handing over kEventsPerCycle no-op events now (an 'f' event for table 0
+// does nothing) makes the list that long before the first cycle, off the audio thread.
+void Engine::reserveEventNodes() {
+    const double noop[] = {0, 0};
+    for (int i = 0; i < kEventsPerCycle; ++i)
+        csoundScoreEvent(cs_, 'f', noop, 2);
 }
 
 Engine::~Engine() {

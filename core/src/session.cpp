@@ -964,9 +964,17 @@ template <class P> bool scoreOrder(const P& a, const P& b) {
 
 bool Session::performCycle() noexcept {
     const std::int64_t end = engine_.frame() + engine_.ksmps();
+    // Csound holds Engine::kEventsPerCycle event nodes: more events in one cycle would
+    // allocate, so the rest wait for the next cycle (a stop is queued before the start it
+    // makes room for, so a cut never separates them).
     std::size_t due = 0;
-    while (due < pending_.size() && pending_[due].frame < end)
+    int events = 0;
+    while (due < pending_.size() && pending_[due].frame < end) {
+        const auto kind = pending_[due].kind;
+        if (kind == Pending::start || kind == Pending::stop || kind == Pending::event)
+            if (++events > Engine::kEventsPerCycle) break;
         ++due;
+    }
     // a stable insertion sort of the few due events: no allocation
     for (std::size_t i = 1; i < due; ++i)
         for (std::size_t j = i; j > 0 && scoreOrder(pending_[j], pending_[j - 1]); --j)
