@@ -1,0 +1,30 @@
+// Warm-up of an instr's instances at load time: see warm_up.hpp.
+#include "spinout/warm_up.hpp"
+
+#include <fmt/format.h>
+
+namespace spinout {
+
+void warmUpInstances(Session& session, const PreparedEvent& event, int instances) {
+    if (instances <= 0) return;
+    // p4 (the slot) and the event's pfields pass on to each instance, as a start would.
+    std::string args;
+    for (int p = 4; p <= event.numPfields; ++p)
+        args += fmt::format(", p{}", p);
+    std::string code = fmt::format("prealloc {}, {}\n", event.instrNum, instances);
+    code += "giSpinoutWarmUp init 0\n";
+    code += fmt::format("instr {}\n", kWarmUpInstr);
+    code += "giSpinoutWarmUp = 1\n";
+    // one line per instance: a subinstrinit repeated in a loop would reuse its instance
+    for (int i = 0; i < instances; ++i)
+        code += fmt::format("subinstrinit {}{}\n", event.instrNum, args);
+    code += "giSpinoutWarmUp = 0\nendin\n";
+    session.compile(code, "the warm-up of the voices");
+    PreparedEvent holder = event;
+    holder.instrNum = kWarmUpInstr;
+    // p3 = 0: an init pass only; the holder's slot frees itself (no heartbeat)
+    if (!session.startAt(holder, session.frame(), 0).valid())
+        throw SessionError("no room to queue the warm-up of the voices");
+}
+
+} // namespace spinout
