@@ -99,9 +99,16 @@ int runCheck(const std::string& path) {
                                  e.diagnostics().size() == 1 ? "" : "s");
         return kInputError;
     }
-    // Compile every instr on its own so that each Csound error is reported.
+    // The whole chain first: runs, voices, ports (one engine for a good session).
     std::vector<Diagnostic> errors;
-    for (const auto& is : spec.instrs) {
+    try {
+        Processor p(spec);
+    } catch (const SessionFileError& e) {
+        errors = e.diagnostics();
+    }
+    // Then every instr on its own, so that each Csound error is reported.
+    std::vector<Diagnostic> each;
+    for (const auto& is : errors.empty() ? std::vector<InstrSpec>{} : spec.instrs) {
         SessionSpec one = spec;
         one.instrs = {is};
         one.runs.clear();
@@ -112,18 +119,12 @@ int runCheck(const std::string& path) {
             Processor p(one);
         } catch (const SessionFileError& e) {
             for (const auto& d : e.diagnostics())
-                if (std::none_of(errors.begin(), errors.end(),
+                if (std::none_of(each.begin(), each.end(),
                                  [&](const Diagnostic& x) { return x.str() == d.str(); }))
-                    errors.push_back(d);
+                    each.push_back(d);
         }
     }
-    if (errors.empty()) {
-        try {
-            Processor p(spec); // the whole chain: runs, voices, ports
-        } catch (const SessionFileError& e) {
-            errors = e.diagnostics();
-        }
-    }
+    if (!each.empty()) errors = each;
     if (!errors.empty()) {
         printDiagnostics(SessionFileError(errors));
         return kInputError;
