@@ -67,6 +67,7 @@ void Processor::build() {
     session_ = std::make_unique<Session>(*engine_, options_.session);
     auto& s = *session_;
     s.preallocate();
+    declareWarmUpFlag(s);
 
     for (const auto& inc : spec_.includes) {
         try {

@@ -5,6 +5,10 @@
 
 namespace spinout {
 
+void declareWarmUpFlag(Session& session) {
+    session.compile("giSpinoutWarmUp init 0\n", "the warm-up flag");
+}
+
 void warmUpInstances(Session& session, const PreparedEvent& event, int instances) {
     if (instances <= 0) return;
     // p4 (the slot) and the event's pfields pass on to each instance, as a start would.
@@ -12,10 +16,9 @@ void warmUpInstances(Session& session, const PreparedEvent& event, int instances
     for (int p = 4; p <= event.numPfields; ++p)
         args += fmt::format(", p{}", p);
     std::string code = fmt::format("prealloc {}, {}\n", event.instrNum, instances);
-    code += "giSpinoutWarmUp init 0\n";
     code += fmt::format("instr {}\n", kWarmUpInstr);
     code += "giSpinoutWarmUp = 1\n";
-    // one line per instance: a subinstrinit repeated in a loop would reuse its instance
+    // one line per instance: one subinstrinit run in a loop would not hold them all at once
     for (int i = 0; i < instances; ++i)
         code += fmt::format("subinstrinit {}{}\n", event.instrNum, args);
     code += "giSpinoutWarmUp = 0\nendin\n";

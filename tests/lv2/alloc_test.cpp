@@ -3,6 +3,9 @@
 // tails piling up, chords larger than the voice limit (stealing), the sustain pedal,
 // pitch bend, CC and port sweeps; effects get audio and port sweeps. The counter
 // starts 0.5 s in. SPINOUT_ALLOC_TRACE=1 prints the backtrace of each allocation.
+// Any session can be put through it: `spinout bundle my.toml -o DIR`, then
+// SPINOUT_ALLOC_LV2_PATH=DIR SPINOUT_ALLOC_SESSIONS=NAME build/tests/alloc_tests, where the
+// plugin's URI is urn:spinout:NAME.
 #include "alloc_counter.hpp"
 #include "lilv_host.hpp"
 
@@ -16,6 +19,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <random>
 #include <sstream>
 
@@ -30,24 +34,13 @@ constexpr double kSr = 48000;
 constexpr double kCountFrom = 0.5; // seconds
 constexpr double kLength = 5.5;    // seconds
 
-struct World {
-    LilvWorld* world;
-    World() {
-        setenv("LV2_PATH", (kBuild / "lv2").c_str(), 1);
-        world = lilv_world_new();
-        lilv_world_load_all(world);
-    }
-    ~World() { lilv_world_free(world); }
-    const LilvPlugin* plugin(const std::string& uri) {
-        LilvNode* n = lilv_new_uri(world, uri.c_str());
-        const LilvPlugin* p = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(world), n);
-        lilv_node_free(n);
-        return p;
-    }
-};
-
-World& world() {
-    static World w;
+spinout::test::World& world() {
+    static spinout::test::World w([] {
+        std::string path = (kBuild / "lv2").string();
+        if (const char* extra = std::getenv("SPINOUT_ALLOC_LV2_PATH"))
+            path += ":" + std::string(extra);
+        return path;
+    }());
     return w;
 }
 
@@ -170,7 +163,10 @@ Result play(const std::string& name, const std::string& presetUri, uint32_t bloc
     auto& w = world();
     const LilvPlugin* plugin = w.plugin("urn:spinout:" + name);
     if (plugin == nullptr) throw std::runtime_error("no bundle for " + name);
-    const auto sessionPath = kBuild / "lv2" / ("spinout-" + name + ".lv2") / "session.toml";
+    char* bundle =
+        lilv_file_uri_parse(lilv_node_as_uri(lilv_plugin_get_bundle_uri(plugin)), nullptr);
+    const auto sessionPath = fs::path(bundle) / "session.toml";
+    lilv_free(bundle);
     std::ifstream in(sessionPath);
     std::stringstream text;
     text << in.rdbuf();
@@ -222,9 +218,14 @@ struct Case {
     uint32_t block;
 };
 
+void PrintTo(const Case& c, std::ostream* os) {
+    *os << c.plugin << " at blocks of " << c.block;
+}
+
 std::vector<Case> cases() {
     std::vector<Case> out;
-    for (const auto& name : split(SPINOUT_SHIPPED))
+    const char* only = std::getenv("SPINOUT_ALLOC_SESSIONS");
+    for (const auto& name : split(only != nullptr ? only : SPINOUT_SHIPPED))
         for (uint32_t block : {1u, 64u, 333u, 4096u})
             out.push_back({name, block});
     return out;
@@ -234,8 +235,9 @@ class AllocInRun : public ::testing::TestWithParam<Case> {};
 
 TEST_P(AllocInRun, NoneFromHalfASecondOnForEveryPreset) {
     const auto& c = GetParam();
-    auto presets =
-        spinout::test::presetsOf(world().world, world().plugin("urn:spinout:" + c.plugin));
+    const LilvPlugin* plugin = world().plugin("urn:spinout:" + c.plugin);
+    ASSERT_NE(plugin, nullptr) << "no bundle for urn:spinout:" << c.plugin;
+    auto presets = spinout::test::presetsOf(world().world, plugin);
     ASSERT_FALSE(presets.empty()) << c.plugin << " has no named preset";
     presets.insert(presets.begin(), ""); // the defaults
     for (const auto& preset : presets) {

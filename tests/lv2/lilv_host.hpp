@@ -14,6 +14,7 @@
 #include <array>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <stdexcept>
@@ -21,6 +22,25 @@
 #include <vector>
 
 namespace spinout::test {
+
+// A lilv world that has loaded every bundle on the given LV2 path.
+struct World {
+    LilvWorld* world;
+    explicit World(const std::string& lv2Path) {
+        setenv("LV2_PATH", lv2Path.c_str(), 1);
+        world = lilv_world_new();
+        lilv_world_load_all(world);
+    }
+    ~World() { lilv_world_free(world); }
+    World(const World&) = delete;
+    World& operator=(const World&) = delete;
+    const LilvPlugin* plugin(const std::string& uri) const {
+        LilvNode* n = lilv_new_uri(world, uri.c_str());
+        const LilvPlugin* p = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(world), n);
+        lilv_node_free(n);
+        return p;
+    }
+};
 
 // A real-time host's worker queue: fixed slots, run after each block.
 class JobQueue {

@@ -12,6 +12,10 @@ namespace spinout {
 // count up from 1 and templates never go.
 inline constexpr int kWarmUpInstr = 999;
 
+// Declares the global giSpinoutWarmUp (0) that instr code may read: call before the
+// session's own code is compiled.
+void declareWarmUpFlag(Session& session);
+
 // Preallocates `instances` instances of the event's instr and runs their init passes at
 // once, in the coming cycle, with the event's args (defaults, ports, fixed args) through
 // `subinstrinit` in a holder with p3 = 0: the holder ends after its init pass and every
