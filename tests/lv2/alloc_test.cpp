@@ -195,7 +195,8 @@ Result play(const std::string& name, const std::string& presetUri, uint32_t bloc
         for (std::size_t ch = 0; ch < inst.numInputs(); ++ch)
             for (uint32_t i = 0; i < n; ++i)
                 inst.input(ch)[i] = inputSample(pos + i, static_cast<int>(ch));
-        const bool counted = t >= kCountFrom;
+        // every block that holds a frame from 0.5 s on
+        const bool counted = static_cast<double>(pos + n) / kSr > kCountFrom;
         if (counted) alloc_counter::counting = true;
         inst.run(n);
         alloc_counter::counting = false;
