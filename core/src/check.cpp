@@ -40,8 +40,7 @@ std::vector<Diagnostic> compileEach(const SessionSpec& spec, const ProcessorOpti
 std::vector<Diagnostic> checkSession(const SessionSpec& spec, int sr) {
     ProcessorOptions options;
     options.sr = sr;
-    auto errors = compileEach(spec, options);
-    if (!errors.empty()) return errors;
+    std::vector<Diagnostic> errors;
     try {
         Processor p(spec, options); // the whole chain: runs, voices, ports
         auto& session = p.session();
@@ -65,7 +64,10 @@ std::vector<Diagnostic> checkSession(const SessionSpec& spec, int sr) {
             });
         }
     } catch (const SessionFileError& e) {
-        for (const auto& d : e.diagnostics())
+        // one engine for a good session; for a bad one, every instr alone, so that each
+        // Csound error is reported
+        const auto each = compileEach(spec, options);
+        for (const auto& d : each.empty() ? e.diagnostics() : each)
             addUnique(errors, d);
     } catch (const std::exception& e) {
         addUnique(errors, {{spec.path, 0, 0}, e.what()});

@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <dlfcn.h>
+#include <link.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -15,6 +18,8 @@
 #include <cstring>
 #include <mutex>
 #include <regex>
+#include <string>
+#include <vector>
 
 namespace spinout {
 
@@ -40,6 +45,47 @@ void initializeCsound() {
         csoundInitialize(CSOUNDINIT_NO_SIGNAL_HANDLER | CSOUNDINIT_NO_ATEXIT);
         csoundSetDefaultMessageCallback(silentCallback);
     });
+}
+
+// Csound dlopens every library of its plugin folder for each instance and dlcloses them
+// when the instance is destroyed, so with no other instance alive they are unloaded and
+// loaded again by the next one. Not every library they pull in survives that: libjack
+// (needed by librtjack and librtpa) creates three pthread keys when it is loaded and
+// does not delete them when it is unloaded, so each create/destroy cycle leaked three of
+// the process's 1024 keys, and after about 340 instantiate/cleanup cycles of the plugin
+// Csound failed with "pthread_key_create() failed with error 11". Pinning the modules
+// (RTLD_NODELETE) once the first instance has loaded them keeps them, and what they pull
+// in, loaded until the process ends: loaded once, initialised once.
+bool isCsoundModule(void* handle, const char* path) {
+    for (const char* entry : {"csoundModuleCreate", "csound_opcode_init", "csound_fgen_init"}) {
+        void* sym = dlsym(handle, entry);
+        Dl_info info;
+        // dlsym also searches the library's dependencies: the symbol must be its own
+        if (sym != nullptr && dladdr(sym, &info) != 0 && info.dli_fname != nullptr &&
+            std::string(info.dli_fname) == path)
+            return true;
+    }
+    return false;
+}
+
+void pinCsoundModules() {
+    std::vector<std::string> loaded;
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* data) {
+            if (info->dlpi_name != nullptr && info->dlpi_name[0] != '\0')
+                static_cast<std::vector<std::string>*>(data)->emplace_back(info->dlpi_name);
+            return 0;
+        },
+        &loaded);
+    for (const auto& path : loaded) { // dlopen is not called under dl_iterate_phdr's lock
+        void* handle = dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+        if (handle == nullptr) continue;
+        if (isCsoundModule(handle, path.c_str())) {
+            if (void* pinned = dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE))
+                dlclose(pinned);
+        }
+        dlclose(handle);
+    }
 }
 
 // Csound names the failing line as "line N" in its error text.
@@ -78,6 +124,8 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
     journalOn_ = options_.journal;
     cs_ = csoundCreate(this);
     if (cs_ == nullptr) throw EngineError("could not create a Csound instance");
+    static std::once_flag pinned;
+    std::call_once(pinned, pinCsoundModules);
     csoundSetMessageCallback(cs_, messageCallback);
     csoundSetHostImplementedAudioIO(cs_, 1, 0);
     csoundSetHostImplementedMIDIIO(cs_, 1);
@@ -116,6 +164,17 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
     startingUp_ = false;
     spin_ = csoundGetSpin(cs_);
     spout_ = csoundGetSpout(cs_);
+    reserveEventNodes();
+}
+
+// Csound takes an event node from its free list, or callocs one, for each event it is
+// handed, and returns it to the list once the event is processed in the next cycle: the
+// list only grows. Handing over kEventsPerCycle no-op events now (an 'f' event for table 0
+// does nothing) makes the list that long before the first cycle, off the audio thread.
+void Engine::reserveEventNodes() {
+    const double noop[] = {0, 0};
+    for (int i = 0; i < kEventsPerCycle; ++i)
+        csoundScoreEvent(cs_, 'f', noop, 2);
 }
 
 Engine::~Engine() {

@@ -4,6 +4,7 @@
 
 #include "spinout/ports.hpp"
 #include "spinout/support.hpp"
+#include "spinout/warm_up.hpp"
 
 #include <fmt/format.h>
 
@@ -166,13 +167,19 @@ void Processor::buildVoices() {
     } catch (const InstrError& e) {
         fail(m.pos, e.what());
     }
-    // Csound allocates an instance's memory on first use: do it now. Released and
-    // stolen voices keep sounding through their release, so there are more instances
-    // than voices: room for two release tails per voice.
-    if (auto err = engine_->compile(
-            fmt::format("prealloc {}, {}\n", voiceEvent_->instrNum, m.voices * 3 + 8)))
-        fail(m.pos, err->message);
+    // Released and stolen voices sound on through their release: up to two tails per
+    // voice (see keepTail). Csound allocates an instance, and much of what it needs,
+    // on the instance's first init pass: all of them are made and inited now.
     voices_.resize(static_cast<std::size_t>(m.voices));
+    tails_.reserve(static_cast<std::size_t>(m.voices) * 2);
+    int instances = m.voices * 3;
+    for (const auto& run : spec_.runs)
+        if (run.instr == m.instr) ++instances;
+    try {
+        warmUpInstances(s, *voiceEvent_, instances);
+    } catch (const SessionError& e) {
+        fail(m.pos, e.what());
+    }
 }
 
 Bus Processor::busNamed(const std::string& name, const SourcePos& pos) const {
@@ -330,6 +337,20 @@ void Processor::release(Voice& v, std::int64_t frame) noexcept {
     session_->stopAt(v.synth, frame, true); // kept in the voice's slot: never lost
     v.active = false;
     v.sustained = false;
+    keepTail(v.synth, frame);
+}
+
+// At most tails_.capacity() released voices sound at once, so that voices and tails
+// never need more instances than build() warmed: past that the oldest tail stops now
+// (a stop sorts before a start of the same frame, so its instance is free for it).
+void Processor::keepTail(const Synth& synth, std::int64_t frame) noexcept {
+    std::erase_if(tails_, [&](const Synth& t) { return !session_->isScheduled(t); });
+    if (tails_.capacity() == 0) return;
+    if (tails_.size() == tails_.capacity()) {
+        session_->stopAt(tails_.front(), frame, false);
+        tails_.erase(tails_.begin());
+    }
+    tails_.push_back(synth);
 }
 
 void Processor::noteOn(int note, int velocity, std::int64_t frame) noexcept {

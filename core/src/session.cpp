@@ -374,10 +374,9 @@ void Session::stopAt(const Synth& synth, std::int64_t frame, bool release) noexc
         freeSlot(synth.slot);
         return;
     }
-    if (s.stopFrame < 0 || frame < s.stopFrame) {
-        s.stopFrame = frame;
-        s.stopRelease = release;
-    }
+    // one stop per instance: the earliest, and without release if either says so
+    s.stopRelease = (s.stopFrame < 0 || s.stopRelease) && release;
+    if (s.stopFrame < 0 || frame < s.stopFrame) s.stopFrame = frame;
 }
 
 bool Session::inComingCycle(std::int64_t frame) const noexcept {
@@ -835,6 +834,19 @@ void Session::dispatch(const Due& d) noexcept {
     }
 }
 
+// An action past the cycle's event limit: it waits for the next cycle.
+void Session::defer(const Due& d) noexcept {
+    if (d.event.kind == QueuedEvent::stop) {
+        auto& s = slots_[d.event.slot];
+        if (s.generation == d.event.generation && s.inUse) {
+            s.stopFrame = d.event.frame;
+            s.stopRelease = d.event.value != 0;
+        }
+        return;
+    }
+    queue_.push(d.event); // it was taken from the queue this cycle: there is room
+}
+
 bool Session::performCycle() noexcept {
     const std::int64_t now = engine_.frame();
     collectDue(now + engine_.ksmps());
@@ -851,8 +863,18 @@ bool Session::performCycle() noexcept {
         }
         return a.event.seq < b.event.seq;
     });
-    for (const auto& d : due_)
+    // Csound holds Engine::kEventsPerCycle event nodes: more events in one cycle would
+    // allocate, so the rest wait for the next cycle (a stop sorts before a start of its
+    // frame, so a cut never puts a start before the stop that makes room for it).
+    int events = 0;
+    for (const auto& d : due_) {
+        if (!d.hostWrite && events == Engine::kEventsPerCycle) {
+            defer(d);
+            continue;
+        }
+        if (!d.hostWrite) ++events;
         dispatch(d);
+    }
     const bool ok = engine_.performKsmps();
     const double cycle = static_cast<double>(engine_.frame() / engine_.ksmps());
     slots_.reap(alive_, cycle, engine_.frame(), [&](int slot) {

@@ -167,6 +167,20 @@ void parseInstrs(Reader& r, const toml::table& root, SessionSpec& spec) {
         r.error(r.filePos(), "the session declares no [instr.NAME]");
         return;
     }
+    if (instrs->size() > static_cast<std::size_t>(kMaxSessionInstrs)) {
+        // named at the first instr past the limit, in the file's order
+        std::vector<SourcePos> where;
+        for (const auto& [k, v] : *instrs)
+            where.push_back(r.pos(k));
+        std::nth_element(where.begin(), where.begin() + kMaxSessionInstrs, where.end(),
+                         [](const SourcePos& a, const SourcePos& b) {
+                             return a.line != b.line ? a.line < b.line : a.column < b.column;
+                         });
+        // alone: what names the instrs past it would only repeat it
+        throw SessionFileError({{where[kMaxSessionInstrs],
+                                 fmt::format("too many instrs: {} (a session has at most {})",
+                                             instrs->size(), kMaxSessionInstrs)}});
+    }
     for (const auto& [k, v] : *instrs) {
         const std::string name(k.str());
         const std::string where = fmt::format("[instr.{}]", name);
@@ -602,7 +616,19 @@ void detail::parseTables(Reader& r, const toml::table& root, const std::string& 
     }
 }
 
+namespace {
+
+[[noreturn]] void tooLarge(const std::string& path, std::size_t bytes) {
+    throw SessionFileError(
+        {{{path, 0, 0},
+          fmt::format("the session file is {:.1f} MiB; a session is at most {} MiB",
+                      static_cast<double>(bytes) / 1048576.0, kMaxSessionBytes >> 20)}});
+}
+
+} // namespace
+
 SessionSpec parseSessionText(const std::string& text, const std::string& path) {
+    if (text.size() > kMaxSessionBytes) tooLarge(path, text.size());
     Reader r(path, text);
     const toml::table root = detail::parseToml(text, path);
     SessionSpec spec;
@@ -628,9 +654,16 @@ SessionSpec parseSessionText(const std::string& text, const std::string& path) {
 SessionSpec parseSessionFile(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw SessionFileError({{{path, 0, 0}, "cannot read the session file"}});
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return parseSessionText(ss.str(), path);
+    // read no more than one byte past the limit: the size of a pipe or device is unknown
+    std::string text(kMaxSessionBytes + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    if (text.size() > kMaxSessionBytes) {
+        std::error_code ec;
+        const auto size = std::filesystem::file_size(path, ec);
+        tooLarge(path, ec ? text.size() : static_cast<std::size_t>(size));
+    }
+    return parseSessionText(text, path);
 }
 
 } // namespace spinout

@@ -33,6 +33,7 @@ std::string orchestra(const Sizes& sizes) {
     define("SPINOUT_CONTROL_TABLE", kControlTable);
     define("SPINOUT_HEARTBEAT_TABLE", kHeartbeatTable);
     define("SPINOUT_START_SHIFT_TABLE", kStartShiftTable);
+    define("SPINOUT_WARM_UP_FLAG", kWarmUpFlag);
     defineString("SPINOUT_CONTROL_TABLE_CHANNEL", kControlTableChannel);
     defineString("SPINOUT_HEARTBEAT_TABLE_CHANNEL", kHeartbeatTableChannel);
     defineString("SPINOUT_GENERATION_TABLE_CHANNEL", kGenerationTableChannel);

@@ -26,6 +26,8 @@ chnset giSpinoutKBus, $SPINOUT_CONTROL_BUS_TABLE_CHANNEL
 chnset giSpinoutPorts, $SPINOUT_PORT_TABLE_CHANNEL
 chnset $SPINOUT_START_SHIFT_TABLE, $SPINOUT_START_SHIFT_TABLE_CHANNEL
 gaSpinoutBus[] init $SPINOUT_AUDIO_BUSES
+; 1 while the voices are warmed up at load (their init passes run, nothing sounds)
+$SPINOUT_WARM_UP_FLAG init 0
 
 opcode busin, a, k
   kbus xin

@@ -9,6 +9,7 @@
 
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -259,4 +260,96 @@ TEST(Cli, CheckAndInfo) {
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.output.find("must be below max"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("unknown unit 'hertz'"), std::string::npos) << r.output;
+}
+
+namespace {
+
+// A session of n instrs, instr i a sine: the limit is on their number, not their size.
+fs::path bigSession(int n, std::size_t padTo = 0) {
+    const auto path = tmp(fmt::format("big_{}_{}.toml", n, padTo));
+    std::ofstream f(path);
+    f << "[session]\nname = \"Big\"\nuri = \"urn:spinout:test-big\"\nkind = \"instrument\"\n"
+         "audio_outputs = 2\n\n[engine]\nksmps = 64\n\n";
+    std::size_t size = 0;
+    for (int i = 0; i < n || size < padTo; ++i) {
+        const auto instr = fmt::format("[instr.v{}]\nbody = '''\n|kfreq=440, iamp=0.2|\n"
+                                       "a1 = oscili:a(iamp, kfreq)\noutch 1, a1, 2, a1\n'''\n\n",
+                                       i);
+        f << instr;
+        size += instr.size();
+    }
+    f << "[midi]\ninstr = \"v0\"\npitch = \"kfreq\"\nvoices = 4\n";
+    return path;
+}
+
+} // namespace
+
+TEST(Cli, ASessionAtTheInstrLimitChecksAndPlaysItsLastInstr) {
+    const auto session = bigSession(990);
+    const auto c = run(fmt::format("check '{}'", session.string()));
+    EXPECT_EQ(c.status, 0) << c.output;
+    EXPECT_NE(c.output.find("ok (990 instrs"), std::string::npos) << c.output;
+    const auto score = tmp("big_score.toml");
+    std::ofstream(score) << "[[event]]\ninstr = \"v989\"\ntime = 0.1\ndur = 0.5\n"
+                            "args = { kfreq = 660 }\n";
+    const auto out = tmp("big.wav");
+    const auto r = run(fmt::format("render '{}' --score '{}' --tail 0 -o '{}'", session.string(),
+                                   score.string(), out.string()));
+    ASSERT_EQ(r.status, 0) << r.output;
+    const auto m = mono(readSoundFile(out.string()));
+    const std::vector<double> tone(m.begin() + 9600, m.begin() + 24000);
+    EXPECT_NEAR(t::frequency(tone, 48000), 660, 1);
+}
+
+TEST(Cli, ASessionPastTheInstrLimitIsRefusedNamingTheFirstInstrPastIt) {
+    const auto session = bigSession(1000);
+    for (const char* cmd : {"check '{}'", "render '{}' -o /dev/null"}) {
+        const auto r = run(fmt::format(fmt::runtime(cmd), session.string()));
+        EXPECT_EQ(r.status, 1) << r.output;
+        // instr 991 starts on line 10 + 7 * 990
+        EXPECT_NE(r.output.find(fmt::format("{}:6940:8: too many instrs: 1000 (a session has at "
+                                            "most 990)",
+                                            session.filename().string())),
+                  std::string::npos)
+            << r.output;
+    }
+}
+
+TEST(Cli, AFiftyMegabyteSessionIsRefusedAtOnce) {
+    const auto session = bigSession(0, 50u << 20);
+    ASSERT_GE(fs::file_size(session), 50u << 20);
+    for (const char* cmd : {"check '{}'", "render '{}' -o /dev/null"}) {
+        const auto start = std::chrono::steady_clock::now();
+        const auto r = run(fmt::format(fmt::runtime(cmd), session.string()));
+        const double secs =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        EXPECT_EQ(r.status, 1) << r.output;
+        EXPECT_NE(r.output.find("the session file is 50.0 MiB; a session is at most 4 MiB"),
+                  std::string::npos)
+            << r.output;
+        EXPECT_LT(secs, 5.0) << "refused before it is parsed";
+    }
+}
+
+// check compiles each instr in an engine of its own when the session has errors: 400
+// engines one after the other crashed in libjack's load once Csound had leaked the
+// process's thread keys (see Engine).
+TEST(Cli, CheckReportsAnErrorInTheLastOfFourHundredInstrs) {
+    const auto session = bigSession(400);
+    std::string text;
+    {
+        std::ifstream in(session);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        text = ss.str();
+    }
+    const auto at = text.find("[instr.v399]");
+    ASSERT_NE(at, std::string::npos);
+    text.replace(text.find("oscili:a", at), 8, "oscilx:a");
+    const auto broken = tmp("big_broken.toml");
+    std::ofstream(broken) << text;
+    const auto r = run(fmt::format("check '{}'", broken.string()));
+    EXPECT_EQ(r.status, 1) << r.output.substr(0, 2000);
+    EXPECT_NE(r.output.find("big_broken.toml:2803:"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("oscilx"), std::string::npos) << r.output;
 }

@@ -9,7 +9,8 @@ work=$(mktemp -d)
 jackd -n "$server" -d dummy -r 48000 -p 256 > /dev/null 2>&1 &
 jack=$!
 trap 'kill $jack 2>/dev/null; wait $jack 2>/dev/null; rm -rf "$work"' EXIT
-sleep 1
+# wait until the server answers (a fixed sleep failed on a loaded machine)
+jack_wait -s "$server" -w -t 20 > /dev/null 2>&1 || { echo "jackd did not start"; exit 1; }
 export JACK_DEFAULT_SERVER=$server LV2_PATH=$build/lv2
 state() { # DIR FILE: a state.ttl in DIR naming FILE as the loader's session
   mkdir -p "$1"

@@ -8,6 +8,7 @@
 #include "spinout/ttl.hpp"
 
 #include "../common/analysis.hpp"
+#include "lilv_host.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -166,20 +167,8 @@ struct Sequence {
     }
 };
 
-struct World {
-    LilvWorld* world;
-    World() {
-        setenv("LV2_PATH", (kBuild / "lv2").c_str(), 1);
-        world = lilv_world_new();
-        lilv_world_load_all(world);
-    }
-    ~World() { lilv_world_free(world); }
-    const LilvPlugin* plugin(const std::string& uri) {
-        LilvNode* n = lilv_new_uri(world, uri.c_str());
-        const LilvPlugin* p = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(world), n);
-        lilv_node_free(n);
-        return p;
-    }
+struct World : spinout::test::World {
+    World() : spinout::test::World((kBuild / "lv2").string()) {}
 };
 
 int logVprintf(LV2_Log_Handle h, LV2_URID type, const char* fmt, va_list ap) {

@@ -224,3 +224,50 @@ TEST(Processor, ACsoundErrorNamesTheSessionFileLine) {
         EXPECT_NE(std::string(e.what()).find("broken.toml:13"), std::string::npos) << e.what();
     }
 }
+
+// The voices' instances run their init pass when the session loads, with
+// giSpinoutWarmUp set; nothing sounds until a note.
+TEST(Processor, VoicesAreWarmedAtLoadWithTheWarmUpFlagAndStaySilent) {
+    const auto spec = parseSessionText(synthSession(4, R"(|kpitch=60, iamp=0.5, ibus=0|
+if giSpinoutWarmUp == 1 then
+  chnset chnget:i("warm") + 1, "warm"
+else
+  chnset chnget:i("played") + 1, "played"
+endif
+aenv = linsegr:a(0, 0.005, 1, 0.05, 0)
+busmix(ibus, oscili:a(iamp * 0.3, mtof:k(kpitch)) * aenv)
+)"),
+                                       "warm.toml");
+    Processor p(spec);
+    const auto silent = play(spec, {}, {64}, 4800, &p);
+    EXPECT_EQ(t::peak(std::vector<double>(silent.begin(), silent.end())), 0);
+    EXPECT_EQ(p.engine().control("warm"), 12) << "3 x voices init passes";
+    EXPECT_EQ(p.engine().control("played"), 0);
+    const auto note = play(spec, {{0, 0x90, 69, 100}}, {64}, 4800, &p);
+    EXPECT_GT(t::peak(std::vector<double>(note.begin(), note.end())), 0.05);
+    EXPECT_EQ(p.engine().control("played"), 1);
+}
+
+// Released voices sound through their release, at most two per voice: past that the
+// oldest tail stops, so the instances never outnumber the warmed ones.
+TEST(Processor, ReleaseTailsAreBoundedAtTwoPerVoice) {
+    const auto spec = parseSessionText(synthSession(2, R"(|kpitch=60, iamp=0.5, ibus=0|
+aenv = linsegr:a(0, 0.005, 1, 5, 0)
+busmix(ibus, oscili:a(iamp * 0.3, mtof:k(kpitch)) * aenv)
+)"),
+                                       "tails.toml");
+    Processor p(spec);
+    const int voiceInstr = p.session().instrnum("voice", 1);
+    const auto active = [&] {
+        return p.engine().evalCode(fmt::format("return active:i({})", voiceInstr));
+    };
+    double most = 0;
+    for (int i = 0; i < 20; ++i) {
+        const auto a = static_cast<std::uint8_t>(40 + 2 * i), b = static_cast<std::uint8_t>(a + 1);
+        play(spec, {{0, 0x90, a, 100}, {0, 0x90, b, 100}}, {64}, 640, &p);
+        most = std::max(most, active());
+        play(spec, {{0, 0x80, a, 0}, {0, 0x80, b, 0}}, {64}, 640, &p);
+        most = std::max(most, active());
+    }
+    EXPECT_EQ(most, 6) << "2 voices and 4 tails";
+}

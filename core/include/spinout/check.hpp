@@ -1,7 +1,8 @@
-// What `spinout check` runs on a session beyond parsing it: every instr compiled
-// on its own (so each Csound error is reported), the whole session built, and
-// every instr through one init pass and a few cycles with its defaults (so what
-// only shows at init, a missing table or a bad opcode argument, shows here).
+// What `spinout check` runs on a session beyond parsing it: the whole session built
+// (when that fails, every instr compiled on its own, so each Csound error is
+// reported), and every instr through one init pass and a few cycles with its
+// defaults (so what only shows at init, a missing table or a bad opcode argument,
+// shows here).
 // Not real-time: it builds engines.
 #pragma once
 

@@ -72,8 +72,12 @@ public:
     std::int64_t frame() const noexcept;
 
     // A score event ('i', 'f', 'e', ...) with numeric pfields; p[1] (p2) is the delay in
-    // seconds from now. Real-time safe once Csound's event pool is warm.
+    // seconds from now. Real-time safe while at most kEventsPerCycle events are handed
+    // over between two performKsmps: Csound keeps that many event nodes from the start.
     bool scoreEvent(char type, std::span<const double> pfields) noexcept;
+    // Csound allocates a node (16 KB: room for PMAX pfields) for each event it holds and
+    // keeps it for reuse; the constructor fills this pool, a host keeps within it.
+    static constexpr int kEventsPerCycle = 256;
 
     // Channels, created on first use and cached: the returned pointers stay valid.
     double* controlChannel(const std::string& name);
@@ -107,6 +111,7 @@ public:
 
 private:
     double* channel(const std::string& name, int type);
+    void reserveEventNodes();
     std::optional<CsoundError> captureErrors(int status);
 
     EngineOptions options_;

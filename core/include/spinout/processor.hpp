@@ -124,6 +124,7 @@ private:
     void noteOn(int note, int velocity, std::int64_t frame) noexcept;
     void noteOff(int note, std::int64_t frame) noexcept;
     void release(Voice& v, std::int64_t frame) noexcept;
+    void keepTail(const Synth& synth, std::int64_t frame) noexcept;
     void cycle() noexcept;
 
     SessionSpec spec_;
@@ -139,6 +140,7 @@ private:
     std::unique_ptr<PreparedEvent> voiceEvent_;
     ArgRef pitchArg_, velocityArg_;
     std::vector<Voice> voices_;
+    std::vector<Synth> tails_; // released voices still sounding, oldest first
     std::uint64_t voiceOrder_ = 0;
     bool sustain_ = false;
     double bend_ = 0; // semitones

@@ -244,6 +244,7 @@ private:
     bool enqueue(const QueuedEvent& e) noexcept;
     void collectDue(std::int64_t end) noexcept;
     void dispatch(const Due& d) noexcept;
+    void defer(const Due& d) noexcept;
     void start(int slot, std::int64_t frame) noexcept;
     void applyInstrControl(int templateIndex, int control, double value) noexcept;
     void freeSlot(int slot) noexcept;

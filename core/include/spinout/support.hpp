@@ -20,6 +20,8 @@ inline constexpr int kEndInstr = 6;          // a .csd's end (csd.cpp): nothing 
 // a higher priority runs later in each cycle.
 inline constexpr int kPriorityStride = 1000;
 inline constexpr int kMaxTemplates = kPriorityStride - 1;
+// Holds the voices' warm-up (warm_up.hpp), after the internal instrs, before every template.
+inline constexpr int kWarmUpInstr = kPriorityStride - 1;
 constexpr int templateInstr(int priority, int index) {
     return priority * kPriorityStride + index;
 }
@@ -33,6 +35,8 @@ inline constexpr const char* kControlTable = "giSpinoutCtl";
 inline constexpr const char* kHeartbeatTable = "giSpinoutAlive";
 inline constexpr const char* kMaxControls = "giSpinoutMaxCtl";
 inline constexpr const char* kStartShiftTable = "giSpinoutShift";
+// 1 while the voices' warm-up runs their init passes: init code with side effects may skip them.
+inline constexpr const char* kWarmUpFlag = "giSpinoutWarmUp";
 
 // Channels through which the tables' numbers reach the host.
 inline constexpr const char* kControlTableChannel = "spinout.table.control";
