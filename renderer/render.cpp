@@ -1,3 +1,6 @@
+// The renderer: an ordinary host of Processor. It reads the session, the MIDI file, the
+// score and the input, and feeds the processor block by block (MIDI and score events at
+// their frames, input audio), writing what comes out to a sound file.
 #include "render.hpp"
 
 #include "midi_file.hpp"

@@ -1,3 +1,5 @@
+// spinout::Instr: a template's args (inline, args map, pset), the p4 rule, and the
+// Csound code it compiles to. Not real-time: templates are parsed and compiled at load.
 #include "spinout/instr.hpp"
 
 #include "spinout/support.hpp"
