@@ -1,7 +1,7 @@
 // The built bundles, loaded through lilv as a host loads them.
-#include "midi_file.hpp"
 #include "render.hpp"
 
+#include "spinout/midi_file.hpp"
 #include "spinout/sound_file.hpp"
 #include "spinout/ttl.hpp"
 
@@ -320,8 +320,9 @@ std::vector<float> playPlugin(const std::string& name, const std::vector<uint32_
         lilv_state_free(state);
         lilv_node_free(uri);
     }
-    std::vector<TimedMidi> midi;
-    if (isInstrument(name)) midi = readMidiFile((kRoot / "presets" / (name + ".mid")).string());
+    std::vector<MidiEvent> midi;
+    if (isInstrument(name))
+        midi = readMidiFile((kRoot / "presets" / (name + ".mid")).string()).events;
     Audio input;
     if (!isInstrument(name)) input = readSoundFile(inputFile().string());
     std::vector<float> out;
