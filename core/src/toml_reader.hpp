@@ -3,6 +3,7 @@
 #pragma once
 
 #include "spinout/session_file.hpp"
+#include "toml_guard.hpp"
 
 #include <toml++/toml.h>
 
@@ -163,7 +164,7 @@ private:
 // The file's table, or a SessionFileError naming the syntax error's line and column.
 inline toml::table parseToml(const std::string& text, const std::string& path) {
     try {
-        return toml::parse(text, path);
+        return toml::parse(guardTomlText(text, path), path);
     } catch (const toml::parse_error& e) {
         const auto& s = e.source();
         throw SessionFileError(
