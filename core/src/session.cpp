@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <utility>
 
@@ -173,13 +173,26 @@ endif
 } // namespace
 
 AutomationMode AutomationMode::parse(std::string_view text) {
-    static const std::regex exponRe(R"(^expon\(\s*([-+0-9.eE]+)\s*\)$)");
     const std::string s(text);
     if (s == "linear") return {linear, 1};
     if (s == "cos") return {cos, 1};
     if (s == "smooth") return {smooth, 1};
-    std::smatch m;
-    if (std::regex_match(s, m, exponRe)) return {expon, std::stod(m[1].str())};
+    // expon(X), X a finite number. By hand: std::stod threw its own exceptions past the
+    // score parser ("expon(e)"), and std::regex recurses once per character.
+    if (text.starts_with("expon(") && text.ends_with(")")) {
+        auto x = text.substr(6, text.size() - 7);
+        const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+        while (!x.empty() && space(x.front()))
+            x.remove_prefix(1);
+        while (!x.empty() && space(x.back()))
+            x.remove_suffix(1);
+        if (x.starts_with('+') && !x.starts_with("+-")) x.remove_prefix(1);
+        double v = 0;
+        const auto [end, ec] = std::from_chars(x.data(), x.data() + x.size(), v);
+        if (ec == std::errc() && end == x.data() + x.size() && std::isfinite(v) &&
+            x.find_first_not_of("-+0123456789.eE") == std::string_view::npos)
+            return {expon, v};
+    }
     throw SessionError(
         fmt::format("unknown automation mode '{}' (linear, cos, expon(X), smooth)", s));
 }

@@ -296,6 +296,17 @@ TEST_F(SessionTest, DelayedSetAndAutomationShapes) {
     EXPECT_THROW(AutomationMode::parse("wobbly"), SessionError);
 }
 
+// Found by fuzzing the score parser: std::stod's own exceptions escaped it.
+TEST(AutomationMode, ExponTakesOnlyAFiniteNumber) {
+    EXPECT_EQ(AutomationMode::parse("expon( +2.5 )").exponent, 2.5);
+    EXPECT_EQ(AutomationMode::parse("expon(-1e-1)").exponent, -0.1);
+    for (const char* bad : {"expon(e)", "expon(1e999)", "expon()", "expon(nan)", "expon(2",
+                            "expon(1-2)", "expon(0x10)"})
+        EXPECT_THROW(AutomationMode::parse(bad), SessionError) << bad;
+    // a megabyte of digits: an error, not a stack overflow
+    EXPECT_THROW(AutomationMode::parse("expon(" + std::string(1 << 20, '1') + ")"), SessionError);
+}
+
 TEST_F(SessionTest, BusesAreReferenceCounted) {
     s().defInstr("w", "|ibus|\nbusout(ibus, a(0))\n");
     auto bus = s().assignBus();
