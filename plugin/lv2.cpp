@@ -83,9 +83,15 @@ struct Library {
     LV2_Lib_Descriptor lib{};
 };
 
-// The libraries this binary has handed out (one per bundle that loaded it).
+// The libraries this binary has handed out (one per bundle that loaded it). lilv never
+// calls LV2_Lib_Descriptor::cleanup: those still here are freed when the module unloads.
 std::mutex librariesMutex;
-std::vector<Library*> libraries;
+struct Libraries : std::vector<Library*> {
+    ~Libraries() {
+        for (auto* lib : *this)
+            delete lib;
+    }
+} libraries;
 
 const Library* libraryOf(const LV2_Descriptor* d) {
     std::lock_guard<std::mutex> lock(librariesMutex);
