@@ -46,16 +46,21 @@ foreach(source ${fuzz_sources})
   get_filename_component(target ${source} NAME_WE)
   string(REGEX REPLACE "_fuzz$" "" name ${target})
   # new inputs go to build/fuzz-corpus/NAME (kept between runs); the seeds in
-  # fuzz/corpus/NAME are only read; a crashing input is saved as build/fuzz-crash-NAME-*
+  # fuzz/corpus/NAME and the dictionary fuzz/NAME.dict (both optional) are only read;
+  # a crashing input is saved as build/fuzz-crash-NAME-*
   set(corpus ${CMAKE_BINARY_DIR}/fuzz-corpus/${name})
   file(MAKE_DIRECTORY ${corpus})
   set(seeds)
   if(IS_DIRECTORY ${PROJECT_SOURCE_DIR}/fuzz/corpus/${name})
     set(seeds ${PROJECT_SOURCE_DIR}/fuzz/corpus/${name})
   endif()
+  set(dict)
+  if(EXISTS ${PROJECT_SOURCE_DIR}/fuzz/${name}.dict)
+    set(dict -dict=${PROJECT_SOURCE_DIR}/fuzz/${name}.dict)
+  endif()
   add_test(NAME Fuzz.${name}
            COMMAND ${SPINOUT_SANITIZED_DIR}/fuzz/${target} -max_total_time=${SPINOUT_FUZZ_SECONDS}
-                   -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+                   -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 ${dict}
                    -artifact_prefix=${CMAKE_BINARY_DIR}/fuzz-crash-${name}- ${corpus} ${seeds}
            WORKING_DIRECTORY ${corpus})
   set_tests_properties(Fuzz.${name} PROPERTIES TIMEOUT 300)
