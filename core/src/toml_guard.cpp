@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <vector>
+
 namespace spinout::detail {
 
 namespace {
@@ -75,25 +77,58 @@ std::string guardTomlText(const std::string& text, const std::string& path) {
     auto opens = [&](std::size_t at, const char* three) { return text.compare(at, 3, three) == 0; };
 
     enum { normal, comment, basic, literal, multiBasic, multiLiteral } state = normal;
+    // Outside strings: whether a value may start here (after '=', in an array), the open
+    // arrays and inline tables, and whether we are in a bare value (a number or date),
+    // which toml++ scans up to a value terminator, quotes included.
+    bool value = false;
+    bool bare = false;
+    std::vector<char> nest;
+    auto terminates = [](char c) {
+        return c == ' ' || c == '\t' || c == '\r' || c == ']' || c == '}' || c == ',' || c == '#';
+    };
     std::size_t i = opens(0, "\xEF\xBB\xBF") ? 3 : 0; // a byte order mark may open the file
     while (i < n) {
         const char c = text[i];
         if (c == '\n') {
             newline(i);
             if (state == comment || state == basic || state == literal) state = normal;
+            if (state == normal) {
+                bare = false;
+                if (nest.empty()) value = false; // arrays go on over lines
+            }
             ++i;
             continue;
         }
         switch (state) {
         case normal:
+            if (bare && !terminates(c)) {
+                if (static_cast<unsigned char>(c) >= 0x80) fail(i, "in a number or date");
+                break;
+            }
+            bare = false;
             if (c == '#') {
                 state = comment;
             } else if (c == '"' || c == '\'') {
                 const bool multi = opens(i, c == '"' ? "\"\"\"" : "'''");
                 state = c == '"' ? (multi ? multiBasic : basic) : (multi ? multiLiteral : literal);
                 if (multi) i += 2;
+                value = false;
             } else if (static_cast<unsigned char>(c) >= 0x80) {
                 fail(i, "outside a string or comment");
+            } else if (c == '=') {
+                value = true;
+            } else if (c == '[' || c == '{') {
+                const bool nested = value; // else a table header
+                if (nested) nest.push_back(c);
+                value = nested && c == '['; // an array's first element
+            } else if (c == ']' || c == '}') {
+                if (!nest.empty() && nest.back() == (c == ']' ? '[' : '{')) nest.pop_back();
+                value = false;
+            } else if (c == ',') {
+                value = !nest.empty() && nest.back() == '[';
+            } else if (c != ' ' && c != '\t' && c != '\r') {
+                bare = value && ((c >= '0' && c <= '9') || c == '+' || c == '-');
+                value = false;
             }
             break;
         case comment:
@@ -143,8 +178,10 @@ std::string guardTomlText(const std::string& text, const std::string& path) {
                     i = j;
                     continue;
                 }
-                if (i + 1 < n && static_cast<unsigned char>(text[i + 1]) >= 0x80)
-                    fail(i + 1, "after '\\' (not an escape sequence)");
+                // toml++ skips spaces after any backslash before it looks for the line
+                // break, and asks whether the character after them is whitespace
+                if (j < n && static_cast<unsigned char>(text[j]) >= 0x80)
+                    fail(j, "after '\\' (not an escape sequence)");
                 ++i; // the escaped character cannot close the string
             }
             break;

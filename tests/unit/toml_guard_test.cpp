@@ -53,6 +53,33 @@ TEST(TomlGuard, NonAsciiOutsideStringsIsASyntaxErrorWithItsPlace) {
               std::string::npos);
 }
 
+// Found by fuzzing: toml++ scans a number or date up to a value terminator, quotes
+// included, and skips spaces after any backslash in a """string""".
+TEST(TomlGuard, NonAsciiWhereTomlxxScansPastAQuote) {
+    EXPECT_NE(errorOf(withSessionLines("ksmps_x = 1\"\xC3\xA9\"\n"))
+                  .find("s.toml:3:13: TOML syntax error: '\xC3\xA9' (U+00E9) in a number or date"),
+              std::string::npos)
+        << errorOf(withSessionLines("ksmps_x = 1\"\xC3\xA9\"\n"));
+    EXPECT_NE(errorOf(withSessionLines("x = [1, +2.\"\xC6\x92\"]\n")).find("in a number or date"),
+              std::string::npos);
+    EXPECT_NE(errorOf(withSessionLines("doc = \"\"\"x\\  \xC2\xA7\"\"\"\n"))
+                  .find("s.toml:3:14: TOML syntax error: '\xC2\xA7' (U+00A7) after '\\'"),
+              std::string::npos);
+}
+
+// Valid TOML the guard must leave alone: digits in keys and headers before strings.
+TEST(TomlGuard, QuotesAfterDigitsInKeysOpenStrings) {
+    for (const char* text :
+         {"1a.\"\xC3\xA9\" = 1\n", "a1=\"\xC3\xA9\"\n", "[1a.\"\xC3\xA9\"]\n",
+          "x = [1,\"\xC3\xA9\", { a = 2, b = \"\xC3\xA9\" }, 1979-05-27T07:32:00Z, -1.5e3]\n",
+          "x = [\n  1, # \xC3\xA9\n  \"\xC3\xA9\",\n]\n"}) {
+        const auto e = errorOf(goodSession() + "\n[extra]\n" + text);
+        // the session rejects the unknown table, not the TOML
+        EXPECT_EQ(e.find("TOML syntax error"), std::string::npos) << text << "\n" << e;
+        EXPECT_NE(e.find("extra"), std::string::npos) << text << "\n" << e;
+    }
+}
+
 TEST(TomlGuard, NonAsciiInStringsAndCommentsIsRead) {
     const auto spec = parseSessionText(
         withSessionLines("doc = \"Caf\xC3\xA9 \\\" \xE3\x80\x81\" # \xC2\xA7 comment\n"), "s.toml");
