@@ -66,7 +66,12 @@ foreach(source ${fuzz_sources})
   set_tests_properties(Fuzz.${name} PROPERTIES TIMEOUT 300)
 endforeach()
 
+# Their own temporary folder: the tests write files of fixed names there, and ctest
+# runs these beside the same tests of the main build.
+set(sanitized_tmp ${CMAKE_BINARY_DIR}/sanitize-tmp)
+file(MAKE_DIRECTORY ${sanitized_tmp})
 foreach(suite unit cli lv2)
   add_test(NAME Sanitize.${suite}_tests COMMAND ${SPINOUT_SANITIZED_DIR}/tests/${suite}_tests)
-  set_tests_properties(Sanitize.${suite}_tests PROPERTIES TIMEOUT 900)
+  set_tests_properties(Sanitize.${suite}_tests PROPERTIES TIMEOUT 900
+                       ENVIRONMENT TMPDIR=${sanitized_tmp})
 endforeach()
