@@ -173,7 +173,9 @@ RenderResult render(const RenderJob& job) {
         inPtrs.push_back(b.data());
     for (auto& b : outBufs)
         outPtrs.push_back(b.data());
-    std::vector<MidiMessage> blockMidi;
+    std::vector<MidiMessage> blockMidi, stepMidi;
+    std::vector<const float*> ins(inPtrs); // a part of the block, with a score
+    std::vector<float*> outs(outPtrs);
     std::vector<float> interleaved(static_cast<std::size_t>(maxBlock) *
                                    static_cast<std::size_t>(nout));
     double sumSquares = 0;
@@ -208,8 +210,33 @@ RenderResult render(const RenderJob& job) {
             std::copy(midi[mi].data, midi[mi].data + 3, m.data);
             blockMidi.push_back(m);
         }
-        feeder.feed(pos + n);
-        proc.process(inPtrs.data(), outPtrs.data(), n, blockMidi);
+        if (feeder.done()) {
+            proc.process(inPtrs.data(), outPtrs.data(), n, blockMidi);
+        } else {
+            // the score cycle by cycle: what it hands over at once stays within a cycle's
+            // worth (a dense score would fill the session's queue a whole block ahead)
+            std::size_t next = 0;
+            for (std::uint32_t done = 0; done < n;) {
+                const auto step =
+                    std::min<std::uint32_t>(n - done, static_cast<std::uint32_t>(proc.latency()));
+                for (int ch = 0; ch < nin; ++ch)
+                    ins[static_cast<std::size_t>(ch)] = inPtrs[static_cast<std::size_t>(ch)] + done;
+                for (int ch = 0; ch < nout; ++ch)
+                    outs[static_cast<std::size_t>(ch)] =
+                        outPtrs[static_cast<std::size_t>(ch)] + done;
+                std::size_t last = next;
+                while (last < blockMidi.size() && blockMidi[last].frame < done + step)
+                    ++last;
+                stepMidi.assign(blockMidi.begin() + static_cast<std::ptrdiff_t>(next),
+                                blockMidi.begin() + static_cast<std::ptrdiff_t>(last));
+                for (auto& m : stepMidi)
+                    m.frame -= done;
+                next = last;
+                feeder.feed(pos + done + step);
+                proc.process(ins.data(), outs.data(), step, stepMidi);
+                done += step;
+            }
+        }
         checkMessages(proc, job);
         if (trace.is_open() && pos < frames) {
             // the cycle just performed sounds in the file from `pos` on (after the latency)
