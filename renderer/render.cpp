@@ -26,11 +26,7 @@ namespace {
 // terms; with `verbose`, every message goes to the job's message callback.
 void checkMessages(Processor& proc, const RenderJob& job) {
     std::vector<Diagnostic> errors;
-    proc.engine().messages().drain([&](MessageLevel level, const char* text) {
-        if (job.messages) job.messages(level, text);
-        if (level != MessageLevel::error) return;
-        if (auto d = proc.runtimeError(text)) errors.push_back(std::move(*d));
-    });
+    proc.drainMessages(job.messages, [&](const Diagnostic& d) { errors.push_back(d); });
     if (!errors.empty()) throw SessionFileError(std::move(errors));
 }
 
