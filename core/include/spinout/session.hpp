@@ -81,6 +81,7 @@ struct SessionOptions {
     int numPorts = 256;          // rows of the port table (automatable host values)
     int maxPendingEvents = 4096; // the event queue's capacity, starts included
     int maxAutomations = 1024;   // automations waiting to start
+    int numPairs = 16384;        // breakpoint numbers (times and values) of automation at once
     bool journal = false;        // keep the journal (for a .csd); allocates, so never in a plugin
 };
 
@@ -234,7 +235,7 @@ private:
         std::uint64_t portSet = 0;      // which of portValues were set
     };
     // An automation waiting to start: its pfields (p2 set at dispatch).
-    using AutomationEvent = std::array<double, 12>;
+    using AutomationEvent = std::array<double, 13>;
     // An action of the coming cycle, put in Csound's score order before dispatch.
     struct Due {
         QueuedEvent event;
@@ -252,6 +253,7 @@ private:
                             AutomationMode mode, std::int64_t frame, bool overtake, int slot,
                             std::uint32_t generation, double ahead = 0);
     bool inComingCycle(std::int64_t frame) const noexcept;
+    int allocPairs(int size, std::int64_t end);
     bool enqueue(const QueuedEvent& e) noexcept;
     bool write(const QueuedEvent& q) noexcept;
     void apply(const QueuedEvent& q) noexcept;
@@ -283,8 +285,14 @@ private:
     int audioBusCountChannel_ = -1;
     // Csound's tables: numbers and data
     int ctlTable_ = 0, aliveTable_ = 0, genTable_ = 0, kbusTable_ = 0, portTable_ = 0;
-    int timingTable_ = 0;
-    std::span<double> ctl_, alive_, gen_, kbus_, ports_;
+    int timingTable_ = 0, pairsTable_ = 0;
+    std::span<double> ctl_, alive_, gen_, kbus_, ports_, pairs_;
+    // the pairs table's blocks in use, by offset; each until its automation is over
+    struct PairsBlock {
+        int offset = 0, size = 0;
+        std::int64_t end = 0;
+    };
+    std::vector<PairsBlock> pairBlocks_;
 };
 
 } // namespace spinout
