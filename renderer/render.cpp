@@ -130,6 +130,7 @@ RenderResult render(const RenderJob& job) {
     // --trace: the traced ports' values at every cycle (blocks of ksmps give every cycle;
     // the output is the same at any block size)
     std::vector<std::size_t> traced;
+    std::vector<double> row; // the traced input ports' values for the cycle
     std::ofstream trace;
     auto blocks = job.blocks;
     if (!job.trace.empty()) {
@@ -148,6 +149,7 @@ RenderResult render(const RenderJob& job) {
         trace.open(job.traceOutput, std::ios::binary | std::ios::trunc);
         if (!trace) throw RenderError(fmt::format("cannot write the trace '{}'", job.traceOutput));
         trace << header << "\n";
+        row.assign(traced.size(), 0.0);
         blocks = {static_cast<std::uint32_t>(proc.latency())};
     }
 
@@ -206,7 +208,7 @@ RenderResult render(const RenderJob& job) {
             std::copy(midi[mi].data, midi[mi].data + 3, m.data);
             blockMidi.push_back(m);
         }
-        if (feeder.done()) {
+        if (feeder.done() && !trace.is_open()) {
             proc.process(inPtrs.data(), outPtrs.data(), n, blockMidi);
         } else {
             // the score cycle by cycle: what it hands over at once stays within a cycle's
@@ -229,16 +231,21 @@ RenderResult render(const RenderJob& job) {
                     m.frame -= done;
                 next = last;
                 feeder.feed(pos + done + step);
+                // an input port's value for this cycle is the one it has before it
+                for (std::size_t j = 0; j < traced.size(); ++j)
+                    if (!spec.ports[traced[j]].output) row[j] = proc.port(traced[j]);
                 proc.process(ins.data(), outs.data(), step, stepMidi);
                 done += step;
             }
         }
         checkMessages(proc, job);
         if (trace.is_open() && pos < frames) {
-            // the cycle just performed sounds in the file from `pos` on (after the latency)
+            // the cycle just performed sounds in the file from `pos` on (after the latency); an
+            // output port shows what it left
             trace << fmt::format("{}", static_cast<double>(pos) / sr);
-            for (auto i : traced)
-                trace << fmt::format(",{}", proc.port(i));
+            for (std::size_t j = 0; j < traced.size(); ++j)
+                trace << fmt::format(",{}",
+                                     spec.ports[traced[j]].output ? proc.port(traced[j]) : row[j]);
             trace << "\n";
         }
 

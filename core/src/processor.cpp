@@ -228,15 +228,13 @@ void Processor::makeTables(std::span<const TableSpec> tables) {
             fail(t.pos, fmt::format("[table.{}]: {}", t.name, err->message));
         SoundTable info;
         try {
-            info.number = static_cast<int>(engine_->evalCode(fmt::format("return gi_{}", t.name)));
-            const auto data = engine_->table(info.number);
-            info.sr = engine_->evalCode(fmt::format("return ftsr(gi_{})", t.name));
-            info.nchnls =
-                static_cast<int>(engine_->evalCode(fmt::format("return ftchnls(gi_{})", t.name)));
-            info.frames = static_cast<std::int64_t>(
-                engine_->evalCode(fmt::format("return nsamp(gi_{})", t.name)));
+            const auto number =
+                static_cast<int>(engine_->evalCode(fmt::format("return gi_{}", t.name)));
             // a table Csound could not make is an error, never an empty table
-            if (info.number <= 0 || data.empty()) throw EngineError("Csound made no table");
+            if (number <= 0 || engine_->table(number).empty())
+                throw EngineError("Csound made no table");
+            info = session_->describeSoundTable(
+                number, t.source == TableSpec::fromFile && t.channel == 0 ? t.path : "");
         } catch (const EngineError& e) {
             fail(t.pos,
                  fmt::format("[table.{}]: Csound could not make the table: {}", t.name, e.what()));

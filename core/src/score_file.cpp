@@ -143,6 +143,10 @@ struct ScoreReader {
             r.error(s.pos,
                     "[[sample]]: dur must be positive, 0 (to its end) or -1 (until the end)");
         if (!(s.speed > 0)) r.error(s.pos, "[[sample]]: speed must be above 0");
+        if (s.chan > session.audioOutputs)
+            r.error(s.pos,
+                    fmt::format("[[sample]]: chan {} is past the session's {} output{}", s.chan,
+                                session.audioOutputs, session.audioOutputs == 1 ? "" : "s"));
         if (s.skip < 0) r.error(s.pos, "[[sample]]: skip must be 0 or more");
         if (!(s.pan == -1 || (s.pan >= 0 && s.pan <= 1)))
             r.error(s.pos, "[[sample]]: pan is 0 (left) to 1 (right), or -1 (chan alone)");

@@ -37,7 +37,8 @@ SamplePlay samplePlay(const SoundTable& table, double dur, int chan, double gain
                            "or more");
     SamplePlay p;
     p.dur = dur != 0 ? dur : (loop ? -1 : (table.duration() - skip) / speed);
-    p.args = {{"itab", static_cast<double>(table.number)},
+    p.args = {{"itab", static_cast<double>(table.channels[0])},
+              {"itab2", static_cast<double>(table.channels[1])},
               {"ichan", static_cast<double>(chan)},
               {"kgain", gain},
               {"kspeed", speed},
@@ -84,21 +85,22 @@ std::optional<ExactTiming> exactTiming(std::int64_t start, std::int64_t frames, 
 }
 
 const Instr& samplePlayer() {
+    // A phase (lphasor: a start, a loop) read with cubic interpolation (table3), a table
+    // a channel. (loscil3 leaves the right channel's first frames unwritten when a note
+    // starts inside a cycle, and loscilx clears its own pointers there: both in 6.18.)
     static const Instr player(kSamplePlayer, R"(
-|itab, ichan=1, kgain=1, kspeed=1, kpan=-1, iskip=0, iloop=0|
-ichans = ftchnls(itab)
+|itab, itab2=-1, ichan=1, kgain=1, kspeed=1, kpan=-1, iskip=0, iloop=0|
 iframes = nsamp(itab)
 istart = limit(iskip * ftsr(itab), 0, iframes - 1)
-if ichans == 1 then
-  a1 loscilx kgain, kspeed, itab, 4, 1, istart, iloop, 0, iframes
-  if kpan < 0 then
-    outch ichan, a1
-  else
-    outch ichan, a1 * cos(kpan * $M_PI_2), ichan + 1, a1 * sin(kpan * $M_PI_2)
-  endif
-else
-  a1, a2 loscilx kgain, kspeed, itab, 4, 1, istart, iloop, 0, iframes
+aphs lphasor kspeed * ftsr(itab) / sr, 0, iframes, iloop, istart
+a1 = table3:a(aphs, itab) * kgain
+if itab2 >= 0 then
+  a2 = table3:a(aphs, itab2) * kgain
   outch ichan, a1, ichan + 1, a2
+elseif kpan < 0 then
+  outch ichan, a1
+else
+  outch ichan, a1 * cos(kpan * $M_PI_2), ichan + 1, a1 * sin(kpan * $M_PI_2)
 endif
 )",
                               {}, "", "plays a table read from a sound file");
@@ -755,12 +757,18 @@ void Session::automateBus(const Bus& bus, std::span<const double> pairs, Automat
 // Tables -------------------------------------------------------------------------
 
 SoundTable Session::readSoundfile(const std::string& path, int channel) {
+    return describeSoundTable(engine_.readSoundFile(path, channel), channel == 0 ? path : "");
+}
+
+SoundTable Session::describeSoundTable(int number, const std::string& path) {
     SoundTable t;
-    t.number = engine_.readSoundFile(path, channel);
-    t.sr = engine_.evalCode(fmt::format("return ftsr({})", t.number));
-    t.nchnls = static_cast<int>(engine_.evalCode(fmt::format("return ftchnls({})", t.number)));
-    t.frames =
-        static_cast<std::int64_t>(engine_.evalCode(fmt::format("return nsamp({})", t.number)));
+    t.number = number;
+    t.sr = engine_.evalCode(fmt::format("return ftsr({})", number));
+    t.nchnls = static_cast<int>(engine_.evalCode(fmt::format("return ftchnls({})", number)));
+    t.frames = static_cast<std::int64_t>(engine_.evalCode(fmt::format("return nsamp({})", number)));
+    t.channels = {number, -1};
+    if (t.nchnls >= 2 && !path.empty())
+        t.channels = {engine_.readSoundFile(path, 1), engine_.readSoundFile(path, 2)};
     return t;
 }
 

@@ -94,6 +94,9 @@ struct SoundTable {
     double sr = 0;
     int nchnls = 0;
     std::int64_t frames = 0;
+    // Its first two channels as tables of one channel each, for the sample player (a
+    // mono table's own number, and -1).
+    std::array<int, 2> channels = {0, -1};
     double duration() const { return sr > 0 ? static_cast<double>(frames) / sr : 0.0; }
 };
 
@@ -204,6 +207,9 @@ public:
     int makeTable(std::span<const double> data) { return engine_.makeTable(data); }
     int makeTable(std::size_t size) { return engine_.makeTable(size); }
     SoundTable readSoundfile(const std::string& path, int channel = 0);
+    // What a table made from a sound file holds (`path` given when it interleaves channels:
+    // its first two are then read again, one to a table).
+    SoundTable describeSoundTable(int number, const std::string& path = {});
     // Plays a table read by readSoundfile at its own pitch times speed, from `skip`
     // seconds in. dur 0: to its end. pan -1: to `chan` alone; 0..1: left to right.
     Synth playSample(const SoundTable& table, double delay = 0, double dur = 0, int chan = 1,
