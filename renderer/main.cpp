@@ -46,6 +46,9 @@ void addRenderOptions(CLI::App* cmd, RenderJob& job, std::vector<std::string>& s
     cmd->add_option("--duration", job.duration,
                     "the file's length in seconds (default: the content's end and the tail)");
     cmd->add_option("--tail", job.tail, "seconds rendered after the content (default 2)");
+    cmd->add_option("--bpm", job.bpm,
+                    "the host's tempo for a session with host time, 1 to 1000 (default 120; "
+                    "with --midi the file's tempo map)");
     cmd->add_flag_function(
         "-v,--verbose",
         [&job](std::int64_t) {
@@ -79,6 +82,11 @@ void checkValues(CLI::App* cmd, const RenderJob& job) {
         throw UsageError(
             fmt::format("--ksmps {}: give a number of frames from 1 to 8192", *job.ksmps));
     if (job.duration) checkSeconds("--duration", *job.duration);
+    if (job.bpm && !(std::isfinite(*job.bpm) && *job.bpm >= 1 && *job.bpm <= 1000))
+        throw UsageError(
+            fmt::format("--bpm {}: give a tempo from 1 to 1000 beats a minute", *job.bpm));
+    if (job.bpm && !job.midi.empty())
+        throw UsageError("--bpm: with --midi the MIDI file's tempo map gives the tempo");
     checkSeconds("--tail", job.tail);
 }
 
@@ -223,6 +231,8 @@ int runRender(RenderJob& job, const std::string& output) {
     (void)resolveOutput(output);
     const auto reason = silenceReason(job);
     if (!reason.empty()) std::cerr << "warning: " << reason << "\n";
+    if (job.bpm && !parseSessionFile(job.session).hostTime)
+        std::cerr << "warning: the session takes no host time (host_time): --bpm changes nothing\n";
     ProgressLine progress;
     if (isatty(STDERR_FILENO) != 0)
         job.progress = [&](double done, double total) { progress.update(done, total); };

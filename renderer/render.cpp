@@ -31,6 +31,22 @@ void checkMessages(Processor& proc, const RenderJob& job) {
     if (!errors.empty()) throw SessionFileError(std::move(errors));
 }
 
+// A time position at a host frame: what the renderer, as a host, tells the session.
+struct HostPosition {
+    std::int64_t frame = 0;
+    HostTime time;
+};
+
+// The transport a host reports to a session with host time: rolling from frame 0 at
+// `bpm` in 4/4 (time:Position with every value, as a host sends when it starts).
+std::vector<HostPosition> steadyTransport(double bpm) {
+    HostPosition p;
+    p.time.fields = HostTime::allFields;
+    p.time.bpm = bpm;
+    p.time.speed = 1;
+    return {p};
+}
+
 } // namespace
 
 RenderResult render(const RenderJob& job) {
@@ -102,6 +118,9 @@ RenderResult render(const RenderJob& job) {
 
     // The score reaches the processor block by block, as MIDI does.
     ScoreFeeder feeder(proc, score);
+    // So does the host's time, for a session that takes it.
+    std::vector<HostPosition> transport;
+    if (proc.takesHostTime()) transport = steadyTransport(job.bpm.value_or(120));
 
     double contentEnd = feeder.end();
     if (!midi.empty()) contentEnd = std::max(contentEnd, midi.back().time);
@@ -142,6 +161,8 @@ RenderResult render(const RenderJob& job) {
     for (auto& b : outBufs)
         outPtrs.push_back(b.data());
     std::vector<MidiMessage> blockMidi;
+    std::vector<TimePosition> blockPositions;
+    std::size_t ti = 0;
     std::vector<float> interleaved(static_cast<std::size_t>(maxBlock) *
                                    static_cast<std::size_t>(nout));
     double sumSquares = 0;
@@ -176,8 +197,13 @@ RenderResult render(const RenderJob& job) {
             std::copy(midi[mi].data, midi[mi].data + 3, m.data);
             blockMidi.push_back(m);
         }
+        blockPositions.clear();
+        for (; ti < transport.size() && transport[ti].frame < pos + n; ++ti)
+            blockPositions.push_back(
+                {static_cast<std::uint32_t>(std::max<std::int64_t>(0, transport[ti].frame - pos)),
+                 transport[ti].time});
         feeder.feed(pos + n);
-        proc.process(inPtrs.data(), outPtrs.data(), n, blockMidi);
+        proc.process(inPtrs.data(), outPtrs.data(), n, blockMidi, blockPositions);
         checkMessages(proc, job);
 
         // the first `latency` frames are the processor's delay: the file starts after them

@@ -31,6 +31,9 @@ struct RenderJob {
     std::vector<std::pair<std::string, double>> sets; // port symbol = value
     int sr = 0;                                       // 0: the input's, else 48000
     std::optional<int> ksmps;
+    // The host's tempo for a session with host time, the transport playing from the start
+    // in 4/4; without it 120, or a MIDI file's tempo map and meter.
+    std::optional<double> bpm;
     std::optional<double> duration; // the file's length; default: the content's end + tail
     double tail = 2.0;              // after the content's end
     SoundFormat format;

@@ -16,6 +16,8 @@ inline constexpr int kStopInstr = 3;
 inline constexpr int kTableWriteInstr = 4;   // a host's table write, replayed by a .csd
 inline constexpr int kChannelWriteInstr = 5; // a host's channel write, replayed by a .csd
 inline constexpr int kEndInstr = 6;          // a .csd's end (csd.cpp): nothing plays past it
+// Advances the host.* channels every cycle while the transport rolls (sessions with host time).
+inline constexpr int kHostTimeInstr = 7;
 // Template `index` at `priority` is instr priority * kPriorityStride + index:
 // a higher priority runs later in each cycle.
 inline constexpr int kPriorityStride = 1000;
@@ -46,6 +48,23 @@ inline constexpr const char* kControlBusTableChannel = "spinout.table.controlbus
 inline constexpr const char* kPortTableChannel = "spinout.table.ports";
 inline constexpr const char* kStartShiftTableChannel = "spinout.table.startshift";
 inline constexpr const char* kAudioBusCountChannel = "spinout.audio_buses";
+// Counts the positions the host has written: the host-time instr advances the channels
+// in every cycle but one where a position came.
+inline constexpr const char* kHostPositionChannel = "spinout.host.position";
+
+// The host's tempo and transport as the session's code reads them (chnget), each the
+// value at the start of the cycle. A beat is what the host's tempo counts.
+namespace host {
+inline constexpr const char* kBpm = "host.bpm";                 // beats a minute
+inline constexpr const char* kBeat = "host.beat";               // beats since the start
+inline constexpr const char* kBar = "host.bar";                 // bars since the start
+inline constexpr const char* kBarBeat = "host.barbeat";         // beats into the bar
+inline constexpr const char* kBeatsPerBar = "host.beatsperbar"; // the meter's numerator
+inline constexpr const char* kBeatUnit = "host.beatunit";       // its denominator (4: quarter)
+inline constexpr const char* kSpeed = "host.speed";             // 1 rolling, 0 stopped
+inline constexpr const char* kPlaying = "host.playing";         // 1 while speed is not 0
+inline constexpr const char* kSeconds = "host.seconds";         // the transport's time
+} // namespace host
 
 struct Sizes {
     int slots = 1024;     // simultaneous instances
