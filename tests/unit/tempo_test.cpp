@@ -285,11 +285,10 @@ outs a1, a2
                   .find("port symbol 'events' is reserved"),
               std::string::npos);
     // a port converted from beats gives the session host time by itself
-    EXPECT_TRUE(
-        parseSessionText(head + "[[port]]\nsymbol = \"d\"\ntarget = \"chn:d\"\nunit = "
-                                "\"beat\"\nto = \"s\"\n",
-                         "s.toml")
-            .hostTime);
+    EXPECT_TRUE(parseSessionText(head + "[[port]]\nsymbol = \"d\"\ntarget = \"chn:d\"\nunit = "
+                                        "\"beat\"\nto = \"s\"\n",
+                                 "s.toml")
+                    .hostTime);
     EXPECT_FALSE(parseSessionText(head, "s.toml").hostTime);
 }
 
@@ -335,8 +334,10 @@ other = 9
 void program(Processor& p, int number, std::uint32_t frame = 0) {
     std::vector<float> l(kKsmps), r(kKsmps);
     float* outs[] = {l.data(), r.data()};
-    const MidiMessage m[] = {{frame, 2, {static_cast<std::uint8_t>(0xC0 | (number >> 7)),
-                                         static_cast<std::uint8_t>(number & 0x7F), 0}}};
+    const MidiMessage m[] = {{frame,
+                              2,
+                              {static_cast<std::uint8_t>(0xC0 | (number >> 7)),
+                               static_cast<std::uint8_t>(number & 0x7F), 0}}};
     p.process(nullptr, outs, kKsmps, m);
 }
 
