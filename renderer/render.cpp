@@ -31,23 +31,63 @@ void checkMessages(Processor& proc, const RenderJob& job) {
     if (!errors.empty()) throw SessionFileError(std::move(errors));
 }
 
-// A time position at a host frame: what the renderer, as a host, tells the session.
-struct HostPosition {
-    std::int64_t frame = 0;
-    HostTime time;
-};
-
-// The transport a host reports to a session with host time: rolling from frame 0 at
-// `bpm` in 4/4 (time:Position with every value, as a host sends when it starts).
-std::vector<HostPosition> steadyTransport(double bpm) {
-    HostPosition p;
-    p.time.fields = HostTime::allFields;
-    p.time.bpm = bpm;
-    p.time.speed = 1;
-    return {p};
-}
-
 } // namespace
+
+std::vector<HostPosition> transportOf(std::span<const TempoPoint> tempo,
+                                      std::span<const MeterPoint> meter, int sr) {
+    // the meter's segments: where each starts, in quarters, bars and beats of its own
+    struct Segment {
+        double quarter = 0, bar = 0, beat = 0;
+        int numerator = 4, denominator = 4;
+        double barQuarters() const { return numerator * 4.0 / denominator; }
+    };
+    std::vector<Segment> segments{{}};
+    for (const auto& m : meter) {
+        if (m.numerator < 1 || m.denominator < 1) continue;
+        const auto& prev = segments.back();
+        const double dq = std::max(0.0, m.beat - prev.quarter);
+        // a meter changes at a bar line: one that comes inside a bar starts a new bar
+        Segment s{m.beat, prev.bar + std::ceil(dq / prev.barQuarters() - 1e-9),
+                  prev.beat + dq * prev.denominator / 4, m.numerator, m.denominator};
+        if (dq == 0) segments.pop_back(); // a change at the same time replaces the last
+        segments.push_back(s);
+    }
+    std::vector<double> times{0};
+    for (const auto& t : tempo)
+        times.push_back(t.time);
+    for (const auto& m : meter)
+        times.push_back(m.time);
+    std::sort(times.begin(), times.end());
+    times.erase(std::unique(times.begin(), times.end()), times.end());
+    std::vector<HostPosition> out;
+    for (const double time : times) {
+        if (time < 0) continue;
+        // the tempo and the quarter notes at `time`
+        TempoPoint at{0, 0, 120};
+        for (const auto& t : tempo)
+            if (t.time <= time) at = t;
+        const double quarter = at.beat + (time - at.time) * at.bpm / 60;
+        Segment seg = segments.front();
+        for (const auto& s : segments)
+            if (s.quarter <= quarter + 1e-9) seg = s;
+        const double dq = std::max(0.0, quarter - seg.quarter);
+        const double bars = dq / seg.barQuarters();
+        HostPosition p;
+        p.frame = static_cast<std::int64_t>(std::llround(time * sr));
+        p.time.fields = HostTime::allFields;
+        p.time.bpm = at.bpm * seg.denominator / 4;
+        p.time.beat = seg.beat + dq * seg.denominator / 4;
+        p.time.bar = seg.bar + std::floor(bars);
+        p.time.barBeat = (bars - std::floor(bars)) * seg.numerator;
+        p.time.beatsPerBar = seg.numerator;
+        p.time.beatUnit = seg.denominator;
+        p.time.speed = 1;
+        p.time.frame = p.frame;
+        if (!out.empty() && out.back().frame == p.frame) out.pop_back();
+        out.push_back(p);
+    }
+    return out;
+}
 
 RenderResult render(const RenderJob& job) {
     SessionSpec spec = parseSessionFile(job.session);
@@ -120,7 +160,10 @@ RenderResult render(const RenderJob& job) {
     ScoreFeeder feeder(proc, score);
     // So does the host's time, for a session that takes it.
     std::vector<HostPosition> transport;
-    if (proc.takesHostTime()) transport = steadyTransport(job.bpm.value_or(120));
+    if (proc.takesHostTime()) {
+        const TempoPoint steady{0, 0, job.bpm.value_or(120)};
+        transport = transportOf({&steady, 1}, {}, sr);
+    }
 
     double contentEnd = feeder.end();
     if (!midi.empty()) contentEnd = std::max(contentEnd, midi.back().time);

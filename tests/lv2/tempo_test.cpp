@@ -324,6 +324,37 @@ TEST(Tempo, ASyncedDelaysEchoLandsAtTheNoteValueForTwoTempiInARender) {
     }
 }
 
+// The positions the renderer sends from a tempo map and meter: a host's, in LV2's beats.
+TEST(Tempo, TheRenderersTransportFollowsATempoMapAndMeter) {
+    const TempoPoint tempo[] = {{0, 0, 120}, {2, 4, 90}};
+    const double sevenEighths = 2 + 4 * 60.0 / 90; // two bars of 4/4 in
+    const MeterPoint meter[] = {{0, 0, 4, 4}, {sevenEighths, 8, 7, 8}};
+    const auto p = transportOf(tempo, meter, 48000);
+    ASSERT_EQ(p.size(), 3u);
+    EXPECT_EQ(p[0].frame, 0);
+    EXPECT_EQ(p[0].time.fields, HostTime::allFields);
+    EXPECT_EQ(p[0].time.bpm, 120);
+    EXPECT_EQ(p[0].time.speed, 1);
+    EXPECT_EQ(p[1].frame, 96000);
+    EXPECT_EQ(p[1].time.bpm, 90);
+    EXPECT_DOUBLE_EQ(p[1].time.beat, 4);
+    EXPECT_DOUBLE_EQ(p[1].time.bar, 1);
+    EXPECT_DOUBLE_EQ(p[1].time.barBeat, 0);
+    EXPECT_EQ(p[2].frame, 224000);
+    EXPECT_DOUBLE_EQ(p[2].time.bpm, 180); // eighths a minute
+    EXPECT_DOUBLE_EQ(p[2].time.beat, 8);
+    EXPECT_DOUBLE_EQ(p[2].time.bar, 2);
+    EXPECT_DOUBLE_EQ(p[2].time.barBeat, 0);
+    EXPECT_EQ(p[2].time.beatsPerBar, 7);
+    EXPECT_EQ(p[2].time.beatUnit, 8);
+    EXPECT_EQ(p[2].time.frame, 224000);
+    // nothing given: 120 in 4/4 from the start
+    const auto steady = transportOf({}, {}, 44100);
+    ASSERT_EQ(steady.size(), 1u);
+    EXPECT_EQ(steady[0].time.bpm, 120);
+    EXPECT_EQ(steady[0].time.beatsPerBar, 4);
+}
+
 // ---- Program changes: the N-th preset at its frame, in the plugin and in a render ----
 
 TEST(Programs, AProgramChangeAppliesThePresetAtItsFrameAsARenderDoes) {
