@@ -219,7 +219,7 @@ struct Plugin {
     const LV2_Atom_Sequence* events = nullptr;
     LV2_Atom_Sequence* notify = nullptr;
     float* latency = nullptr;
-    std::vector<const float*> controls;
+    std::vector<float*> controls; // the session's ports: inputs and outputs, in file order
     std::vector<MidiMessage> midi;
     std::vector<TimePosition> positions;
 };
@@ -348,7 +348,7 @@ void connectPort(LV2_Handle h, uint32_t port, void* data) {
     else if (i == l.latency)
         p.latency = static_cast<float*>(data);
     else if (i >= l.controls && i < l.controls + l.numControls)
-        p.controls[static_cast<std::size_t>(i - l.controls)] = static_cast<const float*>(data);
+        p.controls[static_cast<std::size_t>(i - l.controls)] = static_cast<float*>(data);
 }
 
 // Audio thread: a patch message for the loader's session parameter. A patch:Set's
@@ -548,6 +548,10 @@ void run(LV2_Handle h, uint32_t nframes) {
     for (int ch = 0; ch < l.numOut && ch < kMaxAudioChannels; ++ch)
         outs[ch] = p.audio[static_cast<std::size_t>(l.numIn + ch)];
     proc->process(ins, outs, nframes, p.midi, p.positions);
+    if (!p.library.loader) // output ports show what the block left in their bus or channel
+        for (std::size_t i = 0; i < p.controls.size() && i < proc->numPorts(); ++i)
+            if (p.controls[i] != nullptr && proc->spec().ports[i].output)
+                *p.controls[i] = static_cast<float>(proc->port(i));
     scheduleJobs(p, proc);
 }
 

@@ -383,6 +383,10 @@ int main(int argc, char** argv) {
     addRenderOptions(renderCmd, job, sets);
     renderCmd->add_option("-o,--output", output,
                           "the sound file to write (default out.wav; - for standard output)");
+    renderCmd->add_option("--trace", job.trace,
+                          "a port whose value at every cycle goes to a CSV file (repeatable)");
+    renderCmd->add_option("--trace-file", job.traceOutput,
+                          "the CSV file of --trace (default: the output's name with .csv)");
     renderCmd->add_option("--format", format,
                           "wav, rf64, flac, ogg or aiff (default: from the file name, else wav)");
     renderCmd->add_option("--encoding", encoding,
@@ -459,6 +463,10 @@ int main(int argc, char** argv) {
                                       : (job.format.container == "flac" ? "pcm24" : "float32");
             if (job.format.container == "ogg" && !encoding.empty())
                 throw UsageError("--encoding: ogg is always Vorbis; drop --encoding");
+            if (!job.trace.empty() && job.traceOutput.empty()) {
+                if (output == "-") throw UsageError("--trace with -o -: give --trace-file");
+                job.traceOutput = std::filesystem::path(output).replace_extension(".csv").string();
+            }
             if (output == "-" && job.format.container == "aiff")
                 throw UsageError("-o -: aiff cannot be streamed (its header holds sizes); use "
                                  "--format wav or flac");

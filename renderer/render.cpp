@@ -1,3 +1,6 @@
+// The renderer: an ordinary host of Processor. It reads the session, the MIDI file, the
+// score and the input, and feeds the processor block by block (MIDI and score events at
+// their frames, input audio), writing what comes out to a sound file.
 #include "render.hpp"
 
 #include "midi_file.hpp"
@@ -13,6 +16,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 namespace spinout {
@@ -185,6 +189,30 @@ RenderResult render(const RenderJob& job) {
         }
     }
 
+    // --trace: the traced ports' values at every cycle (blocks of ksmps give every cycle;
+    // the output is the same at any block size)
+    std::vector<std::size_t> traced;
+    std::ofstream trace;
+    auto blocks = job.blocks;
+    if (!job.trace.empty()) {
+        std::vector<std::string> symbols;
+        for (const auto& p : spec.ports)
+            symbols.push_back(p.symbol);
+        std::string header = "time";
+        for (const auto& symbol : job.trace) {
+            const int i = spec.portIndex(symbol);
+            if (i < 0)
+                throw RenderError(fmt::format("--trace {}: no port '{}'{}", symbol, symbol,
+                                              didYouMean(symbol, symbols, "ports")));
+            traced.push_back(static_cast<std::size_t>(i));
+            header += "," + symbol;
+        }
+        trace.open(job.traceOutput, std::ios::binary | std::ios::trunc);
+        if (!trace) throw RenderError(fmt::format("cannot write the trace '{}'", job.traceOutput));
+        trace << header << "\n";
+        blocks = {static_cast<std::uint32_t>(proc.latency())};
+    }
+
     RenderResult result;
     result.sr = sr;
     result.nchnls = proc.numOutputs();
@@ -192,7 +220,7 @@ RenderResult render(const RenderJob& job) {
     result.latency = proc.latency();
     const int nin = proc.numInputs();
     const int nout = proc.numOutputs();
-    const std::uint32_t maxBlock = *std::max_element(job.blocks.begin(), job.blocks.end());
+    const std::uint32_t maxBlock = *std::max_element(blocks.begin(), blocks.end());
     std::vector<std::vector<float>> inBufs(static_cast<std::size_t>(nin),
                                            std::vector<float>(maxBlock));
     std::vector<std::vector<float>> outBufs(static_cast<std::size_t>(nout),
@@ -217,7 +245,7 @@ RenderResult render(const RenderJob& job) {
                                   static_cast<std::size_t>(fileChannels));
     for (std::int64_t pos = 0; pos < total;) {
         const auto n = static_cast<std::uint32_t>(
-            std::min<std::int64_t>(job.blocks[blockIndex++ % job.blocks.size()], total - pos));
+            std::min<std::int64_t>(blocks[blockIndex++ % blocks.size()], total - pos));
         if (input) {
             // the file's channels in turn feed the inputs (a mono file feeds both)
             const auto got = static_cast<std::uint32_t>(input->read(fileBlock.data(), n));
@@ -248,6 +276,13 @@ RenderResult render(const RenderJob& job) {
         feeder.feed(pos + n);
         proc.process(inPtrs.data(), outPtrs.data(), n, blockMidi, blockPositions);
         checkMessages(proc, job);
+        if (trace.is_open() && pos < frames) {
+            // the cycle just performed sounds in the file from `pos` on (after the latency)
+            trace << fmt::format("{}", static_cast<double>(pos) / sr);
+            for (auto i : traced)
+                trace << fmt::format(",{}", proc.port(i));
+            trace << "\n";
+        }
 
         // the first `latency` frames are the processor's delay: the file starts after them
         const std::int64_t skip = std::max<std::int64_t>(0, proc.latency() - pos);
@@ -277,6 +312,10 @@ RenderResult render(const RenderJob& job) {
             job.progress(static_cast<double>(pos) / sr, static_cast<double>(total) / sr);
     }
     result.rms = std::sqrt(sumSquares / static_cast<double>(frames * nout));
+    if (trace.is_open()) {
+        trace.close();
+        if (!trace) throw RenderError(fmt::format("cannot write the trace '{}'", job.traceOutput));
+    }
     if (writer) writer->commit();
     if (job.csd) {
         CsdOptions co;

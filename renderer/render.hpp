@@ -41,6 +41,8 @@ struct RenderJob {
     SoundFormat format;
     std::vector<std::uint32_t> blocks = {4096}; // host block sizes, used in turn
     bool keepSamples = false;
+    std::vector<std::string> trace; // port symbols whose values go to traceOutput (CSV)
+    std::string traceOutput;
     bool csd = false; // journal the render for exportCsd
     std::string csdOutput = "spinout.wav";
     std::function<void(double done, double total)> progress; // seconds rendered, of total

@@ -1,3 +1,5 @@
+// spinout::Instr: a template's args (inline, args map, pset), the p4 rule, and the
+// Csound code it compiles to. Not real-time: templates are parsed and compiled at load.
 #include "spinout/instr.hpp"
 
 #include "spinout/support.hpp"
@@ -167,6 +169,23 @@ std::string codeOnly(const std::string& line, bool& inBlockComment) {
 }
 
 } // namespace
+
+std::optional<HeaderStatement> hostHeaderStatement(const std::string& code) {
+    static const std::vector<std::string> names = {"sr",       "kr",    "ksmps", "nchnls",
+                                                   "nchnls_i", "0dbfs", "A4"};
+    bool inBlock = false;
+    const auto lines = splitLines(code);
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        const auto t = trim(codeOnly(lines[i], inBlock));
+        for (const auto& name : names) {
+            if (t.rfind(name, 0) != 0) continue;
+            auto rest = trim(std::string_view(t).substr(name.size()));
+            if (rest.empty() || rest[0] != '=' || (rest.size() > 1 && rest[1] == '=')) continue;
+            return HeaderStatement{static_cast<int>(i) + 1, name};
+        }
+    }
+    return std::nullopt;
+}
 
 Instr::Instr(std::string name, std::string body, const ArgList& args, std::string init,
              std::string doc, std::optional<int> priority)

@@ -132,8 +132,10 @@ void Processor::buildPorts() {
                 p.control = s.argRef(ps.target.instr, ps.target.name).index;
                 break;
             case PortTarget::bus:
-                p.bus = busNamed(ps.target.name, ps.pos);
-                if (ps.output) p.source = &s.controlBusValue(p.bus);
+                if (ps.output)
+                    p.source = &s.controlBusValue(busNamed(ps.target.name, ps.pos));
+                else
+                    p.bus = busNamed(ps.target.name, ps.pos);
                 break;
             case PortTarget::channel:
                 if (ps.output)
@@ -147,9 +149,10 @@ void Processor::buildPorts() {
         } catch (const EngineError& e) {
             fail(ps.pos, e.what());
         }
+        p.pending = !ps.output; // an output shows its source, read after each block
         ports_.push_back(p);
         if (ps.to != BeatConversion::none) tempoPorts_.push_back(ports_.size() - 1);
-        if (ps.output) continue; // it shows its source: read after each block
+        if (ps.output) continue;
         ports_.back().value = ports_.back().hostValue =
             clampPortValue(ps, static_cast<float>(ps.def));
         applyPort(ports_.size() - 1, ports_.back().value, 0);

@@ -271,6 +271,9 @@ PreparedEvent Session::prepare(const std::string& name, int priority, const Sche
             pfield = std::atoi(argName.c_str() + 1);
             if (pfield < 5 || pfield > t.instr.maxPfield())
                 throw SessionError(fmt::format("instr '{}' has no pfield {}", name, argName));
+            // a pfield a named arg reads is that arg (a pset k-arg's control too)
+            for (const auto& pf : t.instr.pfields())
+                if (pf.index == pfield) a = t.instr.arg(pf.name);
         } else if (a == nullptr) {
             throw SessionError(fmt::format("instr '{}' has no arg '{}'", name, argName));
         }

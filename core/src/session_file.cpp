@@ -98,6 +98,25 @@ void parseSessionTable(Reader& r, const toml::table& root, SessionSpec& spec) {
     spec.hostTime = r.boolean(*s, "host_time", where).value_or(false);
 }
 
+// sr, ksmps, nchnls, 0dbfs and A4 come from the host and the session's keys: in Csound code
+// they would be ignored silently (the engine's header is compiled first).
+void rejectHeaderStatements(Reader& r, const std::string& code, SourcePos first,
+                            const std::string& where) {
+    const auto h = hostHeaderStatement(code);
+    if (!h) return;
+    static const std::map<std::string, std::string> instead = {
+        {"sr", "the sample rate is the host's (the command: --sr)"},
+        {"kr", "the control rate follows from [engine] ksmps"},
+        {"ksmps", "give [engine] ksmps (the command: --ksmps)"},
+        {"nchnls", "give [session] audio_outputs"},
+        {"nchnls_i", "give [session] audio_inputs"},
+        {"0dbfs", "0dbfs is always 1 in spinout"},
+        {"A4", "give [engine] a4"}};
+    first.line += h->line - 1;
+    r.error(first, fmt::format("{}: '{} = ...' is not for session code: {}", where, h->name,
+                               instead.at(h->name)));
+}
+
 void parseEngine(Reader& r, const toml::table& root, SessionSpec& spec) {
     const auto* e = r.table(root, "engine", "the file");
     if (e == nullptr) return;
@@ -117,9 +136,20 @@ void parseEngine(Reader& r, const toml::table& root, SessionSpec& spec) {
                 }
                 const auto name = x.as_string()->get();
                 const auto full = std::filesystem::path(spec.dir) / name;
-                if (!std::filesystem::exists(full))
+                if (!std::filesystem::exists(full)) {
                     r.error(r.pos(x), fmt::format("include file '{}' not found (looked in {})",
                                                   name, spec.dir));
+                } else if (const auto rel = std::filesystem::path(name).lexically_normal();
+                           rel.is_relative() && *rel.begin() != ".." &&
+                           std::filesystem::is_regular_file(full) &&
+                           std::filesystem::file_size(full) <= kMaxSessionBytes) {
+                    // (only inside the session's folder: what lies outside is the policy's)
+                    std::ifstream in(full, std::ios::binary);
+                    std::ostringstream text;
+                    text << in.rdbuf();
+                    rejectHeaderStatements(r, text.str(), {full.string(), 1, 1},
+                                           fmt::format("include file '{}'", name));
+                }
                 spec.includes.push_back(name);
                 spec.includePos.push_back(r.pos(x));
             }
@@ -128,6 +158,8 @@ void parseEngine(Reader& r, const toml::table& root, SessionSpec& spec) {
     if (const auto* g = e->get("globals")) {
         spec.globals = r.string(*e, "globals", where).value_or("");
         spec.globalsLine = r.firstTextLine(*g);
+        rejectHeaderStatements(r, spec.globals, {spec.path, spec.globalsLine, 1},
+                               "[engine] globals");
     }
 }
 
@@ -197,7 +229,11 @@ void parseInstrs(Reader& r, const toml::table& root, SessionSpec& spec) {
         is.priority = r.integer(t, "priority", where, 1, 10);
         is.doc = r.string(t, "doc", where).value_or("");
         is.init = r.string(t, "init", where).value_or("");
-        if (const auto* init = t.get("init")) is.initLine = r.firstTextLine(*init);
+        if (const auto* init = t.get("init")) {
+            is.initLine = r.firstTextLine(*init);
+            rejectHeaderStatements(r, is.init, {r.filePos().file, is.initLine, 1},
+                                   fmt::format("{} init", where));
+        }
         auto body = r.string(t, "body", where, true);
         if (!body) continue;
         is.body = *body;

@@ -285,6 +285,17 @@ std::string controlPort(int index, const PortSpec& p) {
     // an enum port's value is a choice's index: the unit belongs to the choices' values
     if (!p.unit.empty() && p.choiceValues.empty())
         props += " ;\n        units:unit " + localName("units", p.unit);
+    if (p.output) // it shows a bus or channel: no default, nothing the host sets
+        return fmt::format(R"( , [
+        a lv2:OutputPort , lv2:ControlPort ;
+        lv2:index {} ;
+        lv2:symbol {} ;
+        lv2:name {} ;
+        lv2:minimum {} ;
+        lv2:maximum {}{}
+    ])",
+                           index, turtleString(p.symbol), turtleString(p.name), num(p.min),
+                           num(p.max), props);
     return fmt::format(R"( , [
         a lv2:InputPort , lv2:ControlPort ;
         lv2:index {} ;
@@ -434,6 +445,7 @@ std::string presetsTtl(const SessionSpec& spec) {
                            presetIri(spec, p), uri, turtleString(p.label));
         // every port, so that loading a preset gives the same sound from any state
         for (const auto& port : spec.ports) {
+            if (port.output) continue; // a preset sets inputs
             double value = port.def;
             for (const auto& [symbol, v] : p.values)
                 if (symbol == port.symbol) value = v;

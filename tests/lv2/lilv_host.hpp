@@ -276,6 +276,7 @@ public:
             } else if (lilv_port_is_a(plugin, port, control)) {
                 controlValues_[i] = defs[i];
                 lilv_instance_connect_port(instance_, i, &controlValues_[i]);
+                controlIndex_[lilv_node_as_string(lilv_port_get_symbol(plugin, port))] = i;
                 if (isIn) {
                     ControlPort c;
                     c.symbol = lilv_node_as_string(lilv_port_get_symbol(plugin, port));
@@ -322,6 +323,10 @@ public:
             if (c.symbol == symbol) controlValues_[c.index] = value;
     }
     float get(const ControlPort& c) const { return controlValues_[c.index]; }
+    // Any control port's value (an output port's as the last block left it).
+    float value(const std::string& symbol) const {
+        return controlValues_.at(controlIndex_.at(symbol));
+    }
 
     // Applies a preset as a host does: lilv restores the port values through us.
     bool applyPreset(LilvWorld* world, const std::string& presetUri) {
@@ -354,6 +359,7 @@ private:
     std::vector<std::vector<float>> in_, out_;
     std::vector<float> controlValues_;
     std::vector<ControlPort> controls_;
+    std::map<std::string, uint32_t> controlIndex_; // every control port by symbol
     MidiSequence events_, notify_;
     bool hasMidiIn_ = false;
 };

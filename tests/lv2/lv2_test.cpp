@@ -1067,3 +1067,67 @@ kind = "effect"
     EXPECT_EQ(host.number(host.plugin("urn:spinout:stereodelay"), LV2_CORE__minorVersion), 1);
     EXPECT_EQ(host.author(host.plugin("urn:spinout:fmbells"), "name"), "spinout");
 }
+
+// An output port shows a control bus to any host: once per block, the value the
+// session's code left in it (csoundengine's Bus.get).
+TEST(Lv2, AnOutputPortReportsABussValue) {
+    const auto dir = bundleSessions("meter", {{"meter.toml", std::string(R"([session]
+name = "Meter"
+uri = "urn:spinout:test-meter"
+kind = "effect"
+category = "analyser"
+[bus.level]
+kind = "control"
+[instr.meter]
+body = '''
+|ibus=0, kgain=1|
+a1, a2 ins
+busout(ibus, rms(a1) * kgain)
+outs a1, a2
+'''
+[[run]]
+instr = "meter"
+args = { ibus = "bus:level" }
+[[port]]
+symbol = "gain"
+target = "meter.kgain"
+min = 0
+max = 4
+default = 1
+[[port]]
+symbol = "level"
+name = "Level"
+source = "bus:level"
+min = 0
+max = 1
+)")}});
+    const HostWorld host(fmt::format("{}:/usr/lib/lv2", dir.string()));
+    const auto* plugin = host.plugin("urn:spinout:test-meter");
+    ASSERT_NE(plugin, nullptr);
+    t::PluginInstance inst(host.w, plugin, 48000);
+    ASSERT_EQ(inst.numInputs(), 2u);
+    auto play = [&](double amplitude, int blocks) {
+        for (int b = 0; b < blocks; ++b) {
+            for (std::size_t ch = 0; ch < 2; ++ch)
+                for (uint32_t i = 0; i < 256; ++i)
+                    inst.input(ch)[i] = static_cast<float>(
+                        amplitude * std::sin(2 * M_PI * 1000 * (b * 256 + i) / 48000.0));
+            inst.run(256);
+        }
+    };
+    play(0.5, 200); // a sine of amplitude 0.5 has an rms of 0.354
+    EXPECT_NEAR(inst.value("level"), 0.5 / std::sqrt(2.0), 0.01);
+    inst.set("gain", 2);
+    play(0.5, 50);
+    EXPECT_NEAR(inst.value("level"), 2 * 0.5 / std::sqrt(2.0), 0.02);
+    play(0.0, 200);
+    EXPECT_LT(inst.value("level"), 0.001);
+    // the port is an output in the Turtle too
+    LilvNode* output = lilv_new_uri(host.w, LV2_CORE__OutputPort);
+    LilvNode* symbol = lilv_new_string(host.w, "level");
+    const LilvPort* port = lilv_plugin_get_port_by_symbol(plugin, symbol);
+    ASSERT_NE(port, nullptr);
+    EXPECT_TRUE(lilv_port_is_a(plugin, port, output));
+    lilv_node_free(symbol);
+    lilv_node_free(output);
+}

@@ -271,3 +271,27 @@ busmix(ibus, oscili:a(iamp * 0.3, mtof:k(kpitch)) * aenv)
     }
     EXPECT_EQ(most, 6) << "2 voices and 4 tails";
 }
+
+// A note-off releases at the start of the cycle that holds it: Csound turns an instance
+// off (and starts its release) for whole cycles. The error is the note-off's place in its
+// cycle, 0 to ksmps-1 frames early, never late; on a cycle boundary it is exact.
+TEST(Processor, ANoteOffReleasesAtTheStartOfItsCycle) {
+    const auto spec = parseSessionText(
+        synthSession(8, "|kpitch=60, iamp=0.5, ibus=0|\naenv linsegr 1, 1, 1, 0.05, 0\n"
+                        "aone init 1\nbusmix(ibus, aone * aenv * iamp)\n"),
+        "release.toml");
+    for (std::int64_t off : {9700, 9664, 9727, 9728}) {
+        Processor p(spec);
+        const auto out = play(spec, {{100, 0x90, 60, 127}, {off, 0x80, 60, 0}}, {64}, 12000, &p);
+        const float held = out[5000];
+        ASSERT_GT(held, 0.1f);
+        std::int64_t release = -1; // the first frame below the held level
+        for (std::int64_t i = 5000; i < static_cast<std::int64_t>(out.size()); ++i)
+            if (out[static_cast<std::size_t>(i)] < held - 1e-4f) {
+                release = i - p.latency();
+                break;
+            }
+        // the release segment starts at the held value: its first sample is the one before
+        EXPECT_EQ(release - 1, off - off % 64) << "note-off at " << off;
+    }
+}

@@ -77,4 +77,12 @@ private:
     int maxPfield_ = 4;
 };
 
+// A line of orchestra code that sets what spinout decides (sr, kr, ksmps, nchnls,
+// nchnls_i, 0dbfs, A4): Csound would ignore it after the engine's own header.
+struct HeaderStatement {
+    int line = 0; // 1-based, in the code
+    std::string name;
+};
+std::optional<HeaderStatement> hostHeaderStatement(const std::string& code);
+
 } // namespace spinout

@@ -13,9 +13,9 @@ namespace spinout {
 // `subinstrinit` in a holder with p3 = 0: the holder ends after its init pass and every
 // instance goes back to Csound's free list with its memory, so that up to `instances` of
 // them can start later without allocating. No perf pass runs: nothing sounds. While it
-// runs, the global giSpinoutWarmUp (support.hpp) is 1, so that init code with side effects beyond its
-// instance (scheduling, writing globals or files) can skip them. Call once per session,
-// off the audio thread.
+// runs, the global giSpinoutWarmUp (support.hpp) is 1, so that init code with side effects beyond
+// its instance (scheduling, writing globals or files) can skip them. Call once per session, off the
+// audio thread.
 void warmUpInstances(Session& session, const PreparedEvent& event, int instances);
 
 } // namespace spinout
