@@ -279,6 +279,19 @@ std::string valueText(const ArgValue& v) {
     return fmt::format("\"{}\"", std::get<std::string>(v));
 }
 
+// " -> ms at the tempo" for a port converted from beats.
+std::string unitTo(const PortSpec& p) {
+    switch (p.to) {
+    case BeatConversion::seconds:
+        return " -> s at the tempo";
+    case BeatConversion::ms:
+        return " -> ms at the tempo";
+    case BeatConversion::none:
+        break;
+    }
+    return {};
+}
+
 int runInfo(const std::string& path) {
     const auto spec = parseSessionFile(path);
     std::cout << fmt::format(
@@ -286,6 +299,7 @@ int runInfo(const std::string& path) {
         spec.uri, spec.kind == SessionSpec::instrument ? "instrument" : "effect", spec.audioInputs,
         spec.audioOutputs, spec.ksmps);
     if (!spec.doc.empty()) std::cout << "  " << spec.doc << "\n";
+    if (spec.hostTime) std::cout << "  takes the host's tempo and transport (host.* channels)\n";
     std::cout << "instrs:\n";
     for (const auto& is : spec.instrs) {
         const Instr& instr = *is.instr;
@@ -310,7 +324,7 @@ int runInfo(const std::string& path) {
     for (const auto& p : spec.ports)
         std::cout << fmt::format("  {:<12} {:<20} -> {:<18} {} .. {} (default {}{}{})\n", p.symbol,
                                  fmt::format("\"{}\"", p.name), p.targetText, p.min, p.max, p.def,
-                                 p.unit.empty() ? "" : ", " + p.unit,
+                                 p.unit.empty() ? "" : ", " + p.unit + unitTo(p),
                                  p.midiCC ? fmt::format(", cc {}", *p.midiCC) : "");
     if (!spec.presets.empty()) std::cout << "presets:\n";
     for (const auto& p : spec.presets) {
