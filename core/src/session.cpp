@@ -390,14 +390,39 @@ bool Session::enqueue(const QueuedEvent& e) noexcept {
     return queue_.push(e);
 }
 
+// A set or a write: at once when it falls in the coming cycle, else queued for its cycle.
+bool Session::write(const QueuedEvent& q) noexcept {
+    if (!inComingCycle(q.frame)) return enqueue(q);
+    apply(q);
+    return true;
+}
+
+// A set or a write, now (before the coming cycle is performed).
+void Session::apply(const QueuedEvent& q) noexcept {
+    switch (q.kind) {
+    case QueuedEvent::setControl: {
+        if (slots_.live(q.slot, q.generation) == nullptr) return;
+        auto& s = slots_[q.slot];
+        if (!s.started) s.explicitControls |= bit(q.index); // a port value must not replace it
+        store(ctlTable_, q.slot * options_.maxControls + q.index, q.value);
+        return;
+    }
+    case QueuedEvent::setInstrControl:
+        applyInstrControl(q.target, q.index, q.value);
+        return;
+    case QueuedEvent::writeBus:
+        store(kbusTable_, q.target, q.value);
+        return;
+    case QueuedEvent::writeChannel:
+        storeChannel(q.target, q.value);
+        return;
+    default:
+        return;
+    }
+}
+
 bool Session::setAt(const Synth& synth, int control, double value, std::int64_t frame) noexcept {
     if (slots_.live(synth.slot, synth.generation) == nullptr) return true;
-    if (inComingCycle(frame)) {
-        auto& s = slots_[synth.slot];
-        if (!s.started) s.explicitControls |= bit(control); // a port value must not replace it
-        store(ctlTable_, synth.slot * options_.maxControls + control, value);
-        return true;
-    }
     QueuedEvent q;
     q.kind = QueuedEvent::setControl;
     q.frame = frame;
@@ -405,7 +430,7 @@ bool Session::setAt(const Synth& synth, int control, double value, std::int64_t 
     q.generation = synth.generation;
     q.index = control;
     q.value = value;
-    return enqueue(q);
+    return write(q);
 }
 
 void Session::applyInstrControl(int templateIndex, int control, double value) noexcept {
@@ -419,30 +444,22 @@ void Session::applyInstrControl(int templateIndex, int control, double value) no
 
 bool Session::setInstrControlAt(int templateIndex, int control, double value,
                                 std::int64_t frame) noexcept {
-    if (inComingCycle(frame)) {
-        applyInstrControl(templateIndex, control, value);
-        return true;
-    }
     QueuedEvent q;
     q.kind = QueuedEvent::setInstrControl;
     q.frame = frame;
     q.target = templateIndex;
     q.index = control;
     q.value = value;
-    return enqueue(q);
+    return write(q);
 }
 
 bool Session::writeBusAt(const Bus& bus, double value, std::int64_t frame) noexcept {
-    if (inComingCycle(frame)) {
-        store(kbusTable_, bus.token, value);
-        return true;
-    }
     QueuedEvent q;
     q.kind = QueuedEvent::writeBus;
     q.frame = frame;
     q.target = bus.token;
     q.value = value;
-    return enqueue(q);
+    return write(q);
 }
 
 int Session::channelId(const std::string& name) {
@@ -453,16 +470,12 @@ int Session::channelId(const std::string& name) {
 }
 
 bool Session::writeChannelAt(int channel, double value, std::int64_t frame) noexcept {
-    if (inComingCycle(frame)) {
-        storeChannel(channel, value);
-        return true;
-    }
     QueuedEvent q;
     q.kind = QueuedEvent::writeChannel;
     q.frame = frame;
     q.target = channel;
     q.value = value;
-    return enqueue(q);
+    return write(q);
 }
 
 double Session::portValue(int port) const noexcept {
@@ -812,16 +825,10 @@ void Session::dispatch(const Due& d) noexcept {
     const bool live = e.slot < 0 || slots_.live(e.slot, e.generation) != nullptr;
     switch (e.kind) {
     case QueuedEvent::setControl:
-        if (live) setAt({e.slot, e.generation, 0}, e.index, e.value, engine_.frame());
-        return;
     case QueuedEvent::setInstrControl:
-        applyInstrControl(e.target, e.index, e.value);
-        return;
     case QueuedEvent::writeBus:
-        store(kbusTable_, e.target, e.value);
-        return;
     case QueuedEvent::writeChannel:
-        storeChannel(e.target, e.value);
+        apply(e);
         return;
     case QueuedEvent::start:
         if (live && !slots_[e.slot].started) start(e.slot, e.frame);

@@ -245,6 +245,8 @@ private:
                             std::uint32_t generation, double ahead = 0);
     bool inComingCycle(std::int64_t frame) const noexcept;
     bool enqueue(const QueuedEvent& e) noexcept;
+    bool write(const QueuedEvent& q) noexcept;
+    void apply(const QueuedEvent& q) noexcept;
     void collectDue(std::int64_t end) noexcept;
     void dispatch(const Due& d) noexcept;
     void defer(const Due& d) noexcept;
