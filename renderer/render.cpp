@@ -3,9 +3,8 @@
 // their frames, input audio), writing what comes out to a sound file.
 #include "render.hpp"
 
-#include "midi_file.hpp"
-
 #include "spinout/csd.hpp"
+#include "spinout/midi_file.hpp"
 #include "spinout/processor.hpp"
 #include "spinout/score_feeder.hpp"
 #include "spinout/score_file.hpp"
@@ -116,10 +115,15 @@ RenderResult render(const RenderJob& job) {
                         inputSr, sr, inputSr));
     if (sr < 1000 || sr > 768000) throw RenderError(fmt::format("--sr {} is out of range", sr));
 
-    std::vector<TimedMidi> midi;
+    std::vector<MidiEvent> midi;
     if (!job.midi.empty()) {
         try {
-            midi = readMidiFile(job.midi);
+            // with --duration, messages past the render's end are left out, not refused
+            MidiReadOptions options;
+            if (job.duration)
+                options = {.maxSeconds = *job.duration + std::max(job.tail, 0.0),
+                           .dropLater = true};
+            midi = readMidiFile(job.midi, options).events;
         } catch (const MidiFileError& e) {
             throw RenderError(e.what());
         }

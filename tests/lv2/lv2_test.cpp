@@ -1,7 +1,7 @@
 // The built bundles, loaded through lilv as a host loads them.
-#include "midi_file.hpp"
 #include "render.hpp"
 
+#include "spinout/midi_file.hpp"
 #include "spinout/ports.hpp"
 #include "spinout/session_file.hpp"
 #include "spinout/sound_file.hpp"
@@ -326,8 +326,9 @@ std::vector<float> playPlugin(const std::string& name, const std::vector<uint32_
 std::vector<float> play(Instance& inst, const std::string& name,
                         const std::vector<uint32_t>& blocks, int64_t frames,
                         const std::function<void(int64_t, Instance&)>& beforeBlock) {
-    std::vector<TimedMidi> midi;
-    if (isInstrument(name)) midi = readMidiFile((kRoot / "presets" / (name + ".mid")).string());
+    std::vector<MidiEvent> midi;
+    if (isInstrument(name))
+        midi = readMidiFile((kRoot / "presets" / (name + ".mid")).string()).events;
     Audio input;
     if (!isInstrument(name)) input = readSoundFile(inputFile().string());
     // a session with host time hears the transport start, as `spinout render` plays it
