@@ -36,8 +36,8 @@ void checkMessages(Processor& proc, const RenderJob& job) {
 
 } // namespace
 
-std::vector<HostPosition> transportOf(std::span<const TempoPoint> tempo,
-                                      std::span<const MeterPoint> meter, int sr) {
+std::vector<HostPosition> transportOf(std::span<const TempoChange> tempo,
+                                      std::span<const MeterChange> meter, int sr) {
     // the meter's segments: where each starts, in quarters, bars and beats of its own
     struct Segment {
         double quarter = 0, bar = 0, beat = 0;
@@ -66,7 +66,7 @@ std::vector<HostPosition> transportOf(std::span<const TempoPoint> tempo,
     for (const double time : times) {
         if (time < 0) continue;
         // the tempo and the quarter notes at `time`
-        TempoPoint at{0, 0, 120};
+        TempoChange at{0, 0, 120};
         for (const auto& t : tempo)
             if (t.time <= time) at = t;
         const double quarter = at.beat + (time - at.time) * at.bpm / 60;
@@ -116,6 +116,8 @@ RenderResult render(const RenderJob& job) {
     if (sr < 1000 || sr > 768000) throw RenderError(fmt::format("--sr {} is out of range", sr));
 
     std::vector<MidiEvent> midi;
+    std::vector<TempoChange> tempo; // the MIDI file's, for a session with host time
+    std::vector<MeterChange> meter;
     if (!job.midi.empty()) {
         try {
             // with --duration, messages past the render's end are left out, not refused
@@ -123,7 +125,10 @@ RenderResult render(const RenderJob& job) {
             if (job.duration)
                 options = {.maxSeconds = *job.duration + std::max(job.tail, 0.0),
                            .dropLater = true};
-            midi = readMidiFile(job.midi, options).events;
+            auto file = readMidiFile(job.midi, options);
+            midi = std::move(file.events);
+            tempo = std::move(file.tempo);
+            meter = std::move(file.meter);
         } catch (const MidiFileError& e) {
             throw RenderError(e.what());
         }
@@ -169,8 +174,8 @@ RenderResult render(const RenderJob& job) {
     // So does the host's time, for a session that takes it.
     std::vector<HostPosition> transport;
     if (proc.takesHostTime()) {
-        const TempoPoint steady{0, 0, job.bpm.value_or(120)};
-        transport = transportOf({&steady, 1}, {}, sr);
+        if (tempo.empty()) tempo.push_back({0, 0, job.bpm.value_or(120)});
+        transport = transportOf(tempo, meter, sr);
     }
 
     double contentEnd = feeder.end();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "spinout/message_ring.hpp"
+#include "spinout/midi_file.hpp"
 #include "spinout/processor.hpp"
 #include "spinout/sound_file.hpp"
 
@@ -66,31 +67,18 @@ struct RenderResult {
 
 RenderResult render(const RenderJob& job);
 
-// A tempo map and meter as a MIDI file gives them: times in seconds, beats in quarter
-// notes since the start, the tempo in quarter notes a minute.
-struct TempoPoint {
-    double time = 0;
-    double beat = 0;
-    double bpm = 120;
-};
-struct MeterPoint {
-    double time = 0;
-    double beat = 0;
-    int numerator = 4;
-    int denominator = 4;
-};
-
 // A time position at a host frame: what the renderer, as a host, tells a session.
 struct HostPosition {
     std::int64_t frame = 0;
     HostTime time;
 };
 
-// The positions a host playing from the start sends: every value at frame 0 and at each
-// tempo or meter change. As LV2 counts them, a beat is the meter's denominator note (a
-// quarter in 4/4, an eighth in 6/8) and the tempo counts those; beats and bars add up
-// segment by segment. Without a tempo map: 120; without a meter: 4/4.
-std::vector<HostPosition> transportOf(std::span<const TempoPoint> tempo,
-                                      std::span<const MeterPoint> meter, int sr);
+// The positions a host playing from the start sends, from a tempo map and meter as a
+// MIDI file gives them (quarter notes): every value at frame 0 and at each tempo or meter
+// change. As LV2 counts them, a beat is the meter's denominator note (a quarter in 4/4, an
+// eighth in 6/8) and the tempo counts those; beats and bars add up segment by segment.
+// Without a tempo map: 120; without a meter: 4/4.
+std::vector<HostPosition> transportOf(std::span<const TempoChange> tempo,
+                                      std::span<const MeterChange> meter, int sr);
 
 } // namespace spinout

@@ -277,12 +277,13 @@ fs::path clickFile() {
     return path;
 }
 
-// The transport rolling from 0 at 120, at 90 from 2 s (beat 4, bar 1): what the
-// renderer reads from a MIDI file with that tempo map.
+// The transport rolling from 0 at 120, at 96 from 2 s (beat 4, bar 1): what the
+// renderer reads from a MIDI file with that tempo map (96 bpm is a whole number of
+// microseconds a quarter, as a MIDI file states a tempo).
 std::vector<TimedPosition> tempoChange() {
     t::Position start;
     t::Position change;
-    change.bpm = 90;
+    change.bpm = 96;
     change.beat = 4;
     change.bar = 1;
     change.frame = 96000;
@@ -300,10 +301,10 @@ TEST(Tempo, ASyncedDelaysEchoLandsAtTheNoteValueForTwoTempiInThePlugin) {
         syncedEighths(inst);
         const auto out = play(inst, 240000, blocks, tempoChange(), {}, clicks);
         const auto left = channel(out, 2, 0);
-        // an eighth at 120 bpm: 0.25 s; at 90 bpm: 1/3 s (the plugin's output is 64 frames late)
+        // an eighth at 120 bpm: 0.25 s; at 96 bpm: 0.3125 s (the plugin's output is 64
+        // frames late); one echo each (no feedback)
         EXPECT_EQ(onset(left, kClickA), kClickA + 12000 + kLatency) << blocks.front();
-        // one echo each (no feedback), the second a third of a second after its click
-        EXPECT_EQ(onset(left, kClickA + 12000 + kLatency + 100), kClickB + 16000 + kLatency)
+        EXPECT_EQ(onset(left, kClickA + 12000 + kLatency + 100), kClickB + 15000 + kLatency)
             << blocks.front();
     }
 }
@@ -324,11 +325,35 @@ TEST(Tempo, ASyncedDelaysEchoLandsAtTheNoteValueForTwoTempiInARender) {
     }
 }
 
+// `spinout render` with a MIDI file whose tempo changes: the echo follows the tempo map,
+// and the render is the plugin's output fed the same positions, sample for sample.
+TEST(Tempo, ARenderWithAMidiTempoChangeIsThePluginFedTheSamePositions) {
+    const auto midiPath = fs::temp_directory_path() / "spinout_tempo_change.mid";
+    writeMidi(midiPath, {{0, 120}, {1920, 96}}, {}); // 96 from beat 4 (2 s)
+    RenderJob job;
+    job.session = (kRoot / "presets/stereodelay.toml").string();
+    job.input = clickFile().string();
+    job.midi = midiPath.string();
+    job.sets = kSyncedEighths;
+    job.keepSamples = true;
+    job.tail = 0;
+    const auto rendered = render(job).samples;
+    ASSERT_EQ(rendered.size(), 2u * 240000);
+    const auto left = channel(rendered, 2, 0);
+    EXPECT_EQ(onset(left, kClickA), kClickA + 12000); // an eighth at 120: 0.25 s
+    EXPECT_EQ(onset(left, kClickB), kClickB + 15000); // at 96: 0.3125 s
+
+    t::PluginInstance inst(shipped().world, shipped().plugin("urn:spinout:stereodelay"), kSr);
+    syncedEighths(inst);
+    const auto out = play(inst, 240000 + kLatency, {17, 256, 3, 1000}, tempoChange(), {}, clicks);
+    EXPECT_EQ(std::vector<float>(out.begin() + 2 * kLatency, out.end()), rendered);
+}
+
 // The positions the renderer sends from a tempo map and meter: a host's, in LV2's beats.
 TEST(Tempo, TheRenderersTransportFollowsATempoMapAndMeter) {
-    const TempoPoint tempo[] = {{0, 0, 120}, {2, 4, 90}};
+    const TempoChange tempo[] = {{0, 0, 120}, {2, 4, 90}};
     const double sevenEighths = 2 + 4 * 60.0 / 90; // two bars of 4/4 in
-    const MeterPoint meter[] = {{0, 0, 4, 4}, {sevenEighths, 8, 7, 8}};
+    const MeterChange meter[] = {{0, 0, 4, 4}, {sevenEighths, 8, 7, 8}};
     const auto p = transportOf(tempo, meter, 48000);
     ASSERT_EQ(p.size(), 3u);
     EXPECT_EQ(p[0].frame, 0);
