@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <regex>
 #include <sstream>
 
 namespace spinout {
@@ -191,9 +190,16 @@ Instr::Instr(std::string name, std::string body, const ArgList& args, std::strin
              std::string doc, std::optional<int> priority)
     : name_(std::move(name)), body_(std::move(body)), init_(std::move(init)), doc_(std::move(doc)),
       priority_(priority) {
-    static const std::regex nameRe(R"(^[A-Za-z_][A-Za-z0-9_.\-]*$)");
-    if (!std::regex_match(name_, nameRe))
-        throw InstrError(fmt::format("invalid instr name '{}'", name_));
+    // [A-Za-z_][A-Za-z0-9_.-]*, by hand: std::regex recurses once per character, and a
+    // long name (200 kB) overflowed the stack
+    auto letter = [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+    };
+    const bool valid =
+        !name_.empty() && letter(name_[0]) && std::all_of(name_.begin(), name_.end(), [&](char c) {
+            return letter(c) || (c >= '0' && c <= '9') || c == '.' || c == '-';
+        });
+    if (!valid) throw InstrError(fmt::format("invalid instr name '{}'", name_));
     if (trim(body_).empty()) throw InstrError(fmt::format("instr '{}' has an empty body", name_));
     if (priority_ && *priority_ < 1)
         throw InstrError(fmt::format("instr '{}': priority must be 1 or more", name_));
@@ -319,8 +325,9 @@ void Instr::applyArgMap(const ArgList& args) {
         if ((argName.front() == 'S') != std::holds_alternative<std::string>(value))
             throw InstrError(fmt::format("instr '{}': arg '{}' takes a {}", name_, argName,
                                          argName.front() == 'S' ? "string" : "number"));
+        // a named capture: clang 14 (the sanitized build) cannot capture a structured binding
         auto it = std::find_if(args_.begin(), args_.end(),
-                               [&](const InstrArg& a) { return a.name == argName; });
+                               [&name = argName](const InstrArg& a) { return a.name == name; });
         if (it != args_.end())
             it->value = value;
         else

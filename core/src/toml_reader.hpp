@@ -4,6 +4,7 @@
 
 #include "spinout/spec.hpp"
 #include "spinout/suggest.hpp"
+#include "toml_guard.hpp"
 
 #include <toml++/toml.h>
 
@@ -246,8 +247,17 @@ private:
 // The file's table, or a SessionFileError naming the syntax error's line and column
 // (`text` may be a part of the file starting on line `firstLine`).
 inline toml::table parseToml(std::string_view text, const std::string& path, int firstLine = 1) {
+    std::string guarded;
     try {
-        return toml::parse(text, path);
+        guarded = guardTomlText(std::string(text), path);
+    } catch (const SessionFileError& e) { // its lines count from the part's first
+        auto ds = e.diagnostics();
+        for (auto& d : ds)
+            d.pos.line += firstLine - 1;
+        throw SessionFileError(std::move(ds));
+    }
+    try {
+        return toml::parse(guarded, path);
     } catch (const toml::parse_error& e) {
         const auto& s = e.source();
         throw SessionFileError({{{path, static_cast<int>(s.begin.line) + firstLine - 1,
