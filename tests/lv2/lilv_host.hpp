@@ -205,27 +205,21 @@ struct MidiSequence {
         seq()->body.pad = 0;
     }
     bool add(int64_t frame, const uint8_t* data, uint32_t size) {
+        return add(frame, midiEvent, data, size);
+    }
+    // Any atom (an object: a time position) at a frame.
+    bool add(int64_t frame, const LV2_Atom* atom) {
+        return add(frame, atom->type, atom + 1, atom->size);
+    }
+    bool add(int64_t frame, LV2_URID type, const void* body, uint32_t size) {
         const uint32_t used = sizeof(LV2_Atom) + seq()->atom.size;
         const auto need = static_cast<uint32_t>(lv2_atom_pad_size(sizeof(LV2_Atom_Event) + size));
         if (used + need > buf.size()) return false;
         auto* ev = reinterpret_cast<LV2_Atom_Event*>(buf.data() + used);
         ev->time.frames = frame;
-        ev->body.type = midiEvent;
+        ev->body.type = type;
         ev->body.size = size;
-        std::memcpy(ev + 1, data, size);
-        seq()->atom.size += need;
-        return true;
-    }
-    // Any atom (an object: a time position) at a frame.
-    bool add(int64_t frame, const LV2_Atom* atom) {
-        const uint32_t used = sizeof(LV2_Atom) + seq()->atom.size;
-        const auto need =
-            static_cast<uint32_t>(lv2_atom_pad_size(sizeof(LV2_Atom_Event) + atom->size));
-        if (used + need > buf.size()) return false;
-        auto* ev = reinterpret_cast<LV2_Atom_Event*>(buf.data() + used);
-        ev->time.frames = frame;
-        ev->body = *atom;
-        std::memcpy(ev + 1, atom + 1, atom->size);
+        std::memcpy(ev + 1, body, size);
         seq()->atom.size += need;
         return true;
     }

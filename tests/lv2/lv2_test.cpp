@@ -1,9 +1,9 @@
 // The built bundles, loaded through lilv as a host loads them.
 #include "render.hpp"
 
+#include "spinout/midi_file.hpp"
 #include "spinout/ports.hpp"
 #include "spinout/session_file.hpp"
-#include "spinout/midi_file.hpp"
 #include "spinout/sound_file.hpp"
 #include "spinout/ttl.hpp"
 
