@@ -64,8 +64,6 @@ struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-constexpr double kMaxSeconds = 1e6; // 11.6 days: more is a typo, not a render
-
 void checkSeconds(const char* option, double v) {
     if (!std::isfinite(v) || v < 0 || v > kMaxSeconds)
         throw UsageError(

@@ -26,11 +26,7 @@ namespace {
 // terms; with `verbose`, every message goes to the job's message callback.
 void checkMessages(Processor& proc, const RenderJob& job) {
     std::vector<Diagnostic> errors;
-    proc.engine().messages().drain([&](MessageLevel level, const char* text) {
-        if (job.messages) job.messages(level, text);
-        if (level != MessageLevel::error) return;
-        if (auto d = proc.runtimeError(text)) errors.push_back(std::move(*d));
-    });
+    proc.drainMessages(job.messages, [&](const Diagnostic& d) { errors.push_back(d); });
     if (!errors.empty()) throw SessionFileError(std::move(errors));
 }
 
@@ -201,6 +197,7 @@ RenderResult render(const RenderJob& job) {
     // --trace: the traced ports' values at every cycle (blocks of ksmps give every cycle;
     // the output is the same at any block size)
     std::vector<std::size_t> traced;
+    std::vector<double> row; // the traced input ports' values for the cycle
     std::ofstream trace;
     auto blocks = job.blocks;
     if (!job.trace.empty()) {
@@ -219,6 +216,7 @@ RenderResult render(const RenderJob& job) {
         trace.open(job.traceOutput, std::ios::binary | std::ios::trunc);
         if (!trace) throw RenderError(fmt::format("cannot write the trace '{}'", job.traceOutput));
         trace << header << "\n";
+        row.assign(traced.size(), 0.0);
         blocks = {static_cast<std::uint32_t>(proc.latency())};
     }
 
@@ -240,9 +238,11 @@ RenderResult render(const RenderJob& job) {
         inPtrs.push_back(b.data());
     for (auto& b : outBufs)
         outPtrs.push_back(b.data());
-    std::vector<MidiMessage> blockMidi;
-    std::vector<TimePosition> blockPositions;
+    std::vector<MidiMessage> blockMidi, stepMidi;
+    std::vector<TimePosition> blockPositions, stepPositions;
     std::size_t ti = 0;
+    std::vector<const float*> ins(inPtrs); // a part of the block, with a score
+    std::vector<float*> outs(outPtrs);
     std::vector<float> interleaved(static_cast<std::size_t>(maxBlock) *
                                    static_cast<std::size_t>(nout));
     double sumSquares = 0;
@@ -282,14 +282,51 @@ RenderResult render(const RenderJob& job) {
             blockPositions.push_back(
                 {static_cast<std::uint32_t>(std::max<std::int64_t>(0, transport[ti].frame - pos)),
                  transport[ti].time});
-        feeder.feed(pos + n);
-        proc.process(inPtrs.data(), outPtrs.data(), n, blockMidi, blockPositions);
+        if (feeder.done() && !trace.is_open()) {
+            proc.process(inPtrs.data(), outPtrs.data(), n, blockMidi, blockPositions);
+        } else {
+            // the score cycle by cycle: what it hands over at once stays within a cycle's
+            // worth (a dense score would fill the session's queue a whole block ahead)
+            std::size_t next = 0, nextPosition = 0;
+            for (std::uint32_t done = 0; done < n;) {
+                const auto step =
+                    std::min<std::uint32_t>(n - done, static_cast<std::uint32_t>(proc.latency()));
+                for (int ch = 0; ch < nin; ++ch)
+                    ins[static_cast<std::size_t>(ch)] = inPtrs[static_cast<std::size_t>(ch)] + done;
+                for (int ch = 0; ch < nout; ++ch)
+                    outs[static_cast<std::size_t>(ch)] =
+                        outPtrs[static_cast<std::size_t>(ch)] + done;
+                std::size_t last = next;
+                while (last < blockMidi.size() && blockMidi[last].frame < done + step)
+                    ++last;
+                stepMidi.assign(blockMidi.begin() + static_cast<std::ptrdiff_t>(next),
+                                blockMidi.begin() + static_cast<std::ptrdiff_t>(last));
+                for (auto& m : stepMidi)
+                    m.frame -= done;
+                next = last;
+                stepPositions.clear();
+                for (; nextPosition < blockPositions.size() &&
+                       blockPositions[nextPosition].frame < done + step;
+                     ++nextPosition) {
+                    stepPositions.push_back(blockPositions[nextPosition]);
+                    stepPositions.back().frame -= done;
+                }
+                feeder.feed(pos + done + step);
+                // an input port's value for this cycle is the one it has before it
+                for (std::size_t j = 0; j < traced.size(); ++j)
+                    if (!spec.ports[traced[j]].output) row[j] = proc.port(traced[j]);
+                proc.process(ins.data(), outs.data(), step, stepMidi, stepPositions);
+                done += step;
+            }
+        }
         checkMessages(proc, job);
         if (trace.is_open() && pos < frames) {
-            // the cycle just performed sounds in the file from `pos` on (after the latency)
+            // the cycle just performed sounds in the file from `pos` on (after the latency); an
+            // output port shows what it left
             trace << fmt::format("{}", static_cast<double>(pos) / sr);
-            for (auto i : traced)
-                trace << fmt::format(",{}", proc.port(i));
+            for (std::size_t j = 0; j < traced.size(); ++j)
+                trace << fmt::format(",{}",
+                                     spec.ports[traced[j]].output ? proc.port(traced[j]) : row[j]);
             trace << "\n";
         }
 

@@ -402,11 +402,12 @@ std::string Instr::code(int number) const {
     }
     out += codeBody_;
     if (!codeBody_.empty() && codeBody_.back() != '\n') out += '\n';
-    // Csound computes the end from p3 after the init pass. An instance the host starts
-    // inside a cycle is handed over with its start a cycle early (see Session), so its
-    // end is moved by as much here, after the body has seen the true p3.
-    out += fmt::format("if p3 > 0 then\n  p3 = p3 + tab_i(i__slot, {})\nendif\n",
-                       support::kStartShiftTable);
+    // Csound takes the start within the cycle from p2 and the end from p2 + p3 after the
+    // init pass: the host gives the values for exact frames here, after the body has seen
+    // the event's own p3.
+    out += fmt::format("i__p3 tab_i i__slot * 2 + 1, {0}\nif i__p3 > 0 then\n"
+                       "  p2 = tab_i(i__slot * 2, {0})\n  p3 = i__p3\nendif\n",
+                       support::kTimingTable);
     out += "endin\n";
     return out;
 }

@@ -37,7 +37,8 @@ SamplePlay samplePlay(const SoundTable& table, double dur, int chan, double gain
                            "or more");
     SamplePlay p;
     p.dur = dur != 0 ? dur : (loop ? -1 : (table.duration() - skip) / speed);
-    p.args = {{"itab", static_cast<double>(table.number)},
+    p.args = {{"itab", static_cast<double>(table.channels[0])},
+              {"itab2", static_cast<double>(table.channels[1])},
               {"ichan", static_cast<double>(chan)},
               {"kgain", gain},
               {"kspeed", speed},
@@ -47,22 +48,59 @@ SamplePlay samplePlay(const SoundTable& table, double dur, int chan, double gain
     return p;
 }
 
+std::optional<ExactTiming> exactTiming(std::int64_t start, std::int64_t frames, int ksmps,
+                                       double sr) noexcept {
+    if (start < 0 || frames <= 0 || ksmps <= 0) return std::nullopt;
+    const double kr = sr / ksmps;
+    const auto k = static_cast<std::int64_t>(ksmps);
+    const auto end = start + frames;
+    const auto lastCycle = (end + k - 1) / k; // the cycle the instance stops before
+    // What Csound (6.18 insert.c) makes of p2 and p3 after the init pass, in its doubles:
+    // the start within its cycle, the frames cut from the last cycle, the cycle it ends at.
+    auto works = [&](double p2, double p3) {
+        const auto startFrame = static_cast<std::int64_t>(p2 * sr);
+        if (p2 < 0 || p3 <= 0 || startFrame % k != start % k) return false;
+        const auto tail =
+            (static_cast<std::int64_t>(static_cast<int>(p3 * sr)) + startFrame % k) % k;
+        return tail == end % k && static_cast<std::int64_t>(std::ceil((p2 + p3) * kr)) == lastCycle;
+    };
+    // With margins of a quarter and a half sample: p2 a whole number of cycles earlier (or
+    // p3 shorter) when the end falls on a cycle boundary, where p2 + p3 must not pass it.
+    const double quarter = 0.25, half = 0.5;
+    for (const auto [p2Frames, p3Frames] :
+         {std::pair{static_cast<double>(start) + quarter, static_cast<double>(frames) + half},
+          std::pair{static_cast<double>(start - k) + quarter, static_cast<double>(frames) + half},
+          std::pair{static_cast<double>(start) + quarter,
+                    static_cast<double>(frames - k) + half}}) {
+        if (works(p2Frames / sr, p3Frames / sr)) return ExactTiming{p2Frames / sr, p3Frames / sr};
+    }
+    // a note shorter than a cycle that ends on a cycle boundary: p2 + p3 exactly at it
+    double p2 = static_cast<double>(start) / sr, p3 = static_cast<double>(frames) / sr;
+    for (int i = 0; i < 8; ++i, p2 = std::nextafter(p2, 1e300)) {
+        double q = p3;
+        for (int j = 0; j < 8; ++j, q = std::nextafter(q, 1e300))
+            if (works(p2, q)) return ExactTiming{p2, q};
+    }
+    return std::nullopt;
+}
+
 const Instr& samplePlayer() {
+    // A phase (lphasor: a start, a loop) read with cubic interpolation (table3), a table
+    // a channel. (loscil3 leaves the right channel's first frames unwritten when a note
+    // starts inside a cycle, and loscilx clears its own pointers there: both in 6.18.)
     static const Instr player(kSamplePlayer, R"(
-|itab, ichan=1, kgain=1, kspeed=1, kpan=-1, iskip=0, iloop=0|
-ichans = ftchnls(itab)
+|itab, itab2=-1, ichan=1, kgain=1, kspeed=1, kpan=-1, iskip=0, iloop=0|
 iframes = nsamp(itab)
 istart = limit(iskip * ftsr(itab), 0, iframes - 1)
-if ichans == 1 then
-  a1 loscilx kgain, kspeed, itab, 4, 1, istart, iloop, 0, iframes
-  if kpan < 0 then
-    outch ichan, a1
-  else
-    outch ichan, a1 * cos(kpan * $M_PI_2), ichan + 1, a1 * sin(kpan * $M_PI_2)
-  endif
-else
-  a1, a2 loscilx kgain, kspeed, itab, 4, 1, istart, iloop, 0, iframes
+aphs lphasor kspeed * ftsr(itab) / sr, 0, iframes, iloop, istart
+a1 = table3:a(aphs, itab) * kgain
+if itab2 >= 0 then
+  a2 = table3:a(aphs, itab2) * kgain
   outch ichan, a1, ichan + 1, a2
+elseif kpan < 0 then
+  outch ichan, a1
+else
+  outch ichan, a1 * cos(kpan * $M_PI_2), ichan + 1, a1 * sin(kpan * $M_PI_2)
 endif
 )",
                               {}, "", "plays a table read from a sound file");
@@ -91,6 +129,7 @@ Session::Session(Engine& engine, SessionOptions options)
     sizes.audioBuses = options_.numAudioBuses;
     sizes.controlBuses = options_.numControlBuses;
     sizes.ports = options_.numPorts;
+    sizes.pairs = options_.numPairs;
     sizes.numPriorities = options_.numPriorities;
     if (auto err = engine_.compile(support::orchestra(sizes)))
         throw SessionError("the session's support code failed to compile: " + err->message);
@@ -103,7 +142,8 @@ Session::Session(Engine& engine, SessionOptions options)
     gen_ = table(support::kGenerationTableChannel, genTable_);
     kbus_ = table(support::kControlBusTableChannel, kbusTable_);
     ports_ = table(support::kPortTableChannel, portTable_);
-    shift_ = table(support::kStartShiftTableChannel, shiftTable_);
+    table(support::kTimingTableChannel, timingTable_);
+    pairs_ = table(support::kPairsTableChannel, pairsTable_);
     audioBusCountChannel_ = channelId(support::kAudioBusCountChannel);
     const double silence[] = {support::kSilenceInstr, 0, -1};
     const double clear[] = {static_cast<double>(support::busClearInstr(options_.numPriorities)), 0,
@@ -504,20 +544,32 @@ void Session::scheduleAutomation(int table, int index, std::span<const double> p
     if (queue_.full())
         throw SessionError(
             fmt::format("too many pending events (more than {})", options_.maxPendingEvents));
-    // Times are relative to the first breakpoint, which is when the automation starts.
-    std::vector<double> shifted(pairs.begin(), pairs.end());
-    for (std::size_t i = 0; i < shifted.size(); i += 2)
-        shifted[i] -= pairs[0];
-    const int pairsTable = engine_.makeTable(shifted);
     const double cycle = static_cast<double>(engine_.ksmps()) / engine_.sr();
+    const auto begin = frame + static_cast<std::int64_t>(std::llround(pairs[0] * engine_.sr()));
+    const double length = pairs[pairs.size() - 2] - pairs[0] + 2 * cycle;
+    // The pairs go to the session's pairs table, where the automation instr reads them:
+    // written now (journaled, so an exported .csd writes them too), kept until it is over.
+    const auto size = static_cast<int>(pairs.size());
+    const int offset =
+        allocPairs(size, begin + static_cast<std::int64_t>(std::ceil(length * engine_.sr())) +
+                             engine_.ksmps());
+    if (offset < 0)
+        throw SessionError(fmt::format("automation of {} breakpoints: more than the {} "
+                                       "numbers the session holds for automation at once",
+                                       pairs.size() / 2, options_.numPairs));
+    for (int i = 0; i < size; i += 2) { // times relative to the first breakpoint
+        store(pairsTable_, offset + i, pairs[static_cast<std::size_t>(i)] - pairs[0]);
+        store(pairsTable_, offset + i + 1, pairs[static_cast<std::size_t>(i) + 1]);
+    }
     const int record = freeAutomations_.back();
     freeAutomations_.pop_back();
     automations_[static_cast<std::size_t>(record)] = {support::kAutomationInstr + 0.0,
                                                       0,
-                                                      shifted[shifted.size() - 2] + 2 * cycle,
+                                                      length,
                                                       static_cast<double>(index),
                                                       static_cast<double>(table),
-                                                      static_cast<double>(pairsTable),
+                                                      static_cast<double>(offset),
+                                                      static_cast<double>(size),
                                                       static_cast<double>(mode.shape),
                                                       mode.exponent,
                                                       overtake ? 1.0 : 0.0,
@@ -526,11 +578,26 @@ void Session::scheduleAutomation(int table, int index, std::span<const double> p
                                                       ahead};
     QueuedEvent q;
     q.kind = QueuedEvent::automation;
-    q.frame = frame + static_cast<std::int64_t>(std::llround(pairs[0] * engine_.sr()));
+    q.frame = begin;
     q.slot = slot;
     q.generation = generation;
     q.target = record;
     enqueue(q);
+}
+
+// First fit in the pairs table, among blocks whose automation is not over by now.
+int Session::allocPairs(int size, std::int64_t end) {
+    const auto now = engine_.frame();
+    std::erase_if(pairBlocks_, [&](const PairsBlock& b) { return b.end <= now; });
+    int at = 0;
+    auto it = pairBlocks_.begin();
+    for (; it != pairBlocks_.end(); ++it) {
+        if (it->offset - at >= size) break;
+        at = it->offset + it->size;
+    }
+    if (at + size > options_.numPairs) return -1;
+    pairBlocks_.insert(it, PairsBlock{at, size, end});
+    return at;
 }
 
 void Session::automateAt(const Synth& synth, int control, std::span<const double> pairs,
@@ -690,12 +757,18 @@ void Session::automateBus(const Bus& bus, std::span<const double> pairs, Automat
 // Tables -------------------------------------------------------------------------
 
 SoundTable Session::readSoundfile(const std::string& path, int channel) {
+    return describeSoundTable(engine_.readSoundFile(path, channel), channel == 0 ? path : "");
+}
+
+SoundTable Session::describeSoundTable(int number, const std::string& path) {
     SoundTable t;
-    t.number = engine_.readSoundFile(path, channel);
-    t.sr = engine_.evalCode(fmt::format("return ftsr({})", t.number));
-    t.nchnls = static_cast<int>(engine_.evalCode(fmt::format("return ftchnls({})", t.number)));
-    t.frames =
-        static_cast<std::int64_t>(engine_.evalCode(fmt::format("return nsamp({})", t.number)));
+    t.number = number;
+    t.sr = engine_.evalCode(fmt::format("return ftsr({})", number));
+    t.nchnls = static_cast<int>(engine_.evalCode(fmt::format("return ftchnls({})", number)));
+    t.frames = static_cast<std::int64_t>(engine_.evalCode(fmt::format("return nsamp({})", number)));
+    t.channels = {number, -1};
+    if (t.nchnls >= 2 && !path.empty())
+        t.channels = {engine_.readSoundFile(path, 1), engine_.readSoundFile(path, 2)};
     return t;
 }
 
@@ -724,6 +797,10 @@ void Session::store(int table, int index, double value) noexcept {
         alive_[i] = value;
     else if (table == portTable_)
         ports_[i] = value;
+    else if (table == timingTable_)
+        engine_.table(timingTable_)[i] = value;
+    else if (table == pairsTable_)
+        pairs_[i] = value;
     journal_.tableWrite(engine_.frame(), table, index, value);
 }
 
@@ -744,9 +821,9 @@ void Session::sendEvent(std::span<const double> pfields, std::int64_t frame) noe
     std::array<double, kMaxPfields> p{};
     std::copy(pfields.begin(), pfields.end(), p.begin());
     // Csound places an API event with a positive delay one cycle late; a negative
-    // delay of (offset - ksmps) lands it at `offset` in the coming cycle (and Session::start
-    // moves its end back by the cycle). Csound truncates the start to a sample: a quarter
-    // sample keeps 23.99999 from becoming 23, at offset 0 too.
+    // delay of (offset - ksmps) lands it in the coming cycle (templates then set their
+    // exact p2 and p3 at the end of their init pass: see exactTiming). Csound truncates
+    // the start to a sample: a quarter sample keeps 23.99999 from becoming 23.
     const auto shift = offset == 0 ? 0 : engine_.ksmps();
     p[1] = (static_cast<double>(offset - shift) + 0.25) / engine_.sr();
     engine_.scoreEvent('i', std::span<const double>(p.data(), pfields.size()));
@@ -775,10 +852,16 @@ void Session::start(int slot, std::int64_t frame) noexcept {
             if ((unset & bit(static_cast<int>(i))) != 0)
                 store(ctlTable_, slot * options_.maxControls + static_cast<int>(i),
                       t.portValues[i]);
-    // sendEvent hands a start inside the cycle over a cycle early: the end moves back by
-    // as much. Not journaled: an exported .csd starts every event at its exact time.
-    shift_[static_cast<std::size_t>(slot)] =
-        frame > engine_.frame() ? static_cast<double>(engine_.ksmps()) / engine_.sr() : 0.0;
+    // The p2 and p3 its init pass ends with (the template's code sets them): the exact
+    // start and end, whatever time Csound was told to count from. Journaled: a .csd's
+    // events end their init the same way.
+    const double dur = s.pfields[2];
+    const auto timing =
+        dur > 0 ? exactTiming(s.startFrame, static_cast<std::int64_t>(dur * engine_.sr()),
+                              engine_.ksmps(), engine_.sr())
+                : std::nullopt;
+    store(timingTable_, slot * 2, timing ? timing->p2 : 0.0);
+    store(timingTable_, slot * 2 + 1, timing ? timing->p3 : 0.0);
     sendEvent(std::span<const double>(s.pfields.data(), static_cast<std::size_t>(s.numPfields)),
               frame);
 }
@@ -882,13 +965,23 @@ bool Session::performCycle() noexcept {
     // Csound holds Engine::kEventsPerCycle event nodes: more events in one cycle would
     // allocate, so the rest wait for the next cycle (a stop sorts before a start of its
     // frame, so a cut never puts a start before the stop that makes room for it).
+    // Only what reaches Csound counts: not the start of an instance stopped before it
+    // started (a note stolen in the same cycle), nor the stop of one that is over.
+    auto reachesCsound = [&](const Due& d) {
+        if (d.hostWrite) return false;
+        const auto* s = slots_.live(d.event.slot, d.event.generation);
+        if (d.event.kind == QueuedEvent::start) return s != nullptr && !s->started;
+        if (d.event.kind == QueuedEvent::stop) return s != nullptr;
+        return true;
+    };
     int events = 0;
     for (const auto& d : due_) {
-        if (!d.hostWrite && events == Engine::kEventsPerCycle) {
+        const bool counts = reachesCsound(d);
+        if (counts && events == Engine::kEventsPerCycle) {
             defer(d);
             continue;
         }
-        if (!d.hostWrite) ++events;
+        if (counts) ++events;
         dispatch(d);
     }
     const bool ok = engine_.performKsmps();

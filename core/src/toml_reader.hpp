@@ -282,6 +282,7 @@ inline std::vector<TomlChunk> splitAtHeaders(std::string_view text) {
     enum { none, basic, literal } multiline = none; // inside """ or '''
     int depth = 0;                                  // inside [ ] or { } of a value
     int line = 1;
+    std::string arrayName; // the name of the last [[name]] header
     auto startsWith = [&](std::size_t at, std::string_view s) {
         return text.substr(at, s.size()) == s;
     };
@@ -290,13 +291,19 @@ inline std::vector<TomlChunk> splitAtHeaders(std::string_view text) {
         if (eol == std::string_view::npos) eol = text.size();
         const auto first = text.find_first_not_of(" \t", i);
         if (multiline == none && depth == 0 && first < eol && text[first] == '[') {
-            chunks.back().size = i - chunks.back().begin;
             auto name = text.substr(first, eol - first);
+            const bool array = name.substr(0, 2) == "[[";
             name = name.substr(0, name.find(']'));
             std::string header;
             for (char c : name)
                 if (c != '[' && c != ' ' && c != '\t' && c != '"' && c != '\'') header += c;
-            chunks.push_back({i, 0, line, header});
+            // [x.args] after [[x]] belongs to that entry: the part goes on
+            const bool sub = !array && !arrayName.empty() && header.rfind(arrayName + ".", 0) == 0;
+            if (!sub) {
+                chunks.back().size = i - chunks.back().begin;
+                chunks.push_back({i, 0, line, header});
+                arrayName = array ? header : std::string();
+            }
             i = eol + 1;
             continue;
         }

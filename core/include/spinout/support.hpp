@@ -9,14 +9,16 @@
 namespace spinout::support {
 
 // Instrument numbers. Internal instrs come before every template's, so in each
-// cycle silence is written first and stops and automation act before the voices.
+// cycle silence is written first and stops and automation act before the voices; in an
+// exported .csd the host's writes replay before an automation that starts with them.
 inline constexpr int kSilenceInstr = 1;
-inline constexpr int kAutomationInstr = 2;
-inline constexpr int kStopInstr = 3;
-inline constexpr int kTableWriteInstr = 4;   // a host's table write, replayed by a .csd
-inline constexpr int kChannelWriteInstr = 5; // a host's channel write, replayed by a .csd
-inline constexpr int kEndInstr = 6;          // a .csd's end (csd.cpp): nothing plays past it
-// Advances the host.* channels every cycle while the transport rolls (sessions with host time).
+inline constexpr int kTableWriteInstr = 2;   // a host's table write, replayed by a .csd
+inline constexpr int kChannelWriteInstr = 3; // a host's channel write, replayed by a .csd
+inline constexpr int kAutomationInstr = 4;
+inline constexpr int kStopInstr = 5;
+inline constexpr int kEndInstr = 6; // a .csd's end (csd.cpp): nothing plays past it
+// Advances the host.* channels every cycle while the transport rolls (sessions with host
+// time): after the host's channel writes, before every template.
 inline constexpr int kHostTimeInstr = 7;
 // Template `index` at `priority` is instr priority * kPriorityStride + index:
 // a higher priority runs later in each cycle.
@@ -36,7 +38,7 @@ constexpr int busClearInstr(int numPriorities) {
 inline constexpr const char* kControlTable = "giSpinoutCtl";
 inline constexpr const char* kHeartbeatTable = "giSpinoutAlive";
 inline constexpr const char* kMaxControls = "giSpinoutMaxCtl";
-inline constexpr const char* kStartShiftTable = "giSpinoutShift";
+inline constexpr const char* kTimingTable = "giSpinoutTiming";
 // 1 while the voices' warm-up runs their init passes: init code with side effects may skip them.
 inline constexpr const char* kWarmUpFlag = "giSpinoutWarmUp";
 
@@ -46,7 +48,8 @@ inline constexpr const char* kHeartbeatTableChannel = "spinout.table.heartbeat";
 inline constexpr const char* kGenerationTableChannel = "spinout.table.generation";
 inline constexpr const char* kControlBusTableChannel = "spinout.table.controlbus";
 inline constexpr const char* kPortTableChannel = "spinout.table.ports";
-inline constexpr const char* kStartShiftTableChannel = "spinout.table.startshift";
+inline constexpr const char* kTimingTableChannel = "spinout.table.timing";
+inline constexpr const char* kPairsTableChannel = "spinout.table.pairs";
 inline constexpr const char* kAudioBusCountChannel = "spinout.audio_buses";
 // Counts the positions the host has written: the host-time instr advances the channels
 // in every cycle but one where a position came.
@@ -71,7 +74,8 @@ struct Sizes {
     int maxControls = 32; // k-args per instr
     int audioBuses = 64;
     int controlBuses = 256;
-    int ports = 256; // rows of the port table
+    int ports = 256;   // rows of the port table
+    int pairs = 16384; // automation breakpoints (times and values) in flight
     int numPriorities = 10;
 };
 
