@@ -810,6 +810,11 @@ void Session::storeChannel(int channel, double value) noexcept {
     journal_.channelWrite(engine_.frame(), name, value);
 }
 
+void Session::startSupportInstr(int number) {
+    const double p[] = {static_cast<double>(number), 0, -1};
+    sendEvent(p, engine_.frame());
+}
+
 // Hands an event to Csound at `frame`, which lies in the coming cycle.
 void Session::sendEvent(std::span<const double> pfields, std::int64_t frame) noexcept {
     const std::int64_t offset = std::max<std::int64_t>(0, frame - engine_.frame());
