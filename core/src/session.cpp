@@ -67,7 +67,7 @@ std::optional<ExactTiming> exactTiming(std::int64_t start, std::int64_t frames, 
     // With margins of a quarter and a half sample: p2 a whole number of cycles earlier (or
     // p3 shorter) when the end falls on a cycle boundary, where p2 + p3 must not pass it.
     const double quarter = 0.25, half = 0.5;
-    for (const auto [p2Frames, p3Frames] :
+    for (const auto& [p2Frames, p3Frames] :
          {std::pair{static_cast<double>(start) + quarter, static_cast<double>(frames) + half},
           std::pair{static_cast<double>(start - k) + quarter, static_cast<double>(frames) + half},
           std::pair{static_cast<double>(start) + quarter,

@@ -103,9 +103,10 @@ void writeMidi(const fs::path& path, const std::vector<std::pair<int, double>>& 
                            static_cast<uint8_t>(us >> 8), static_cast<uint8_t>(us)}});
     }
     // meta events (tempo) first at a tick: the reader knows the tempo of what follows
-    std::stable_sort(events.begin(), events.end(), [](const auto& a, const auto& b) {
-        return a.first != b.first ? a.first < b.first
-                                  : (a.second[0] == 0xFF) > (b.second[0] == 0xFF);
+    using Event = std::pair<int, std::vector<uint8_t>>;
+    std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
+        const bool aMeta = a.second[0] == 0xFF, bMeta = b.second[0] == 0xFF;
+        return a.first != b.first ? a.first < b.first : aMeta && !bMeta;
     });
     std::string track;
     int last = 0;
