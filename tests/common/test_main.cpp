@@ -12,8 +12,7 @@
 
 int main(int argc, char** argv) {
     namespace fs = std::filesystem;
-    const fs::path own =
-        fs::temp_directory_path() / ("spinout-test-" + std::to_string(::getpid()));
+    const fs::path own = fs::temp_directory_path() / ("spinout-test-" + std::to_string(::getpid()));
     fs::create_directories(own);
     ::setenv("TMPDIR", own.c_str(), 1); // read by temp_directory_path() and the commands run
     ::testing::InitGoogleTest(&argc, argv);
