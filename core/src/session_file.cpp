@@ -98,10 +98,16 @@ void parseSessionTable(Reader& r, const toml::table& root, SessionSpec& spec) {
     spec.hostTime = r.boolean(*s, "host_time", where).value_or(false);
 }
 
-// sr, ksmps, nchnls, 0dbfs and A4 come from the host and the session's keys: in Csound code
-// they would be ignored silently (the engine's header is compiled first).
-void rejectHeaderStatements(Reader& r, const std::string& code, SourcePos first,
-                            const std::string& where) {
+// What Csound must not see of a session's code: a comment left open (its parser crashes)
+// and sr, ksmps, nchnls, 0dbfs or A4, which come from the host and the session's keys (in
+// Csound code they would be ignored silently: the engine's header is compiled first).
+void checkCode(Reader& r, const std::string& code, SourcePos first, const std::string& where) {
+    if (const auto open = unterminatedComment(code)) {
+        auto at = first;
+        at.line += *open - 1;
+        r.error(at, fmt::format("{}: a comment opened with /* is never closed with */", where));
+        return;
+    }
     const auto h = hostHeaderStatement(code);
     if (!h) return;
     static const std::map<std::string, std::string> instead = {
@@ -147,8 +153,8 @@ void parseEngine(Reader& r, const toml::table& root, SessionSpec& spec) {
                     std::ifstream in(full, std::ios::binary);
                     std::ostringstream text;
                     text << in.rdbuf();
-                    rejectHeaderStatements(r, text.str(), {full.string(), 1, 1},
-                                           fmt::format("include file '{}'", name));
+                    checkCode(r, text.str(), {full.string(), 1, 1},
+                              fmt::format("include file '{}'", name));
                 }
                 spec.includes.push_back(name);
                 spec.includePos.push_back(r.pos(x));
@@ -158,8 +164,7 @@ void parseEngine(Reader& r, const toml::table& root, SessionSpec& spec) {
     if (const auto* g = e->get("globals")) {
         spec.globals = r.string(*e, "globals", where).value_or("");
         spec.globalsLine = r.firstTextLine(*g);
-        rejectHeaderStatements(r, spec.globals, {spec.path, spec.globalsLine, 1},
-                               "[engine] globals");
+        checkCode(r, spec.globals, {spec.path, spec.globalsLine, 1}, "[engine] globals");
     }
 }
 
@@ -231,13 +236,17 @@ void parseInstrs(Reader& r, const toml::table& root, SessionSpec& spec) {
         is.init = r.string(t, "init", where).value_or("");
         if (const auto* init = t.get("init")) {
             is.initLine = r.firstTextLine(*init);
-            rejectHeaderStatements(r, is.init, {r.filePos().file, is.initLine, 1},
-                                   fmt::format("{} init", where));
+            checkCode(r, is.init, {r.filePos().file, is.initLine, 1},
+                      fmt::format("{} init", where));
         }
         auto body = r.string(t, "body", where, true);
         if (!body) continue;
         is.body = *body;
         is.bodyLine = r.firstTextLine(*t.get("body"));
+        if (const auto open = unterminatedComment(is.body))
+            r.error(
+                {r.filePos().file, is.bodyLine + *open - 1, 1},
+                fmt::format("{} body: a comment opened with /* is never closed with */", where));
         for (const auto& [argName, sv] : r.args(t, "args", where)) {
             if (!sv.bus.empty()) {
                 r.error(sv.pos, fmt::format("{}: a default cannot be a bus", where));

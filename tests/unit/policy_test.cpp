@@ -245,6 +245,22 @@ TEST_F(PolicyTest, AnIncludeInsideTheFolderIsCheckedWithItsOwnLines) {
     EXPECT_EQ(ds2[0].pos.line, 3);
 }
 
+// Csound 6.18 crashes parsing a /* never closed (in the session's code or a file it
+// #includes): the check names the line, and the code never reaches Csound.
+TEST_F(PolicyTest, ACommentLeftOpenInAnIncludedFileIsAnErrorAtItsLine) {
+    write(folder / "open.inc", "giA = 1\n/* notes\ngiB = 2\n");
+    auto spec = session("#include \"open.inc\"\n");
+    const auto ds = checkPolicy(spec, Grants::none(folder.string()));
+    ASSERT_EQ(ds.size(), 1u) << joined(ds);
+    EXPECT_EQ(ds[0].pos.file, (folder / "open.inc").string());
+    EXPECT_EQ(ds[0].pos.line, 2);
+    EXPECT_NE(ds[0].message.find("a comment opened with /* is never closed"), std::string::npos)
+        << ds[0].message;
+    // closed, or inside a {{ }} string, it is no comment left open
+    write(folder / "open.inc", "giA = 1\n/* notes */\ngS = {{ /* }}\n");
+    EXPECT_EQ(joined(checkPolicy(spec, Grants::none(folder.string()))), "");
+}
+
 TEST_F(PolicyTest, NativeCode) {
     auto spec = session("ihandle dssiinit \"/abs/evil.so\", 0, 1\n");
     expectRefused(spec, Permission::native, "'dssiinit'", lineOf("dssiinit"));
