@@ -1,5 +1,7 @@
-// The `spinout` command: render, csd, check and info over session files.
+// The `spinout` command: render (one file or a batch), csd, check and info over session files.
+#include "batch.hpp"
 #include "render.hpp"
+#include "session_json.hpp"
 
 #include "spinout/check.hpp"
 #include "spinout/processor.hpp"
@@ -16,6 +18,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -32,12 +35,17 @@ double dbfs(double linear) {
     return linear > 0 ? 20 * std::log10(linear) : -INFINITY;
 }
 
-void addRenderOptions(CLI::App* cmd, RenderJob& job, std::vector<std::string>& sets) {
-    cmd->add_option("session", job.session, "the session file (.toml)")->required();
-    cmd->add_option("--midi", job.midi, "a MIDI file to play");
-    cmd->add_option("--score", job.score, "a score file (.toml)");
-    cmd->add_option("--input", job.input, "a sound file as the audio input");
-    cmd->add_option("--preset", job.preset, "a named preset of the session");
+// The files and presets go to `batch` (render takes several of each, csd one); the other
+// options to `job`, shared by every render of a batch.
+void addRenderOptions(CLI::App* cmd, BatchRequest& batch, RenderJob& job,
+                      std::vector<std::string>& sets) {
+    cmd->add_option("session", batch.sessions, "the session file (.toml); render: several")
+        ->required();
+    cmd->add_option("--midi", batch.midis, "a MIDI file to play; render: several, one file each");
+    cmd->add_option("--score", batch.scores, "a score file (.toml); render: several");
+    cmd->add_option("--input", batch.inputs, "a sound file as the audio input; render: several");
+    cmd->add_option("--preset", batch.presets,
+                    "a named preset of the session; render: several, a comma list, or all");
     cmd->add_option("--set", sets, "a port value, SYMBOL=VALUE (repeatable)");
     cmd->add_option("--sr", job.sr,
                     "sample rate, 1000 to 768000 (default: the input's, else 48000)");
@@ -54,11 +62,6 @@ void addRenderOptions(CLI::App* cmd, RenderJob& job, std::vector<std::string>& s
     // CLI11 checks nothing here: checkValues() does, with messages in the session parser's style
     cmd->allow_extras();
 }
-
-// A command-line error: exit status 2, "error: " and the message.
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
 
 constexpr double kMaxSeconds = 1e6; // 11.6 days: more is a typo, not a render
 
@@ -143,8 +146,8 @@ void checkCommand(int argc, char** argv) {
     const std::string first = argv[1];
     if (first.empty() || first[0] != '-') {
         if (std::find(kCommands.begin(), kCommands.end(), first) != kCommands.end()) return;
-        throw UsageError(fmt::format("unknown command '{}'{}", first,
-                                     didYouMean(first, kCommands, "commands")));
+        throw UsageError(
+            fmt::format("unknown command '{}'{}", first, didYouMean(first, kCommands, "commands")));
     }
     const std::vector<std::string> options = {"--help", "-h", "--version"};
     const auto name = first.substr(0, first.find('='));
@@ -241,6 +244,62 @@ int runRender(RenderJob& job, const std::string& output) {
     // The file is committed: leave without tearing Csound down.
     out.flush();
     std::_Exit(kOk);
+}
+
+// A single render for a batch's child process: its messages printed, its status returned.
+int renderOne(const BatchItem& item) {
+    RenderJob job = item.job;
+    try {
+        return runRender(job, job.output);
+    } catch (const SessionFileError& e) {
+        printDiagnostics(e);
+    } catch (const std::exception& e) {
+        std::cerr << "error: " << e.what() << "\n";
+    }
+    return kInputError;
+}
+
+// `render`: one file as before, or a batch (every session x preset x input) by processes.
+int runRenderCommand(const BatchRequest& request, const RenderJob& job, int jobs) {
+    auto items = planBatch(request, job);
+    const auto size = items.size();
+    if (size == 1 && request.shards == 1) {
+        RenderJob single = items.front().job;
+        return runRender(single, single.output);
+    }
+    items = shardOf(std::move(items), request.shard, request.shards);
+    if (items.empty()) {
+        std::cout << fmt::format("batch: shard {}/{} of a batch of {} render{} is empty\n",
+                                 request.shard, request.shards, size, size == 1 ? "" : "s");
+        return kOk;
+    }
+    // What every render needs is checked before any starts: a batch does not fail late
+    // (or a thousand times) for a missing file or folder.
+    for (const auto* files : {&request.midis, &request.scores, &request.inputs})
+        for (const auto& f : *files)
+            if (!std::ifstream(f))
+                throw RenderError(fmt::format("cannot read '{}': {}", f, std::strerror(errno)));
+    for (const auto& item : items)
+        (void)resolveOutput(item.job.output);
+    return runBatch(items, size, jobs > 0 ? jobs : availableCpus(), renderOne);
+}
+
+// csd writes one render: one of each at most.
+void singleJob(const BatchRequest& batch, RenderJob& job) {
+    for (const auto* v :
+         {&batch.sessions, &batch.midis, &batch.scores, &batch.inputs, &batch.presets})
+        if (v->size() > 1)
+            throw UsageError("csd: a .csd holds one render: give one session, preset, MIDI "
+                             "file, score and input at most");
+    if (!batch.presets.empty() &&
+        (batch.presets[0] == "all" || batch.presets[0].find(',') != std::string::npos))
+        throw UsageError("csd: a .csd holds one render: give one preset");
+    auto first = [](const std::vector<std::string>& v) { return v.empty() ? "" : v.front(); };
+    job.session = first(batch.sessions);
+    job.midi = first(batch.midis);
+    job.score = first(batch.scores);
+    job.input = first(batch.inputs);
+    job.preset = first(batch.presets);
 }
 
 int runCheck(const std::string& path) {
@@ -401,13 +460,20 @@ int main(int argc, char** argv) {
     removePartialFilesOnSignals();
 
     RenderJob job;
+    BatchRequest batch;
     std::vector<std::string> sets;
     std::string output = "out.wav";
-    std::string format, encoding;
-    auto* renderCmd = app.add_subcommand("render", "render a session to a sound file");
-    addRenderOptions(renderCmd, job, sets);
+    std::string format, encoding, shard;
+    int jobs = 0;
+    auto* renderCmd =
+        app.add_subcommand("render", "render a session to a sound file (or a batch of them)");
+    addRenderOptions(renderCmd, batch, job, sets);
     renderCmd->add_option("-o,--output", output,
-                          "the sound file to write (default out.wav; - for standard output)");
+                          "the sound file to write (default out.wav; - for standard output); a "
+                          "batch: a name template with {session}, {preset} and {input}");
+    renderCmd->add_option("--jobs", jobs,
+                          "a batch's renders at once (default: the number of CPUs)");
+    renderCmd->add_option("--shard", shard, "render the K-th of N parts of the batch: K/N");
     renderCmd->add_option("--format", format,
                           "wav, rf64, flac, ogg or aiff (default: from the file name, else wav)");
     renderCmd->add_option("--encoding", encoding,
@@ -415,11 +481,12 @@ int main(int argc, char** argv) {
                           "flac)");
 
     RenderJob csdJob;
+    BatchRequest csdBatch;
     std::vector<std::string> csdSets;
     std::string csdOutput;
     auto* csdCmd = app.add_subcommand(
         "csd", "write a standalone .csd that the csound command renders the same");
-    addRenderOptions(csdCmd, csdJob, csdSets);
+    addRenderOptions(csdCmd, csdBatch, csdJob, csdSets);
     csdCmd->add_option("-o,--output", csdOutput, "the .csd to write (- for standard output)")
         ->required();
 
@@ -429,6 +496,8 @@ int main(int argc, char** argv) {
     checkCmd->allow_extras();
     auto* infoCmd = app.add_subcommand("info", "list a session's instrs, buses, ports and presets");
     infoCmd->add_option("session", infoPath, "the session file")->required();
+    bool infoJson = false;
+    infoCmd->add_flag("--json", infoJson, "print the session as JSON, for scripts");
     infoCmd->allow_extras();
 
     std::vector<std::string> bundleSessions;
@@ -464,6 +533,12 @@ int main(int argc, char** argv) {
             const std::vector<std::string> formats = {"wav", "rf64", "flac", "ogg", "aiff"};
             checkValues(renderCmd, job);
             parseSets(sets, job);
+            if (renderCmd->count("--jobs") > 0 && (jobs < 1 || jobs > 1024))
+                throw UsageError(
+                    fmt::format("--jobs {}: give a number of renders from 1 to 1024", jobs));
+            if (!shard.empty()) parseShard(shard, batch.shard, batch.shards);
+            batch.output = output;
+            (void)checkTemplate(output);
             if (!format.empty()) checkChoice("--format", format, formats);
             if (!encoding.empty())
                 checkChoice("--encoding", encoding,
@@ -493,6 +568,7 @@ int main(int argc, char** argv) {
         if (csdCmd->parsed()) {
             checkValues(csdCmd, csdJob);
             parseSets(csdSets, csdJob);
+            singleJob(csdBatch, csdJob);
         }
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
@@ -514,7 +590,7 @@ int main(int argc, char** argv) {
     }
 
     try {
-        if (renderCmd->parsed()) return runRender(job, output);
+        if (renderCmd->parsed()) return runRenderCommand(batch, job, jobs);
         if (csdCmd->parsed()) {
             csdJob.csd = true;
             csdJob.csdOutput = csdOutput == "-" ? "spinout.wav"
@@ -533,7 +609,14 @@ int main(int argc, char** argv) {
         if (checkCmd->parsed()) return runCheck(checkPath);
         if (bundleCmd->parsed())
             return runBundle(bundleSessions, bundleLoader, bundleBinary, bundleOut);
+        if (infoCmd->parsed() && infoJson) {
+            std::cout << sessionJson(parseSessionFile(infoPath)) << "\n";
+            return kOk;
+        }
         if (infoCmd->parsed()) return runInfo(infoPath);
+    } catch (const UsageError& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return kUsageError;
     } catch (const SessionFileError& e) {
         printDiagnostics(e);
         return kInputError;
