@@ -4,6 +4,7 @@
 #pragma once
 
 #include "render.hpp"
+#include "render_options.hpp"
 
 #include <cstddef>
 #include <functional>
@@ -12,12 +13,6 @@
 #include <vector>
 
 namespace spinout {
-
-// A command-line error: exit status 2.
-class UsageError : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
 
 // What `spinout render` was given. Files of one kind are alternatives, kinds play together:
 // the batch is every session x each of its presets x every MIDI file x every score x every

@@ -1,6 +1,7 @@
 // The `spinout` command: render (one file or a batch), csd, check and info over session files.
 #include "batch.hpp"
 #include "render.hpp"
+#include "render_options.hpp"
 #include "session_json.hpp"
 
 #include "spinout/check.hpp"
@@ -63,25 +64,8 @@ void addRenderOptions(CLI::App* cmd, BatchRequest& batch, RenderJob& job,
     cmd->allow_extras();
 }
 
-constexpr double kMaxSeconds = 1e6; // 11.6 days: more is a typo, not a render
-
-void checkSeconds(const char* option, double v) {
-    if (!std::isfinite(v) || v < 0 || v > kMaxSeconds)
-        throw UsageError(
-            fmt::format("{} {}: give a number of seconds from 0 to {}", option, v, kMaxSeconds));
-}
-
 void checkValues(CLI::App* cmd, const RenderJob& job) {
-    if (cmd->count("--sr") > 0 && (job.sr < 1000 || job.sr > 768000))
-        throw UsageError(fmt::format(
-            "--sr {}: give a sample rate from 1000 to 768000 Hz (without --sr: the input's, "
-            "else 48000)",
-            job.sr));
-    if (job.ksmps && (*job.ksmps < 1 || *job.ksmps > 8192))
-        throw UsageError(
-            fmt::format("--ksmps {}: give a number of frames from 1 to 8192", *job.ksmps));
-    if (job.duration) checkSeconds("--duration", *job.duration);
-    checkSeconds("--tail", job.tail);
+    checkRenderValues(job, cmd->count("--sr") > 0);
 }
 
 void parseSets(const std::vector<std::string>& sets, RenderJob& job) {
@@ -99,14 +83,6 @@ void parseSets(const std::vector<std::string>& sets, RenderJob& job) {
             throw UsageError(fmt::format("--set '{}': the value is not a finite number", s));
         }
     }
-}
-
-// One of `choices`, or a usage error with the closest one suggested.
-void checkChoice(const char* option, const std::string& value,
-                 const std::vector<std::string>& choices) {
-    if (std::find(choices.begin(), choices.end(), value) != choices.end()) return;
-    throw UsageError(fmt::format("{} '{}': give one of {}{}", option, value,
-                                 fmt::join(choices, ", "), didYouMean(value, choices)));
 }
 
 const std::vector<std::string> kCommands = {"render", "csd", "check", "info", "bundle"};
@@ -530,7 +506,6 @@ int main(int argc, char** argv) {
         if (bundleCmd->parsed() && bundleSessions.empty() && !bundleLoader)
             throw UsageError("bundle: give session files or --loader");
         if (renderCmd->parsed()) {
-            const std::vector<std::string> formats = {"wav", "rf64", "flac", "ogg", "aiff"};
             checkValues(renderCmd, job);
             parseSets(sets, job);
             if (renderCmd->count("--jobs") > 0 && (jobs < 1 || jobs > 1024))
@@ -539,25 +514,7 @@ int main(int argc, char** argv) {
             if (!shard.empty()) parseShard(shard, batch.shard, batch.shards);
             batch.output = output;
             (void)checkTemplate(output);
-            if (!format.empty()) checkChoice("--format", format, formats);
-            if (!encoding.empty())
-                checkChoice("--encoding", encoding,
-                            {"pcm16", "pcm24", "pcm32", "float32", "float64"});
-            std::string ext = std::filesystem::path(output).extension().string();
-            if (!ext.empty()) ext = ext.substr(1);
-            if (ext == "aif") ext = "aiff";
-            if (format.empty() && !ext.empty() &&
-                std::find(formats.begin(), formats.end(), ext) == formats.end())
-                throw UsageError(fmt::format("-o {}: '.{}' names no format spinout writes ({}); "
-                                             "give --format",
-                                             output, ext, fmt::join(formats, ", ")));
-            job.format.container = !format.empty() ? format : (ext.empty() ? "wav" : ext);
-            // float32 keeps every sample; FLAC holds integers only
-            job.format.encoding = !encoding.empty()
-                                      ? encoding
-                                      : (job.format.container == "flac" ? "pcm24" : "float32");
-            if (job.format.container == "ogg" && !encoding.empty())
-                throw UsageError("--encoding: ogg is always Vorbis; drop --encoding");
+            job.format = soundFormatFor(output, format, encoding);
             if (output == "-" && job.format.container == "aiff")
                 throw UsageError("-o -: aiff cannot be streamed (its header holds sizes); use "
                                  "--format wav or flac");
