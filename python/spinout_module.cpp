@@ -280,7 +280,8 @@ PYBIND11_MODULE(spinout, m) {
                                })
         .def_property_readonly("info", &PySession::info,
                                "Everything `spinout info --json` prints, as a dict.")
-        .def_property_readonly("presets", &PySession::presets, "The preset names, in file order.")
+        .def_property_readonly("presets", &PySession::presets,
+                               "The preset names, in the order `spinout info` lists them.")
         .def_property_readonly(
             "ports", [](const PySession& s) -> py::object { return s.info()["ports"]; },
             "The ports: dicts with symbol, name, target, min, max, default, unit, scale, "

@@ -246,6 +246,15 @@ std::vector<BatchItem> shardOf(std::vector<BatchItem> items, int shard, int shar
     return part;
 }
 
+std::string clockText(double s) {
+    if (!std::isfinite(s) || s < 0) return "--";
+    s = std::round(s * 10) / 10; // 59.96 is 1:00.0, not 0:60.0
+    if (s >= 3600)
+        return fmt::format("{}:{:02}:{:02}", static_cast<long>(s / 3600),
+                           static_cast<long>(s / 60) % 60, static_cast<long>(s) % 60);
+    return fmt::format("{}:{:04.1f}", static_cast<long>(s / 60), std::fmod(s, 60.0));
+}
+
 int availableCpus() {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -255,15 +264,6 @@ int availableCpus() {
 }
 
 namespace {
-
-std::string clock(double s) {
-    if (!std::isfinite(s) || s < 0) return "--";
-    s = std::round(s * 10) / 10;
-    if (s >= 3600)
-        return fmt::format("{}:{:02}:{:02}", static_cast<long>(s / 3600),
-                           static_cast<long>(s / 60) % 60, static_cast<long>(s) % 60);
-    return fmt::format("{}:{:04.1f}", static_cast<long>(s / 60), std::fmod(s, 60.0));
-}
 
 // What a child printed: read back from its capture file.
 std::string slurp(std::FILE* f) {
@@ -322,7 +322,7 @@ int runBatch(const std::vector<BatchItem>& items, std::size_t batchSize, int job
             done > 0 ? t / static_cast<double>(done) * static_cast<double>(items.size() - done)
                      : NAN;
         std::fprintf(stderr, "\r%zu / %zu renders (%zu running)  elapsed %s  left %s\x1b[K", done,
-                     items.size(), running.size(), clock(t).c_str(), clock(left).c_str());
+                     items.size(), running.size(), clockText(t).c_str(), clockText(left).c_str());
         std::fflush(stderr);
         shown = true;
     };

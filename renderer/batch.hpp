@@ -41,9 +41,9 @@ struct BatchItem {
 bool checkTemplate(const std::string& output);
 
 // The whole batch in its fixed order (sessions as given; a session's presets as given, or in
-// file order for "all"; then MIDI files, scores and sound files as given), each item's output
-// named by the template. Throws SessionFileError for a session that does not parse,
-// RenderError for a preset a session lacks, UsageError for a template that gives two
+// the session's order for "all", as info lists them; then MIDI files, scores and sound files as
+// given), each item's output named by the template. Throws SessionFileError for a session that does
+// not parse, RenderError for a preset a session lacks, UsageError for a template that gives two
 // renders one name. `base` holds the options every render shares.
 std::vector<BatchItem> planBatch(const BatchRequest& request, const RenderJob& base);
 
@@ -53,6 +53,9 @@ std::vector<BatchItem> shardOf(std::vector<BatchItem> items, int shard, int shar
 
 // "K/N" with 1 <= K <= N; throws UsageError.
 void parseShard(const std::string& text, int& shard, int& shards);
+
+// m:ss.s, or h:mm:ss from an hour on ("--" for no time): progress lines.
+std::string clockText(double seconds);
 
 // The CPUs this process may run on (as nproc counts them).
 int availableCpus();

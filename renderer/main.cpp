@@ -138,16 +138,6 @@ void printDiagnostics(const SessionFileError& e) {
         std::cerr << "error: " << d.str() << "\n";
 }
 
-// m:ss.s, or h:mm:ss from an hour on
-std::string clockText(double s) {
-    if (!std::isfinite(s) || s < 0) return "--";
-    s = std::round(s * 10) / 10; // 59.96 is 1:00.0, not 0:60.0
-    if (s >= 3600)
-        return fmt::format("{}:{:02}:{:02}", static_cast<long>(s / 3600),
-                           static_cast<long>(s / 60) % 60, static_cast<long>(s) % 60);
-    return fmt::format("{}:{:04.1f}", static_cast<long>(s / 60), std::fmod(s, 60.0));
-}
-
 // On a terminal: position, speed and time left, a few times a second (as sox -S does).
 class ProgressLine {
 public:
@@ -512,6 +502,12 @@ int main(int argc, char** argv) {
                 throw UsageError(
                     fmt::format("--jobs {}: give a number of renders from 1 to 1024", jobs));
             if (!shard.empty()) parseShard(shard, batch.shard, batch.shards);
+            // a stray word after the session is a usage error, not a second session to read
+            for (std::size_t i = 1; i < batch.sessions.size(); ++i)
+                if (!std::filesystem::exists(batch.sessions[i]))
+                    throw UsageError(
+                        fmt::format("render: unexpected argument '{}': no such session file",
+                                    batch.sessions[i]));
             batch.output = output;
             (void)checkTemplate(output);
             job.format = soundFormatFor(output, format, encoding);
