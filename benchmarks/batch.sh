@@ -16,9 +16,13 @@ for i in 1 2 3 4 5 6 7 8; do cp presets/polysynth.mid "$work/take$i.mid"; done
 takes=("$work"/take*.mid)
 presets=(bright pad bass pluck)
 
-now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-since() { awk -v x="$1" -v y="$(now)" 'BEGIN {print y - x}'; }
+# wall and CPU seconds (user + system, children included) of a command, appended to FILE
+TIMEFORMAT='%R %U %S'
+timed() { # FILE COMMAND...
+  local file=$1; shift
+  { time "$@"; } 2>&1 | awk '{print $1, $2 + $3}' >> "$file"
+}
 
 batch() { # JOBS OUTDIR
   "$bin" render presets/polysynth.toml --midi "${takes[@]}" --preset all --jobs "$1" \
@@ -35,12 +39,14 @@ loop() { # OUTDIR
 
 mkdir -p "$work/j1" "$work/j2" "$work/loop"
 : > "$work/t1"; : > "$work/t2"; : > "$work/tl"
+load0=$(cut -d' ' -f1 /proc/loadavg)
 batch 1 "$work/j1" # warm the page cache and Csound's plugin libraries
 for ((i = 0; i < runs; i++)); do
-  t=$(now); batch 1 "$work/j1"; since "$t" >> "$work/t1"
-  t=$(now); batch 2 "$work/j2"; since "$t" >> "$work/t2"
-  t=$(now); loop "$work/loop"; since "$t" >> "$work/tl"
+  timed "$work/t1" batch 1 "$work/j1"
+  timed "$work/t2" batch 2 "$work/j2"
+  timed "$work/tl" loop "$work/loop"
 done
+load1=$(cut -d' ' -f1 /proc/loadavg)
 n=$(find "$work/j1" -name '*.wav' | wc -l)
 [ "$n" -eq 32 ] || { echo "batch.sh: $n files, not 32" >&2; exit 1; }
 for f in "$work"/j1/*.wav; do
@@ -48,17 +54,22 @@ for f in "$work"/j1/*.wav; do
     { echo "batch.sh: $(basename "$f") differs between the three ways" >&2; exit 1; }
 done
 
-t1=$(median < "$work/t1"); t2=$(median < "$work/t2"); tl=$(median < "$work/tl")
+wall() { awk '{print $1}' "$1" | median; }
+cpu() { awk '{print $2}' "$1" | median; }
+t1=$(wall "$work/t1"); t2=$(wall "$work/t2"); tl=$(wall "$work/tl")
 audio=$("$bin" render presets/polysynth.toml --midi "${takes[0]}" -o "$work/one.wav" | awk '{print $2}')
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN {printf "%.2f", x / y}'; }
-echo "| way | wall (s) | per render (s) | speed-up over --jobs 1 |"
-echo "|---|---|---|---|"
-printf "| \`render --jobs 1\` | %.2f | %.3f | 1.00 |\n" "$t1" "$(ratio "$t1" 32)"
-printf "| \`render --jobs 2\` | %.2f | %.3f | %s |\n" "$t2" "$(ratio "$t2" 32)" "$(ratio "$t1" "$t2")"
-printf "| shell loop of 32 \`render\` | %.2f | %.3f | %s |\n" "$tl" "$(ratio "$tl" 32)" "$(ratio "$t1" "$tl")"
+range() { awk '{print $1}' "$1" | sort -g | awk 'NR == 1 {a = $1} {b = $1} END {printf "%.2f..%.2f", a, b}'; }
+echo "| way | wall (s) | range (s) | CPU (s) | per render (s) | speed-up over --jobs 1 |"
+echo "|---|---|---|---|---|---|"
+row() { # NAME FILE WALL
+  printf "| %s | %.2f | %s | %.2f | %.3f | %s |\n" "$1" "$3" "$(range "$2")" "$(cpu "$2")" \
+    "$(ratio "$3" 32)" "$(ratio "$t1" "$3")"
+}
+row '`render --jobs 1`' "$work/t1" "$t1"
+row '`render --jobs 2`' "$work/t2" "$t2"
+row 'shell loop of 32 `render`' "$work/tl" "$tl"
 echo
-echo "Each render: ${audio} s of audio. Median of $runs alternating runs; min..max:"
-for k in t1 t2 tl; do
-  printf "%s %s..%s; " "$k" "$(sort -g "$work/$k" | head -1)" "$(sort -g "$work/$k" | tail -1)"
-done | sed 's/t1/--jobs 1/; s/t2/--jobs 2/; s/tl/loop/; s/; $/./'
-echo
+echo "Each render: ${audio} s of audio. Median of $runs alternating runs (range: min..max); CPU:"
+echo "user + system time of the command and its children. Load average before and after:"
+echo "$load0 and $load1 (other work on the machine takes cores from \`--jobs 2\`)."
