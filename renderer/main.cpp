@@ -1,6 +1,10 @@
-// The `spinout` command: render, csd, check, info and bundle over session files.
+// The `spinout` command: render (one file or a batch), csd, check, info and bundle over
+// session files.
+#include "batch.hpp"
 #include "bundle.hpp"
 #include "render.hpp"
+#include "render_options.hpp"
+#include "session_json.hpp"
 
 #include "spinout/check.hpp"
 #include "spinout/processor.hpp"
@@ -17,6 +21,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -33,12 +38,17 @@ double dbfs(double linear) {
     return linear > 0 ? 20 * std::log10(linear) : -INFINITY;
 }
 
-void addRenderOptions(CLI::App* cmd, RenderJob& job, std::vector<std::string>& sets) {
-    cmd->add_option("session", job.session, "the session file (.toml)")->required();
-    cmd->add_option("--midi", job.midi, "a MIDI file to play");
-    cmd->add_option("--score", job.score, "a score file (.toml)");
-    cmd->add_option("--input", job.input, "a sound file as the audio input");
-    cmd->add_option("--preset", job.preset, "a named preset of the session");
+// The files and presets go to `batch` (render takes several of each, csd one); the other
+// options to `job`, shared by every render of a batch.
+void addRenderOptions(CLI::App* cmd, BatchRequest& batch, RenderJob& job,
+                      std::vector<std::string>& sets) {
+    cmd->add_option("session", batch.sessions, "the session file (.toml); render: several")
+        ->required();
+    cmd->add_option("--midi", batch.midis, "a MIDI file to play; render: several, one file each");
+    cmd->add_option("--score", batch.scores, "a score file (.toml); render: several");
+    cmd->add_option("--input", batch.inputs, "a sound file as the audio input; render: several");
+    cmd->add_option("--preset", batch.presets,
+                    "a named preset of the session; render: several, a comma list, or all");
     cmd->add_option("--set", sets, "a port value, SYMBOL=VALUE (repeatable)");
     cmd->add_option("--sr", job.sr,
                     "sample rate, 1000 to 768000 (default: the input's, else 48000)");
@@ -59,33 +69,10 @@ void addRenderOptions(CLI::App* cmd, RenderJob& job, std::vector<std::string>& s
     cmd->allow_extras();
 }
 
-// A command-line error: exit status 2, "error: " and the message.
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-void checkSeconds(const char* option, double v) {
-    if (!std::isfinite(v) || v < 0 || v > kMaxSeconds)
-        throw UsageError(
-            fmt::format("{} {}: give a number of seconds from 0 to {}", option, v, kMaxSeconds));
-}
-
-void checkValues(CLI::App* cmd, const RenderJob& job) {
-    if (cmd->count("--sr") > 0 && (job.sr < 1000 || job.sr > 768000))
-        throw UsageError(fmt::format(
-            "--sr {}: give a sample rate from 1000 to 768000 Hz (without --sr: the input's, "
-            "else 48000)",
-            job.sr));
-    if (job.ksmps && (*job.ksmps < 1 || *job.ksmps > 8192))
-        throw UsageError(
-            fmt::format("--ksmps {}: give a number of frames from 1 to 8192", *job.ksmps));
-    if (job.duration) checkSeconds("--duration", *job.duration);
-    if (job.bpm && !(std::isfinite(*job.bpm) && *job.bpm >= 1 && *job.bpm <= 1000))
-        throw UsageError(
-            fmt::format("--bpm {}: give a tempo from 1 to 1000 beats a minute", *job.bpm));
-    if (job.bpm && !job.midi.empty())
+void checkValues(CLI::App* cmd, const RenderJob& job, const BatchRequest& batch) {
+    checkRenderValues(job, cmd->count("--sr") > 0);
+    if (job.bpm && !batch.midis.empty())
         throw UsageError("--bpm: with --midi the MIDI file's tempo map gives the tempo");
-    checkSeconds("--tail", job.tail);
 }
 
 void parseSets(const std::vector<std::string>& sets, RenderJob& job) {
@@ -103,14 +90,6 @@ void parseSets(const std::vector<std::string>& sets, RenderJob& job) {
             throw UsageError(fmt::format("--set '{}': the value is not a finite number", s));
         }
     }
-}
-
-// One of `choices`, or a usage error with the closest one suggested.
-void checkChoice(const char* option, const std::string& value,
-                 const std::vector<std::string>& choices) {
-    if (std::find(choices.begin(), choices.end(), value) != choices.end()) return;
-    throw UsageError(fmt::format("{} '{}': give one of {}{}", option, value,
-                                 fmt::join(choices, ", "), didYouMean(value, choices)));
 }
 
 const std::vector<std::string> kCommands = {"render", "csd", "check", "info", "bundle"};
@@ -164,16 +143,6 @@ void checkCommand(int argc, char** argv) {
 void printDiagnostics(const SessionFileError& e) {
     for (const auto& d : e.diagnostics())
         std::cerr << "error: " << d.str() << "\n";
-}
-
-// m:ss.s, or h:mm:ss from an hour on
-std::string clockText(double s) {
-    if (!std::isfinite(s) || s < 0) return "--";
-    s = std::round(s * 10) / 10; // 59.96 is 1:00.0, not 0:60.0
-    if (s >= 3600)
-        return fmt::format("{}:{:02}:{:02}", static_cast<long>(s / 3600),
-                           static_cast<long>(s / 60) % 60, static_cast<long>(s) % 60);
-    return fmt::format("{}:{:04.1f}", static_cast<long>(s / 60), std::fmod(s, 60.0));
 }
 
 // On a terminal: position, speed and time left, a few times a second (as sox -S does).
@@ -250,6 +219,72 @@ int runRender(RenderJob& job, const std::string& output) {
     // The file is committed: leave without tearing Csound down.
     out.flush();
     std::_Exit(kOk);
+}
+
+// A single render for a batch's child process: its messages printed, its status returned.
+int renderOne(const BatchItem& item) {
+    RenderJob job = item.job;
+    try {
+        return runRender(job, job.output);
+    } catch (const SessionFileError& e) {
+        printDiagnostics(e);
+    } catch (const std::exception& e) {
+        std::cerr << "error: " << e.what() << "\n";
+    }
+    return kInputError;
+}
+
+// `render`: one file as before, or a batch (every session x preset x input) by processes.
+int runRenderCommand(const BatchRequest& request, const RenderJob& job, int jobs) {
+    auto items = planBatch(request, job);
+    const auto size = items.size();
+    if (!job.trace.empty()) {
+        // each render's trace beside its sound file, named after it
+        if (size > 1 && !job.traceOutput.empty())
+            throw UsageError("--trace-file: a batch writes a trace for each render, named after "
+                             "its sound file; drop --trace-file");
+        for (auto& item : items)
+            if (item.job.traceOutput.empty())
+                item.job.traceOutput =
+                    std::filesystem::path(item.job.output).replace_extension(".csv").string();
+    }
+    if (size == 1 && request.shards == 1) {
+        RenderJob single = items.front().job;
+        return runRender(single, single.output);
+    }
+    items = shardOf(std::move(items), request.shard, request.shards);
+    if (items.empty()) {
+        std::cout << fmt::format("batch: shard {}/{} of a batch of {} render{} is empty\n",
+                                 request.shard, request.shards, size, size == 1 ? "" : "s");
+        return kOk;
+    }
+    // What every render needs is checked before any starts: a batch does not fail late
+    // (or a thousand times) for a missing file or folder.
+    for (const auto* files : {&request.midis, &request.scores, &request.inputs})
+        for (const auto& f : *files)
+            if (!std::ifstream(f))
+                throw RenderError(fmt::format("cannot read '{}': {}", f, std::strerror(errno)));
+    for (const auto& item : items)
+        (void)resolveOutput(item.job.output);
+    return runBatch(items, size, jobs > 0 ? jobs : availableCpus(), renderOne);
+}
+
+// csd writes one render: one of each at most.
+void singleJob(const BatchRequest& batch, RenderJob& job) {
+    for (const auto* v :
+         {&batch.sessions, &batch.midis, &batch.scores, &batch.inputs, &batch.presets})
+        if (v->size() > 1)
+            throw UsageError("csd: a .csd holds one render: give one session, preset, MIDI "
+                             "file, score and input at most");
+    if (!batch.presets.empty() &&
+        (batch.presets[0] == "all" || batch.presets[0].find(',') != std::string::npos))
+        throw UsageError("csd: a .csd holds one render: give one preset");
+    auto first = [](const std::vector<std::string>& v) { return v.empty() ? "" : v.front(); };
+    job.session = first(batch.sessions);
+    job.midi = first(batch.midis);
+    job.score = first(batch.scores);
+    job.input = first(batch.inputs);
+    job.preset = first(batch.presets);
 }
 
 int runCheck(const std::string& path) {
@@ -388,13 +423,20 @@ int main(int argc, char** argv) {
     removePartialFilesOnSignals();
 
     RenderJob job;
+    BatchRequest batch;
     std::vector<std::string> sets;
     std::string output = "out.wav";
-    std::string format, encoding;
-    auto* renderCmd = app.add_subcommand("render", "render a session to a sound file");
-    addRenderOptions(renderCmd, job, sets);
+    std::string format, encoding, shard;
+    int jobs = 0;
+    auto* renderCmd =
+        app.add_subcommand("render", "render a session to a sound file (or a batch of them)");
+    addRenderOptions(renderCmd, batch, job, sets);
     renderCmd->add_option("-o,--output", output,
-                          "the sound file to write (default out.wav; - for standard output)");
+                          "the sound file to write (default out.wav; - for standard output); a "
+                          "batch: a name template with {session}, {preset} and {input}");
+    renderCmd->add_option("--jobs", jobs,
+                          "a batch's renders at once (default: the number of CPUs)");
+    renderCmd->add_option("--shard", shard, "render the K-th of N parts of the batch: K/N");
     renderCmd->add_option("--trace", job.trace,
                           "a port whose value at every cycle goes to a CSV file (repeatable)");
     renderCmd->add_option("--trace-file", job.traceOutput,
@@ -406,11 +448,12 @@ int main(int argc, char** argv) {
                           "flac)");
 
     RenderJob csdJob;
+    BatchRequest csdBatch;
     std::vector<std::string> csdSets;
     std::string csdOutput;
     auto* csdCmd = app.add_subcommand(
         "csd", "write a standalone .csd that the csound command renders the same");
-    addRenderOptions(csdCmd, csdJob, csdSets);
+    addRenderOptions(csdCmd, csdBatch, csdJob, csdSets);
     csdCmd->add_option("-o,--output", csdOutput, "the .csd to write (- for standard output)")
         ->required();
 
@@ -420,6 +463,8 @@ int main(int argc, char** argv) {
     checkCmd->allow_extras();
     auto* infoCmd = app.add_subcommand("info", "list a session's instrs, buses, ports and presets");
     infoCmd->add_option("session", infoPath, "the session file")->required();
+    bool infoJson = false;
+    infoCmd->add_flag("--json", infoJson, "print the session as JSON, for scripts");
     infoCmd->allow_extras();
 
     BundleJob bundleJob;
@@ -453,32 +498,23 @@ int main(int argc, char** argv) {
         if (bundleCmd->parsed() && bundleJob.sessions.empty() && !bundleJob.loader)
             throw UsageError("bundle: give session files or --loader");
         if (renderCmd->parsed()) {
-            const std::vector<std::string> formats = {"wav", "rf64", "flac", "ogg", "aiff"};
-            checkValues(renderCmd, job);
+            checkValues(renderCmd, job, batch);
             parseSets(sets, job);
-            if (!format.empty()) checkChoice("--format", format, formats);
-            if (!encoding.empty())
-                checkChoice("--encoding", encoding,
-                            {"pcm16", "pcm24", "pcm32", "float32", "float64"});
-            std::string ext = std::filesystem::path(output).extension().string();
-            if (!ext.empty()) ext = ext.substr(1);
-            if (ext == "aif") ext = "aiff";
-            if (format.empty() && !ext.empty() &&
-                std::find(formats.begin(), formats.end(), ext) == formats.end())
-                throw UsageError(fmt::format("-o {}: '.{}' names no format spinout writes ({}); "
-                                             "give --format",
-                                             output, ext, fmt::join(formats, ", ")));
-            job.format.container = !format.empty() ? format : (ext.empty() ? "wav" : ext);
-            // float32 keeps every sample; FLAC holds integers only
-            job.format.encoding = !encoding.empty()
-                                      ? encoding
-                                      : (job.format.container == "flac" ? "pcm24" : "float32");
-            if (job.format.container == "ogg" && !encoding.empty())
-                throw UsageError("--encoding: ogg is always Vorbis; drop --encoding");
-            if (!job.trace.empty() && job.traceOutput.empty()) {
-                if (output == "-") throw UsageError("--trace with -o -: give --trace-file");
-                job.traceOutput = std::filesystem::path(output).replace_extension(".csv").string();
-            }
+            if (renderCmd->count("--jobs") > 0 && (jobs < 1 || jobs > 1024))
+                throw UsageError(
+                    fmt::format("--jobs {}: give a number of renders from 1 to 1024", jobs));
+            if (!shard.empty()) parseShard(shard, batch.shard, batch.shards);
+            // a stray word after the session is a usage error, not a second session to read
+            for (std::size_t i = 1; i < batch.sessions.size(); ++i)
+                if (!std::filesystem::exists(batch.sessions[i]))
+                    throw UsageError(
+                        fmt::format("render: unexpected argument '{}': no such session file",
+                                    batch.sessions[i]));
+            batch.output = output;
+            (void)checkTemplate(output);
+            job.format = soundFormatFor(output, format, encoding);
+            if (!job.trace.empty() && job.traceOutput.empty() && output == "-")
+                throw UsageError("--trace with -o -: give --trace-file");
             if (output == "-" && job.format.container == "aiff")
                 throw UsageError("-o -: aiff cannot be streamed (its header holds sizes); use "
                                  "--format wav or flac");
@@ -487,8 +523,9 @@ int main(int argc, char** argv) {
                                  "a pipe");
         }
         if (csdCmd->parsed()) {
-            checkValues(csdCmd, csdJob);
+            checkValues(csdCmd, csdJob, csdBatch);
             parseSets(csdSets, csdJob);
+            singleJob(csdBatch, csdJob);
         }
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
@@ -510,7 +547,7 @@ int main(int argc, char** argv) {
     }
 
     try {
-        if (renderCmd->parsed()) return runRender(job, output);
+        if (renderCmd->parsed()) return runRenderCommand(batch, job, jobs);
         if (csdCmd->parsed()) {
             csdJob.csd = true;
             csdJob.csdOutput = csdOutput == "-" ? "spinout.wav"
@@ -528,7 +565,14 @@ int main(int argc, char** argv) {
         }
         if (checkCmd->parsed()) return runCheck(checkPath);
         if (bundleCmd->parsed()) return runBundle(bundleJob);
+        if (infoCmd->parsed() && infoJson) {
+            std::cout << sessionJson(parseSessionFile(infoPath)) << "\n";
+            return kOk;
+        }
         if (infoCmd->parsed()) return runInfo(infoPath);
+    } catch (const UsageError& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return kUsageError;
     } catch (const SessionFileError& e) {
         printDiagnostics(e);
         return kInputError;

@@ -22,6 +22,30 @@ namespace spinout {
 
 namespace {
 
+// The audio input: a sound file, or samples held in memory (the Python module's arrays).
+class InputSource {
+public:
+    explicit InputSource(const std::string& path)
+        : file_(std::make_unique<SoundFileReader>(path)) {}
+    explicit InputSource(std::shared_ptr<const Audio> audio) : audio_(std::move(audio)) {}
+    int sr() const { return file_ ? file_->sr() : audio_->sr; }
+    int nchnls() const { return file_ ? file_->nchnls() : audio_->nchnls; }
+    std::int64_t frames() const { return file_ ? file_->frames() : audio_->frames(); }
+    std::int64_t read(double* interleaved, std::int64_t frames) {
+        if (file_) return file_->read(interleaved, frames);
+        const std::int64_t n = std::min(frames, audio_->frames() - pos_);
+        const auto* from = audio_->samples.data() + pos_ * audio_->nchnls;
+        std::copy(from, from + n * audio_->nchnls, interleaved);
+        pos_ += n;
+        return n;
+    }
+
+private:
+    std::unique_ptr<SoundFileReader> file_;
+    std::shared_ptr<const Audio> audio_;
+    std::int64_t pos_ = 0;
+};
+
 // Csound's messages of the last block: runtime errors end the render, in the session's
 // terms; with `verbose`, every message goes to the job's message callback.
 void checkMessages(Processor& proc, const RenderJob& job) {
@@ -89,16 +113,20 @@ std::vector<HostPosition> transportOf(std::span<const TempoChange> tempo,
 }
 
 RenderResult render(const RenderJob& job) {
-    SessionSpec spec = parseSessionFile(job.session);
+    SessionSpec spec = job.spec ? *job.spec : parseSessionFile(job.session);
     if (job.ksmps) spec.ksmps = *job.ksmps;
 
-    std::unique_ptr<SoundFileReader> input;
-    if (!job.input.empty()) {
+    std::unique_ptr<InputSource> input;
+    if (job.inputAudio) {
+        if (spec.audioInputs == 0)
+            throw RenderError(fmt::format("{}: the session has no audio input", job.session));
+        input = std::make_unique<InputSource>(job.inputAudio);
+    } else if (!job.input.empty()) {
         if (spec.audioInputs == 0)
             throw RenderError(
                 fmt::format("{}: the session has no audio input for --input", job.session));
         try {
-            input = std::make_unique<SoundFileReader>(job.input);
+            input = std::make_unique<InputSource>(job.input);
         } catch (const SoundFileError& e) {
             throw RenderError(e.what());
         }

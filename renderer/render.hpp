@@ -24,12 +24,16 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+struct SessionSpec;
+
 struct RenderJob {
     std::string session;
-    std::string output; // empty: no file
+    std::shared_ptr<const SessionSpec> spec; // parsed already (from text): used, not `session`
+    std::string output;                      // empty: no file
     std::string midi;
     std::string score;
     std::string input;
+    std::shared_ptr<const Audio> inputAudio; // samples in memory instead of `input`
     std::string preset;
     std::vector<std::pair<std::string, double>> sets; // port symbol = value
     int sr = 0;                                       // 0: the input's, else 48000

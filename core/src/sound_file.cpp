@@ -504,6 +504,11 @@ SoundFileWriter::SoundFileWriter(const std::string& path, int sr, int nchnls,
         m.fail(why);
     }
     if (autoRf64) sf_command(m.file, SFC_RF64_AUTO_DOWNGRADE, nullptr, SF_TRUE);
+    const bool floats = f.encoding == "float32" || f.encoding == "float64";
+    if (!m.sink.hold && floats && (f.container == "wav" || f.container == "aiff"))
+        // The PEAK chunk holds the time of writing: without it, the same render is the same
+        // file byte for byte (batches and their shards are compared with cmp).
+        sf_command(m.file, SFC_SET_ADD_PEAK_CHUNK, nullptr, SF_FALSE);
     if (m.sink.hold) {
         // A PEAK chunk would carry the peaks as of now (none): leave it out of a stream.
         // (Only when there is one: libsndfile 1.2 adds one when asked to remove none.)
