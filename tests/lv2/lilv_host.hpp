@@ -157,14 +157,18 @@ struct MidiSequence {
         seq()->body.pad = 0;
     }
     bool add(int64_t frame, const uint8_t* data, uint32_t size) {
+        return addAtom(frame, midiEvent, data, size);
+    }
+    // Any atom: its type and body.
+    bool addAtom(int64_t frame, LV2_URID type, const void* body, uint32_t size) {
         const uint32_t used = sizeof(LV2_Atom) + seq()->atom.size;
         const auto need = static_cast<uint32_t>(lv2_atom_pad_size(sizeof(LV2_Atom_Event) + size));
         if (used + need > buf.size()) return false;
         auto* ev = reinterpret_cast<LV2_Atom_Event*>(buf.data() + used);
         ev->time.frames = frame;
-        ev->body.type = midiEvent;
+        ev->body.type = type;
         ev->body.size = size;
-        std::memcpy(ev + 1, data, size);
+        std::memcpy(ev + 1, body, size);
         seq()->atom.size += need;
         return true;
     }
@@ -249,6 +253,7 @@ public:
     PluginInstance& operator=(const PluginInstance&) = delete;
 
     LilvHost& host() { return host_; }
+    LilvInstance* instance() { return instance_; }
     const std::vector<ControlPort>& controls() const { return controls_; }
     bool hasMidiIn() const { return hasMidiIn_; }
     std::size_t numInputs() const { return in_.size(); }

@@ -10,8 +10,10 @@
 #pragma once
 
 #include "spinout/engine.hpp"
+#include "spinout/policy.hpp"
 #include "spinout/session.hpp"
 #include "spinout/spec.hpp"
+#include "spinout/watchdog.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -31,12 +33,20 @@ struct MidiMessage {
 struct ProcessorOptions {
     int sr = 48000;
     SessionOptions session;
+    // What the user granted the session: nothing unless they say so. The policy check runs
+    // on the session before Csound sees any of its code, and what spinout reads for it
+    // (includes, sound files of [table.NAME]) stays in its folder without `read`.
+    Grants grants;
+    // The offline tools' watchdog, told about the engine while it exists (null: none).
+    Watchdog* watchdog = nullptr;
 };
 
 class Processor {
 public:
-    // Builds the session: compiles globals and instrs, assigns buses, prepares the
-    // voices and queues the [[run]] chain. Errors name the session file's line.
+    // Checks the session against options.grants (each refusal a SessionFileError naming
+    // its line, before Csound sees any code), then builds it: compiles globals and
+    // instrs, assigns buses, prepares the voices and queues the [[run]] chain. Errors
+    // name the session file's line.
     Processor(const SessionSpec& spec, ProcessorOptions options = {});
     ~Processor();
 
@@ -92,6 +102,9 @@ public:
     // template's name and the session file's line instead of instrument numbers.
     // Nothing for any other message.
     std::optional<Diagnostic> runtimeError(std::string_view csoundMessage) const;
+    // For a watchdog, on its own thread, while the thread that drives this processor is
+    // stuck inside Csound: the instr, opcode and session line running now ("" unknown).
+    std::string whereStuck() const;
 
 private:
     struct Port {
@@ -119,6 +132,8 @@ private:
     void buildVoices();
     void changePort(std::size_t index, double value) noexcept;
     Bus busNamed(const std::string& name, const SourcePos& pos) const;
+    // Csound's instr number and line in its compiled code, as the session's place.
+    std::pair<SourcePos, std::string> locate(int instr, int line) const;
     void applyPort(std::size_t index, double value, std::int64_t frame) noexcept;
     void handleMidi(const MidiMessage& m, std::int64_t frame) noexcept;
     void noteOn(int note, int velocity, std::int64_t frame) noexcept;
@@ -136,6 +151,7 @@ private:
     bool anyAutomated_ = false;
     std::vector<Bus> buses_; // by index of spec_.buses
     std::vector<std::pair<std::string, SoundTable>> tables_;
+    SourcePos compiling_; // the file line of the global code being compiled, during build()
     // voices
     std::unique_ptr<PreparedEvent> voiceEvent_;
     ArgRef pitchArg_, velocityArg_;
