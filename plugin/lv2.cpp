@@ -161,7 +161,8 @@ struct Library {
     LV2_Lib_Descriptor lib{};
 };
 
-// The libraries this binary has handed out (one per bundle that loaded it).
+// The libraries this binary has handed out (one per bundle that loaded it). lilv never
+// calls LV2_Lib_Descriptor::cleanup: those still here are freed when the module unloads.
 std::mutex librariesMutex;
 std::vector<std::unique_ptr<Library>> libraries;
 

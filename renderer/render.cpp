@@ -1,8 +1,10 @@
+// The renderer: an ordinary host of Processor. It reads the session, the MIDI file, the
+// score and the input, and feeds the processor block by block (MIDI and score events at
+// their frames, input audio), writing what comes out to a sound file.
 #include "render.hpp"
 
-#include "midi_file.hpp"
-
 #include "spinout/csd.hpp"
+#include "spinout/midi_file.hpp"
 #include "spinout/processor.hpp"
 #include "spinout/score_feeder.hpp"
 #include "spinout/score_file.hpp"
@@ -57,10 +59,15 @@ RenderResult render(const RenderJob& job) {
                         inputSr, sr, inputSr));
     if (sr < 1000 || sr > 768000) throw RenderError(fmt::format("--sr {} is out of range", sr));
 
-    std::vector<TimedMidi> midi;
+    std::vector<MidiEvent> midi;
     if (!job.midi.empty()) {
         try {
-            midi = readMidiFile(job.midi);
+            // with --duration, messages past the render's end are left out, not refused
+            MidiReadOptions options;
+            if (job.duration)
+                options = {.maxSeconds = *job.duration + std::max(job.tail, 0.0),
+                           .dropLater = true};
+            midi = readMidiFile(job.midi, options).events;
         } catch (const MidiFileError& e) {
             throw RenderError(e.what());
         }
@@ -182,7 +189,9 @@ RenderResult render(const RenderJob& job) {
         inPtrs.push_back(b.data());
     for (auto& b : outBufs)
         outPtrs.push_back(b.data());
-    std::vector<MidiMessage> blockMidi;
+    std::vector<MidiMessage> blockMidi, stepMidi;
+    std::vector<const float*> ins(inPtrs); // a part of the block, with a score
+    std::vector<float*> outs(outPtrs);
     std::vector<float> interleaved(static_cast<std::size_t>(maxBlock) *
                                    static_cast<std::size_t>(nout));
     double sumSquares = 0;
@@ -218,8 +227,33 @@ RenderResult render(const RenderJob& job) {
             blockMidi.push_back(m);
         }
         busy("a cycle");
-        feeder.feed(pos + n);
-        proc.process(inPtrs.data(), outPtrs.data(), n, blockMidi);
+        if (feeder.done()) {
+            proc.process(inPtrs.data(), outPtrs.data(), n, blockMidi);
+        } else {
+            // the score cycle by cycle: what it hands over at once stays within a cycle's
+            // worth (a dense score would fill the session's queue a whole block ahead)
+            std::size_t next = 0;
+            for (std::uint32_t done = 0; done < n;) {
+                const auto step =
+                    std::min<std::uint32_t>(n - done, static_cast<std::uint32_t>(proc.latency()));
+                for (int ch = 0; ch < nin; ++ch)
+                    ins[static_cast<std::size_t>(ch)] = inPtrs[static_cast<std::size_t>(ch)] + done;
+                for (int ch = 0; ch < nout; ++ch)
+                    outs[static_cast<std::size_t>(ch)] =
+                        outPtrs[static_cast<std::size_t>(ch)] + done;
+                std::size_t last = next;
+                while (last < blockMidi.size() && blockMidi[last].frame < done + step)
+                    ++last;
+                stepMidi.assign(blockMidi.begin() + static_cast<std::ptrdiff_t>(next),
+                                blockMidi.begin() + static_cast<std::ptrdiff_t>(last));
+                for (auto& m : stepMidi)
+                    m.frame -= done;
+                next = last;
+                feeder.feed(pos + done + step);
+                proc.process(ins.data(), outs.data(), step, stepMidi);
+                done += step;
+            }
+        }
         idle(); // what follows waits on files and pipes, not on Csound
         checkMessages(proc, job);
         if (trace.is_open() && pos < frames) {

@@ -1,3 +1,7 @@
+// spinout::Engine: one Csound instance through the Csound API (the only file that
+// includes csound.h). Threads: performKsmps, scoreEvent and the message callback run
+// on the audio thread (the plugin's run()) and allocate nothing; creating, compiling
+// and destroying run at instantiation, in the worker or in the command.
 #include "spinout/engine.hpp"
 
 #include <csound/csound.h>

@@ -1,3 +1,5 @@
+// spinout::Instr: a template's args (inline, args map, pset), the p4 rule, and the
+// Csound code it compiles to. Not real-time: templates are parsed and compiled at load.
 #include "spinout/instr.hpp"
 
 #include "spinout/support.hpp"
@@ -8,7 +10,6 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <regex>
 #include <sstream>
 
 namespace spinout {
@@ -191,9 +192,16 @@ Instr::Instr(std::string name, std::string body, const ArgList& args, std::strin
              std::string doc, std::optional<int> priority)
     : name_(std::move(name)), body_(std::move(body)), init_(std::move(init)), doc_(std::move(doc)),
       priority_(priority) {
-    static const std::regex nameRe(R"(^[A-Za-z_][A-Za-z0-9_.\-]*$)");
-    if (!std::regex_match(name_, nameRe))
-        throw InstrError(fmt::format("invalid instr name '{}'", name_));
+    // [A-Za-z_][A-Za-z0-9_.-]*, by hand: std::regex recurses once per character, and a
+    // long name (200 kB) overflowed the stack
+    auto letter = [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+    };
+    const bool valid =
+        !name_.empty() && letter(name_[0]) && std::all_of(name_.begin(), name_.end(), [&](char c) {
+            return letter(c) || (c >= '0' && c <= '9') || c == '.' || c == '-';
+        });
+    if (!valid) throw InstrError(fmt::format("invalid instr name '{}'", name_));
     if (trim(body_).empty()) throw InstrError(fmt::format("instr '{}' has an empty body", name_));
     if (priority_ && *priority_ < 1)
         throw InstrError(fmt::format("instr '{}': priority must be 1 or more", name_));
@@ -319,8 +327,9 @@ void Instr::applyArgMap(const ArgList& args) {
         if ((argName.front() == 'S') != std::holds_alternative<std::string>(value))
             throw InstrError(fmt::format("instr '{}': arg '{}' takes a {}", name_, argName,
                                          argName.front() == 'S' ? "string" : "number"));
+        // a named capture: clang 14 (the sanitized build) cannot capture a structured binding
         auto it = std::find_if(args_.begin(), args_.end(),
-                               [&](const InstrArg& a) { return a.name == argName; });
+                               [&name = argName](const InstrArg& a) { return a.name == name; });
         if (it != args_.end())
             it->value = value;
         else
@@ -395,11 +404,12 @@ std::string Instr::code(int number) const {
     }
     out += codeBody_;
     if (!codeBody_.empty() && codeBody_.back() != '\n') out += '\n';
-    // Csound computes the end from p3 after the init pass. An instance the host starts
-    // inside a cycle is handed over with its start a cycle early (see Session), so its
-    // end is moved by as much here, after the body has seen the true p3.
-    out += fmt::format("if p3 > 0 then\n  p3 = p3 + tab_i(i__slot, {})\nendif\n",
-                       support::kStartShiftTable);
+    // Csound takes the start within the cycle from p2 and the end from p2 + p3 after the
+    // init pass: the host gives the values for exact frames here, after the body has seen
+    // the event's own p3.
+    out += fmt::format("i__p3 tab_i i__slot * 2 + 1, {0}\nif i__p3 > 0 then\n"
+                       "  p2 = tab_i(i__slot * 2, {0})\n  p3 = i__p3\nendif\n",
+                       support::kTimingTable);
     out += "endin\n";
     return out;
 }

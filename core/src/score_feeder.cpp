@@ -16,42 +16,38 @@ ScoreFeeder::ScoreFeeder(Processor& processor, const Score& score)
       lookahead_(2 * static_cast<std::int64_t>(processor.latency())) {
     const double sr = processor.engine().sr();
     auto frameOf = [&](double t) { return static_cast<std::int64_t>(std::llround(t * sr)); };
-    processor.makeTables(score.tables);
-    items_.reserve(score.events.size() + score.samples.size() + score.sets.size() +
-                   score.automations.size() + score.unscheds.size());
-    for (std::size_t i = 0; i < score.events.size(); ++i)
-        items_.push_back({frameOf(score.events[i].time), Item::event, i});
-    for (std::size_t i = 0; i < score.samples.size(); ++i)
-        items_.push_back({frameOf(score.samples[i].time), Item::sample, i});
-    for (std::size_t i = 0; i < score.unscheds.size(); ++i)
-        items_.push_back({frameOf(score.unscheds[i].time), Item::unsched, i});
-    for (std::size_t i = 0; i < score.sets.size(); ++i)
-        items_.push_back({frameOf(score.sets[i].time), Item::set, i});
-    for (std::size_t i = 0; i < score.automations.size(); ++i)
-        items_.push_back({frameOf(score.automations[i].time), Item::automation, i});
-    std::stable_sort(items_.begin(), items_.end(), [](const Item& a, const Item& b) {
-        return a.frame != b.frame ? a.frame < b.frame : a.kind < b.kind;
+    processor.makeTables(score.tables());
+    const auto& entries = score.entries();
+    items_.reserve(entries.size());
+    for (std::size_t i = 0; i < entries.size(); ++i)
+        items_.push_back({frameOf(entries[i].time), i});
+    // by frame; at one frame starts before changes, then the file's order
+    std::stable_sort(items_.begin(), items_.end(), [&](const Item& a, const Item& b) {
+        return a.frame != b.frame ? a.frame < b.frame
+                                  : entries[a.entry].kind < entries[b.entry].kind;
     });
 }
 
 void ScoreFeeder::feed(std::int64_t hostFrameEnd) {
     for (; next_ < items_.size() && items_[next_].frame < hostFrameEnd + lookahead_; ++next_) {
         const auto& item = items_[next_];
-        switch (item.kind) {
-        case Item::event:
-            startEvent(score_.events[item.index], item.frame);
+        const auto& entry = score_.entries()[item.entry];
+        // each entry is read from the score's text as it comes: nothing else is kept
+        switch (entry.kind) {
+        case ScoreEntry::event:
+            startEvent(score_.event(entry), item.frame);
             break;
-        case Item::set:
-            applySet(score_.sets[item.index], item.frame);
+        case ScoreEntry::sample:
+            startSample(score_.sample(entry), item.frame);
             break;
-        case Item::automation:
-            startAutomation(score_.automations[item.index], item.frame);
+        case ScoreEntry::set:
+            applySet(score_.set(entry), item.frame);
             break;
-        case Item::sample:
-            startSample(score_.samples[item.index], item.frame);
+        case ScoreEntry::automation:
+            startAutomation(score_.automation(entry), item.frame);
             break;
-        case Item::unsched:
-            unsched(score_.unscheds[item.index], item.frame);
+        case ScoreEntry::unsched:
+            unsched(score_.unsched(entry), item.frame);
             break;
         }
     }
@@ -112,7 +108,9 @@ void ScoreFeeder::unsched(const ScoreUnsched& u, std::int64_t frame) {
 
 double ScoreFeeder::end() const {
     double end = score_.end();
-    for (const auto& s : score_.samples) {
+    for (const auto& entry : score_.entries()) {
+        if (entry.kind != ScoreEntry::sample) continue;
+        const auto s = score_.sample(entry);
         const auto* table = processor_.table(s.table);
         if (s.dur == 0 && !s.loop && table != nullptr && s.speed > 0)
             end = std::max(end, s.time + std::max(0.0, table->duration() - s.skip) / s.speed);

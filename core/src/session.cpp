@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -44,6 +45,42 @@ SamplePlay samplePlay(const SoundTable& table, double dur, int chan, double gain
               {"iskip", skip},
               {"iloop", loop ? 1.0 : 0.0}};
     return p;
+}
+
+std::optional<ExactTiming> exactTiming(std::int64_t start, std::int64_t frames, int ksmps,
+                                       double sr) noexcept {
+    if (start < 0 || frames <= 0 || ksmps <= 0) return std::nullopt;
+    const double kr = sr / ksmps;
+    const auto k = static_cast<std::int64_t>(ksmps);
+    const auto end = start + frames;
+    const auto lastCycle = (end + k - 1) / k; // the cycle the instance stops before
+    // What Csound (6.18 insert.c) makes of p2 and p3 after the init pass, in its doubles:
+    // the start within its cycle, the frames cut from the last cycle, the cycle it ends at.
+    auto works = [&](double p2, double p3) {
+        const auto startFrame = static_cast<std::int64_t>(p2 * sr);
+        if (p2 < 0 || p3 <= 0 || startFrame % k != start % k) return false;
+        const auto tail =
+            (static_cast<std::int64_t>(static_cast<int>(p3 * sr)) + startFrame % k) % k;
+        return tail == end % k && static_cast<std::int64_t>(std::ceil((p2 + p3) * kr)) == lastCycle;
+    };
+    // With margins of a quarter and a half sample: p2 a whole number of cycles earlier (or
+    // p3 shorter) when the end falls on a cycle boundary, where p2 + p3 must not pass it.
+    const double quarter = 0.25, half = 0.5;
+    for (const auto [p2Frames, p3Frames] :
+         {std::pair{static_cast<double>(start) + quarter, static_cast<double>(frames) + half},
+          std::pair{static_cast<double>(start - k) + quarter, static_cast<double>(frames) + half},
+          std::pair{static_cast<double>(start) + quarter,
+                    static_cast<double>(frames - k) + half}}) {
+        if (works(p2Frames / sr, p3Frames / sr)) return ExactTiming{p2Frames / sr, p3Frames / sr};
+    }
+    // a note shorter than a cycle that ends on a cycle boundary: p2 + p3 exactly at it
+    double p2 = static_cast<double>(start) / sr, p3 = static_cast<double>(frames) / sr;
+    for (int i = 0; i < 8; ++i, p2 = std::nextafter(p2, 1e300)) {
+        double q = p3;
+        for (int j = 0; j < 8; ++j, q = std::nextafter(q, 1e300))
+            if (works(p2, q)) return ExactTiming{p2, q};
+    }
+    return std::nullopt;
 }
 
 const Instr& samplePlayer() {
@@ -102,7 +139,7 @@ Session::Session(Engine& engine, SessionOptions options)
     gen_ = table(support::kGenerationTableChannel, genTable_);
     kbus_ = table(support::kControlBusTableChannel, kbusTable_);
     ports_ = table(support::kPortTableChannel, portTable_);
-    shift_ = table(support::kStartShiftTableChannel, shiftTable_);
+    table(support::kTimingTableChannel, timingTable_);
     audioBusCountChannel_ = channelId(support::kAudioBusCountChannel);
     const double silence[] = {support::kSilenceInstr, 0, -1};
     const double clear[] = {static_cast<double>(support::busClearInstr(options_.numPriorities)), 0,
@@ -390,14 +427,39 @@ bool Session::enqueue(const QueuedEvent& e) noexcept {
     return queue_.push(e);
 }
 
+// A set or a write: at once when it falls in the coming cycle, else queued for its cycle.
+bool Session::write(const QueuedEvent& q) noexcept {
+    if (!inComingCycle(q.frame)) return enqueue(q);
+    apply(q);
+    return true;
+}
+
+// A set or a write, now (before the coming cycle is performed).
+void Session::apply(const QueuedEvent& q) noexcept {
+    switch (q.kind) {
+    case QueuedEvent::setControl: {
+        if (slots_.live(q.slot, q.generation) == nullptr) return;
+        auto& s = slots_[q.slot];
+        if (!s.started) s.explicitControls |= bit(q.index); // a port value must not replace it
+        store(ctlTable_, q.slot * options_.maxControls + q.index, q.value);
+        return;
+    }
+    case QueuedEvent::setInstrControl:
+        applyInstrControl(q.target, q.index, q.value);
+        return;
+    case QueuedEvent::writeBus:
+        store(kbusTable_, q.target, q.value);
+        return;
+    case QueuedEvent::writeChannel:
+        storeChannel(q.target, q.value);
+        return;
+    default:
+        return;
+    }
+}
+
 bool Session::setAt(const Synth& synth, int control, double value, std::int64_t frame) noexcept {
     if (slots_.live(synth.slot, synth.generation) == nullptr) return true;
-    if (inComingCycle(frame)) {
-        auto& s = slots_[synth.slot];
-        if (!s.started) s.explicitControls |= bit(control); // a port value must not replace it
-        store(ctlTable_, synth.slot * options_.maxControls + control, value);
-        return true;
-    }
     QueuedEvent q;
     q.kind = QueuedEvent::setControl;
     q.frame = frame;
@@ -405,7 +467,7 @@ bool Session::setAt(const Synth& synth, int control, double value, std::int64_t 
     q.generation = synth.generation;
     q.index = control;
     q.value = value;
-    return enqueue(q);
+    return write(q);
 }
 
 void Session::applyInstrControl(int templateIndex, int control, double value) noexcept {
@@ -419,30 +481,22 @@ void Session::applyInstrControl(int templateIndex, int control, double value) no
 
 bool Session::setInstrControlAt(int templateIndex, int control, double value,
                                 std::int64_t frame) noexcept {
-    if (inComingCycle(frame)) {
-        applyInstrControl(templateIndex, control, value);
-        return true;
-    }
     QueuedEvent q;
     q.kind = QueuedEvent::setInstrControl;
     q.frame = frame;
     q.target = templateIndex;
     q.index = control;
     q.value = value;
-    return enqueue(q);
+    return write(q);
 }
 
 bool Session::writeBusAt(const Bus& bus, double value, std::int64_t frame) noexcept {
-    if (inComingCycle(frame)) {
-        store(kbusTable_, bus.token, value);
-        return true;
-    }
     QueuedEvent q;
     q.kind = QueuedEvent::writeBus;
     q.frame = frame;
     q.target = bus.token;
     q.value = value;
-    return enqueue(q);
+    return write(q);
 }
 
 int Session::channelId(const std::string& name) {
@@ -453,16 +507,12 @@ int Session::channelId(const std::string& name) {
 }
 
 bool Session::writeChannelAt(int channel, double value, std::int64_t frame) noexcept {
-    if (inComingCycle(frame)) {
-        storeChannel(channel, value);
-        return true;
-    }
     QueuedEvent q;
     q.kind = QueuedEvent::writeChannel;
     q.frame = frame;
     q.target = channel;
     q.value = value;
-    return enqueue(q);
+    return write(q);
 }
 
 double Session::portValue(int port) const noexcept {
@@ -710,6 +760,8 @@ void Session::store(int table, int index, double value) noexcept {
         alive_[i] = value;
     else if (table == portTable_)
         ports_[i] = value;
+    else if (table == timingTable_)
+        engine_.table(timingTable_)[i] = value;
     journal_.tableWrite(engine_.frame(), table, index, value);
 }
 
@@ -725,9 +777,9 @@ void Session::sendEvent(std::span<const double> pfields, std::int64_t frame) noe
     std::array<double, kMaxPfields> p{};
     std::copy(pfields.begin(), pfields.end(), p.begin());
     // Csound places an API event with a positive delay one cycle late; a negative
-    // delay of (offset - ksmps) lands it at `offset` in the coming cycle (and Session::start
-    // moves its end back by the cycle). Csound truncates the start to a sample: a quarter
-    // sample keeps 23.99999 from becoming 23, at offset 0 too.
+    // delay of (offset - ksmps) lands it in the coming cycle (templates then set their
+    // exact p2 and p3 at the end of their init pass: see exactTiming). Csound truncates
+    // the start to a sample: a quarter sample keeps 23.99999 from becoming 23.
     const auto shift = offset == 0 ? 0 : engine_.ksmps();
     p[1] = (static_cast<double>(offset - shift) + 0.25) / engine_.sr();
     engine_.scoreEvent('i', std::span<const double>(p.data(), pfields.size()));
@@ -756,10 +808,16 @@ void Session::start(int slot, std::int64_t frame) noexcept {
             if ((unset & bit(static_cast<int>(i))) != 0)
                 store(ctlTable_, slot * options_.maxControls + static_cast<int>(i),
                       t.portValues[i]);
-    // sendEvent hands a start inside the cycle over a cycle early: the end moves back by
-    // as much. Not journaled: an exported .csd starts every event at its exact time.
-    shift_[static_cast<std::size_t>(slot)] =
-        frame > engine_.frame() ? static_cast<double>(engine_.ksmps()) / engine_.sr() : 0.0;
+    // The p2 and p3 its init pass ends with (the template's code sets them): the exact
+    // start and end, whatever time Csound was told to count from. Journaled: a .csd's
+    // events end their init the same way.
+    const double dur = s.pfields[2];
+    const auto timing =
+        dur > 0 ? exactTiming(s.startFrame, static_cast<std::int64_t>(dur * engine_.sr()),
+                              engine_.ksmps(), engine_.sr())
+                : std::nullopt;
+    store(timingTable_, slot * 2, timing ? timing->p2 : 0.0);
+    store(timingTable_, slot * 2 + 1, timing ? timing->p3 : 0.0);
     sendEvent(std::span<const double>(s.pfields.data(), static_cast<std::size_t>(s.numPfields)),
               frame);
 }
@@ -807,16 +865,10 @@ void Session::dispatch(const Due& d) noexcept {
     const bool live = e.slot < 0 || slots_.live(e.slot, e.generation) != nullptr;
     switch (e.kind) {
     case QueuedEvent::setControl:
-        if (live) setAt({e.slot, e.generation, 0}, e.index, e.value, engine_.frame());
-        return;
     case QueuedEvent::setInstrControl:
-        applyInstrControl(e.target, e.index, e.value);
-        return;
     case QueuedEvent::writeBus:
-        store(kbusTable_, e.target, e.value);
-        return;
     case QueuedEvent::writeChannel:
-        storeChannel(e.target, e.value);
+        apply(e);
         return;
     case QueuedEvent::start:
         if (live && !slots_[e.slot].started) start(e.slot, e.frame);

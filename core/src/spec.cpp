@@ -45,6 +45,7 @@ std::optional<AutomationMode> AutomationMode::parse(std::string_view text) {
             inner.remove_prefix(1);
         while (!inner.empty() && inner.back() == ' ')
             inner.remove_suffix(1);
+        if (inner.size() > 1 && inner[0] == '+' && inner[1] != '-') inner.remove_prefix(1);
         double x = 0;
         const auto [end, ec] = std::from_chars(inner.data(), inner.data() + inner.size(), x);
         if (ec == std::errc() && end == inner.data() + inner.size() && std::isfinite(x) && x > 0)

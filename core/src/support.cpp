@@ -32,14 +32,14 @@ std::string orchestra(const Sizes& sizes) {
     define("SPINOUT_MAX_CONTROLS_VAR", kMaxControls);
     define("SPINOUT_CONTROL_TABLE", kControlTable);
     define("SPINOUT_HEARTBEAT_TABLE", kHeartbeatTable);
-    define("SPINOUT_START_SHIFT_TABLE", kStartShiftTable);
+    define("SPINOUT_TIMING_TABLE", kTimingTable);
     define("SPINOUT_WARM_UP_FLAG", kWarmUpFlag);
     defineString("SPINOUT_CONTROL_TABLE_CHANNEL", kControlTableChannel);
     defineString("SPINOUT_HEARTBEAT_TABLE_CHANNEL", kHeartbeatTableChannel);
     defineString("SPINOUT_GENERATION_TABLE_CHANNEL", kGenerationTableChannel);
     defineString("SPINOUT_CONTROL_BUS_TABLE_CHANNEL", kControlBusTableChannel);
     defineString("SPINOUT_PORT_TABLE_CHANNEL", kPortTableChannel);
-    defineString("SPINOUT_START_SHIFT_TABLE_CHANNEL", kStartShiftTableChannel);
+    defineString("SPINOUT_TIMING_TABLE_CHANNEL", kTimingTableChannel);
     defineString("SPINOUT_AUDIO_BUS_COUNT_CHANNEL", kAudioBusCountChannel);
     out += detail::kSupportOrc;
     return out;

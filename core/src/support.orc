@@ -11,10 +11,11 @@ $SPINOUT_HEARTBEAT_TABLE ftgen 0, 0, -$SPINOUT_SLOTS, -2, -1
 ; The generation of each slot: automation of a reused slot stops.
 giSpinoutGen ftgen 0, 0, -$SPINOUT_SLOTS, -2, 0
 giSpinoutKBus ftgen 0, 0, -$SPINOUT_CONTROL_BUSES, -2, 0
-; Seconds an instance's end moves: the host hands an instance that starts inside a
-; cycle over with its start a cycle early, and Csound counts its end from there.
-; (Never written in an exported .csd, where starts are exact.)
-$SPINOUT_START_SHIFT_TABLE ftgen 0, 0, -$SPINOUT_SLOTS, -2, 0
+; For each slot, the p2 and p3 an instance ends its init pass with (p3 0: leave
+; them): Csound takes an instance's start within its cycle from p2 and its end from
+; p2 + p3 once the init pass is over, in doubles; the host computes values that give
+; the exact frames (Session::exactTiming).
+$SPINOUT_TIMING_TABLE ftgen 0, 0, -$SPINOUT_SLOTS*2, -2, 0
 ; A port's value as automation moves it (the host reads it back every cycle).
 giSpinoutPorts ftgen 0, 0, -$SPINOUT_PORTS, -2, 0
 ; The tables' numbers reach the host through channels: fixed high numbers would
@@ -24,7 +25,7 @@ chnset $SPINOUT_HEARTBEAT_TABLE, $SPINOUT_HEARTBEAT_TABLE_CHANNEL
 chnset giSpinoutGen, $SPINOUT_GENERATION_TABLE_CHANNEL
 chnset giSpinoutKBus, $SPINOUT_CONTROL_BUS_TABLE_CHANNEL
 chnset giSpinoutPorts, $SPINOUT_PORT_TABLE_CHANNEL
-chnset $SPINOUT_START_SHIFT_TABLE, $SPINOUT_START_SHIFT_TABLE_CHANNEL
+chnset $SPINOUT_TIMING_TABLE, $SPINOUT_TIMING_TABLE_CHANNEL
 gaSpinoutBus[] init $SPINOUT_AUDIO_BUSES
 ; 1 while the voices are warmed up at load (their init passes run, nothing sounds)
 $SPINOUT_WARM_UP_FLAG init 0

@@ -4,6 +4,7 @@
 
 #include "spinout/spec.hpp"
 #include "spinout/suggest.hpp"
+#include "toml_guard.hpp"
 
 #include <toml++/toml.h>
 
@@ -15,6 +16,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace spinout::detail {
@@ -22,8 +24,10 @@ namespace spinout::detail {
 // Reads one file, collecting every error instead of stopping at the first.
 class Reader {
 public:
-    Reader(std::string file, const std::string& text) : file_(std::move(file)) {
-        std::istringstream in(text);
+    // `text` is the file's, or a part of it starting on line `firstLine`.
+    Reader(std::string file, std::string_view text, int firstLine = 1)
+        : file_(std::move(file)), offset_(firstLine - 1) {
+        std::istringstream in{std::string(text)};
         std::string l;
         while (std::getline(in, l))
             lines_.push_back(l);
@@ -31,11 +35,11 @@ public:
 
     SourcePos pos(const toml::node& n) const {
         const auto& s = n.source();
-        return {file_, static_cast<int>(s.begin.line), static_cast<int>(s.begin.column)};
+        return {file_, static_cast<int>(s.begin.line) + offset_, static_cast<int>(s.begin.column)};
     }
     SourcePos pos(const toml::key& k) const {
         const auto& s = k.source();
-        return {file_, static_cast<int>(s.begin.line), static_cast<int>(s.begin.column)};
+        return {file_, static_cast<int>(s.begin.line) + offset_, static_cast<int>(s.begin.column)};
     }
     SourcePos filePos() const { return {file_, 0, 0}; }
 
@@ -142,8 +146,9 @@ public:
     // The file line of the first line of a multi-line string value.
     int firstTextLine(const toml::node& n) const {
         const auto p = pos(n);
-        if (p.line <= 0 || static_cast<std::size_t>(p.line) > lines_.size()) return p.line;
-        const auto& l = lines_[static_cast<std::size_t>(p.line - 1)];
+        const int local = p.line - offset_;
+        if (local <= 0 || static_cast<std::size_t>(local) > lines_.size()) return p.line;
+        const auto& l = lines_[static_cast<std::size_t>(local - 1)];
         const auto col = static_cast<std::size_t>(std::max(p.column - 1, 0));
         for (const char* delim : {"'''", "\"\"\""}) {
             if (l.compare(col, 3, delim) == 0) {
@@ -226,22 +231,113 @@ public:
         return out;
     }
 
+    // Moves this reader's errors to the end of `out`.
+    void takeErrors(std::vector<Diagnostic>& out) {
+        out.insert(out.end(), errors_.begin(), errors_.end());
+        errors_.clear();
+    }
+
 private:
     std::string file_;
+    int offset_ = 0; // lines before the text this reader reads
     std::vector<std::string> lines_;
     std::vector<Diagnostic> errors_;
 };
 
-// The file's table, or a SessionFileError naming the syntax error's line and column.
-inline toml::table parseToml(const std::string& text, const std::string& path) {
+// The file's table, or a SessionFileError naming the syntax error's line and column
+// (`text` may be a part of the file starting on line `firstLine`).
+inline toml::table parseToml(std::string_view text, const std::string& path, int firstLine = 1) {
+    std::string guarded;
     try {
-        return toml::parse(text, path);
+        guarded = guardTomlText(std::string(text), path);
+    } catch (const SessionFileError& e) { // its lines count from the part's first
+        auto ds = e.diagnostics();
+        for (auto& d : ds)
+            d.pos.line += firstLine - 1;
+        throw SessionFileError(std::move(ds));
+    }
+    try {
+        return toml::parse(guarded, path);
     } catch (const toml::parse_error& e) {
         const auto& s = e.source();
-        throw SessionFileError(
-            {{{path, static_cast<int>(s.begin.line), static_cast<int>(s.begin.column)},
-              fmt::format("TOML syntax error: {}", e.description())}});
+        throw SessionFileError({{{path, static_cast<int>(s.begin.line) + firstLine - 1,
+                                  static_cast<int>(s.begin.column)},
+                                 fmt::format("TOML syntax error: {}", e.description())}});
     }
+}
+
+// A part of a TOML file that starts with a table header ([x] or [[x]]), or the keys
+// before the first header.
+struct TomlChunk {
+    std::size_t begin = 0, size = 0;
+    int line = 1;       // the line it starts on
+    std::string header; // what the header names ("event", "table.kick"); "" before any
+};
+
+// The file cut before each table header: a line that starts with '[' outside strings and
+// outside values that span lines. Each part parses on its own, so a file of any length is
+// read a part at a time (toml++ keeps a whole document's tree, 15 times its text).
+inline std::vector<TomlChunk> splitAtHeaders(std::string_view text) {
+    std::vector<TomlChunk> chunks{{0, 0, 1, {}}};
+    enum { none, basic, literal } multiline = none; // inside """ or '''
+    int depth = 0;                                  // inside [ ] or { } of a value
+    int line = 1;
+    std::string arrayName; // the name of the last [[name]] header
+    auto startsWith = [&](std::size_t at, std::string_view s) {
+        return text.substr(at, s.size()) == s;
+    };
+    for (std::size_t i = 0; i < text.size(); ++line) {
+        auto eol = text.find('\n', i);
+        if (eol == std::string_view::npos) eol = text.size();
+        const auto first = text.find_first_not_of(" \t", i);
+        if (multiline == none && depth == 0 && first < eol && text[first] == '[') {
+            auto name = text.substr(first, eol - first);
+            const bool array = name.substr(0, 2) == "[[";
+            name = name.substr(0, name.find(']'));
+            std::string header;
+            for (char c : name)
+                if (c != '[' && c != ' ' && c != '\t' && c != '"' && c != '\'') header += c;
+            // [x.args] after [[x]] belongs to that entry: the part goes on
+            const bool sub = !array && !arrayName.empty() && header.rfind(arrayName + ".", 0) == 0;
+            if (!sub) {
+                chunks.back().size = i - chunks.back().begin;
+                chunks.push_back({i, 0, line, header});
+                arrayName = array ? header : std::string();
+            }
+            i = eol + 1;
+            continue;
+        }
+        for (std::size_t k = i; k < eol; ++k) {
+            const char c = text[k];
+            if (multiline == basic) {
+                if (c == '\\')
+                    ++k;
+                else if (startsWith(k, "\"\"\""))
+                    multiline = none, k += 2;
+                continue;
+            }
+            if (multiline == literal) {
+                if (startsWith(k, "'''")) multiline = none, k += 2;
+                continue;
+            }
+            if (c == '#') break;
+            if (startsWith(k, "\"\"\"")) {
+                multiline = basic, k += 2;
+            } else if (startsWith(k, "'''")) {
+                multiline = literal, k += 2;
+            } else if (c == '"' || c == '\'') { // a string on this line
+                for (++k; k < eol && text[k] != c; ++k)
+                    if (c == '"' && text[k] == '\\') ++k;
+            } else if (c == '[' || c == '{') {
+                ++depth;
+            } else if ((c == ']' || c == '}') && depth > 0) {
+                --depth;
+            }
+        }
+        i = eol + 1;
+    }
+    chunks.back().size = text.size() - chunks.back().begin;
+    return chunks;
 }
 
 // Errors for args that the instr does not have, of the wrong type, or naming no bus or

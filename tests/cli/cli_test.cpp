@@ -219,6 +219,52 @@ TEST(Cli, AFailedRenderNeverReplacesAGoodFile) {
     EXPECT_EQ(readSoundFile(out.string()).samples, before);
 }
 
+// The MIDI file's tempo map places the notes: 120 bpm, then 60 bpm from beat 1 (set in
+// the tempo track of a format 1 file), so a note at beat 2 starts at 1.5 s, not 1 s.
+TEST(Cli, MidiTempoChangeMovesTheNote) {
+    const auto mid = tmp("tempo_change.mid");
+    // clang-format off
+    const unsigned char bytes[] = {
+        'M', 'T', 'h', 'd', 0, 0, 0, 6, 0, 1, 0, 2, 0x01, 0xE0,   // format 1, 2 tracks, 480 ppq
+        'M', 'T', 'r', 'k', 0, 0, 0, 12,
+        0x83, 0x60, 0xFF, 0x51, 0x03, 0x0F, 0x42, 0x40,           // beat 1: 60 bpm
+        0x00, 0xFF, 0x2F, 0x00,
+        'M', 'T', 'r', 'k', 0, 0, 0, 14,
+        0x87, 0x40, 0x90, 69, 100,                                // beat 2: note on
+        0x83, 0x60, 0x80, 69, 0,                                  // beat 3: note off
+        0x00, 0xFF, 0x2F, 0x00};
+    // clang-format on
+    std::ofstream(mid, std::ios::binary).write(reinterpret_cast<const char*>(bytes), sizeof bytes);
+    const auto out = tmp("tempo_change.wav");
+    const auto r = run(fmt::format("render tests/fixtures/bad/good.toml --midi '{}' -o '{}'",
+                                   mid.string(), out.string()));
+    ASSERT_EQ(r.status, 0) << r.output;
+    const auto m = mono(readSoundFile(out.string()));
+    const auto onset = t::onset(m, 1e-4);
+    EXPECT_NEAR(static_cast<double>(onset), 1.5 * 48000, 480) << "onset at " << onset;
+    // the note-off, one beat at 60 bpm later, gives 2.5 s + the 2 s tail
+    EXPECT_NEAR(static_cast<double>(m.size()), 4.5 * 48000, 1);
+}
+
+// A delta of 0x0FFFFFFF ticks (77 hours) is refused, unless --duration gives the length.
+TEST(Cli, AbsurdMidiLengthNeedsDuration) {
+    const auto out = tmp("absurd.wav");
+    const auto refused = run(fmt::format(
+        "render tests/fixtures/bad/good.toml --midi tests/fixtures/bad/absurd_delta.mid "
+        "-o '{}'",
+        out.string()));
+    EXPECT_EQ(refused.status, 1);
+    EXPECT_NE(refused.output.find("--duration"), std::string::npos) << refused.output;
+    const auto r = run(fmt::format(
+        "render tests/fixtures/bad/good.toml --midi tests/fixtures/bad/absurd_delta.mid "
+        "--duration 1 --tail 0 -o '{}'",
+        out.string()));
+    ASSERT_EQ(r.status, 0) << r.output;
+    const auto a = readSoundFile(out.string());
+    EXPECT_EQ(a.frames(), 48000);
+    EXPECT_GT(t::peak(a.samples), 0.01); // the first note plays
+}
+
 TEST(Cli, FormatsAndEncodings) {
     for (const auto& [file, args] : std::vector<std::pair<std::string, std::string>>{
              {"f.flac", ""},

@@ -1,9 +1,9 @@
 // The built bundles, loaded through lilv as a host loads them.
-#include "midi_file.hpp"
 #include "render.hpp"
 
 #include "spinout/ports.hpp"
 #include "spinout/session_file.hpp"
+#include "spinout/midi_file.hpp"
 #include "spinout/sound_file.hpp"
 #include "spinout/ttl.hpp"
 
@@ -35,6 +35,25 @@
 #include <memory>
 #include <random>
 
+static std::atomic<bool> g_counting{false};
+static std::atomic<long> g_allocations{0};
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPINOUT_ASAN 1
+#endif
+#endif
+#ifdef SPINOUT_ASAN
+// Counting allocations under AddressSanitizer (scripts/sanitize): its allocator stands
+// in front of libc's, for the plugin and Csound too, and calls this hook for each.
+#include <sanitizer/allocator_interface.h>
+static void countAllocation(const volatile void*, size_t) {
+    if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
+}
+static void ignoreFree(const volatile void*) {} // the runtime wants both hooks
+[[maybe_unused]] static const int g_hooked =
+    __sanitizer_install_malloc_and_free_hooks(countAllocation, ignoreFree);
+#else
 // Counting allocations: this executable's malloc family stands in front of libc's,
 // for the plugin and Csound too.
 extern "C" void* __libc_malloc(size_t);
@@ -42,8 +61,6 @@ extern "C" void* __libc_calloc(size_t, size_t);
 extern "C" void* __libc_realloc(void*, size_t);
 extern "C" void* __libc_memalign(size_t, size_t);
 extern "C" void __libc_free(void*);
-static std::atomic<bool> g_counting{false};
-static std::atomic<long> g_allocations{0};
 extern "C" void* malloc(size_t n) {
     if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
     return __libc_malloc(n);
@@ -64,6 +81,7 @@ extern "C" int posix_memalign(void** out, size_t align, size_t n) {
     *out = __libc_memalign(align, n);
     return *out != nullptr ? 0 : 12;
 }
+#endif
 
 using namespace spinout;
 namespace fs = std::filesystem;
@@ -326,8 +344,9 @@ std::vector<float> playPlugin(const std::string& name, const std::vector<uint32_
 std::vector<float> play(Instance& inst, const std::string& name,
                         const std::vector<uint32_t>& blocks, int64_t frames,
                         const std::function<void(int64_t, Instance&)>& beforeBlock) {
-    std::vector<TimedMidi> midi;
-    if (isInstrument(name)) midi = readMidiFile((kRoot / "presets" / (name + ".mid")).string());
+    std::vector<MidiEvent> midi;
+    if (isInstrument(name))
+        midi = readMidiFile((kRoot / "presets" / (name + ".mid")).string()).events;
     Audio input;
     if (!isInstrument(name)) input = readSoundFile(inputFile().string());
     std::vector<float> out;
@@ -627,6 +646,9 @@ TEST(Lv2, EveryBundlePassesLv2Validate) {
 }
 
 TEST(Lv2, Lv2applyRunsEachEffectBundle) {
+#ifdef SPINOUT_ASAN
+    GTEST_SKIP() << "lv2apply, not instrumented, cannot load a sanitized plugin";
+#endif
     for (const auto& name : {"stereodelay", "lfofilter"}) {
         const auto out = fs::temp_directory_path() / fmt::format("spinout_lv2apply_{}.wav", name);
         const auto cmd =

@@ -92,3 +92,13 @@ TEST(Instr, BodyLinesKeepTheirNumbers) {
     }
     EXPECT_EQ(lines[static_cast<std::size_t>(i.headerLines() + 2)], "a1 oscili 0.1, kfreq");
 }
+
+// A 1 MB name is checked without a stack overflow (std::regex recursed per character).
+TEST(Instr, LongNamesAreCheckedWithoutRecursion) {
+    const std::string body = "a0 = oscili:a(0.1, 440)\nouts a0, a0\n";
+    EXPECT_EQ(Instr(std::string(1 << 20, 'a'), body).name().size(), 1u << 20);
+    EXPECT_THROW(Instr(std::string(1 << 20, 'a') + "!", body), InstrError);
+    EXPECT_THROW(Instr("1abc", body), InstrError);
+    EXPECT_THROW(Instr("", body), InstrError);
+    EXPECT_NO_THROW(Instr("_a.b-c9", body));
+}

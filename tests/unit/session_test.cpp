@@ -293,6 +293,18 @@ TEST_F(SessionTest, DelayedSetAndAutomationShapes) {
     EXPECT_DOUBLE_EQ(AutomationMode::parse("expon( 2.5 )")->exponent, 2.5);
 }
 
+// Found by fuzzing the score parser: std::stod's own exceptions escaped it.
+TEST(AutomationMode, ExponTakesOnlyAFinitePositiveNumber) {
+    EXPECT_EQ(AutomationMode::parse("expon( +2.5 )")->exponent, 2.5);
+    EXPECT_EQ(AutomationMode::parse("expon(1e-1)")->exponent, 0.1);
+    // x^X with X <= 0 is infinite at the curve's start
+    for (const char* bad : {"expon(e)", "expon(1e999)", "expon()", "expon(nan)", "expon(2",
+                            "expon(1-2)", "expon(0x10)", "expon(-1e-1)", "expon(0)", "expon(+-1)"})
+        EXPECT_FALSE(AutomationMode::parse(bad)) << bad;
+    // a megabyte of digits: nothing, not a stack overflow
+    EXPECT_FALSE(AutomationMode::parse("expon(" + std::string(1 << 20, '1') + ")"));
+}
+
 TEST_F(SessionTest, BusesAreReferenceCounted) {
     s().defInstr("w", "|ibus|\nbusout(ibus, a(0))\n");
     auto bus = s().assignBus();

@@ -1,6 +1,9 @@
 // spinout::Engine: RAII over one Csound instance, driven by its host through
 // the spin/spout buffers, one performKsmps() per ksmps frames.
 // This header and engine.cpp are the only places that know the Csound API.
+// Threads: performKsmps(), scoreEvent(), spin()/spout(), channels and tables already made
+// are real-time safe (the audio thread); everything that creates, compiles or evaluates
+// is not (instantiation, the worker, the command).
 #pragma once
 
 #include "spinout/message_ring.hpp"

@@ -31,8 +31,7 @@ public:
 private:
     struct Item {
         std::int64_t frame = 0; // host frame
-        enum Kind { event, sample, set, automation, unsched } kind = event;
-        std::size_t index = 0; // in the score's list of that kind
+        std::size_t entry = 0;  // in the score's entries
     };
     void startEvent(const ScoreEvent& e, std::int64_t frame);
     void applySet(const ScoreSet& s, std::int64_t frame);
@@ -48,7 +47,7 @@ private:
 
     Processor& processor_;
     const Score& score_;
-    std::vector<Item> items_; // by frame; at one frame events first, then in file order
+    std::vector<Item> items_; // by frame; at one frame starts first, then in file order
     std::size_t next_ = 0;
     std::unordered_map<std::string, Started> started_; // the started events with an id
     std::vector<Synth> all_; // every instance the score started, for [[unsched]] all

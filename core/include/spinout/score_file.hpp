@@ -1,11 +1,16 @@
-// The score file (TOML) for `spinout render --score`: events, sets and automation
-// against a session's instrs and ports, in the README's format reference.
+// The score file (TOML) for `spinout render --score`: tables, events, samples, sets,
+// automation and releases against a session's instrs, ports and buses
+// (docs/session-format.md). A score is read a part at a time and kept as its text and an
+// index: an entry's data is read again when it plays, so a score of any length costs its
+// text and a few bytes an entry, not a tree of it.
 #pragma once
 
 #include "spinout/session_file.hpp"
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace spinout {
@@ -64,18 +69,58 @@ struct ScoreSample {
     SourcePos pos;
 };
 
-struct Score {
-    std::vector<TableSpec> tables;
-    std::vector<ScoreEvent> events;
-    std::vector<ScoreSample> samples;
-    std::vector<ScoreSet> sets;
-    std::vector<ScoreAutomation> automations;
-    std::vector<ScoreUnsched> unscheds;
-    // When the last event, set, automation or release ends (held events count from their
-    // start; a sample played to its end counts from its start: its length is the file's).
-    double end() const;
+// A part of a score's text: from a table header to the next.
+struct ScorePart {
+    std::size_t begin = 0, size = 0;
+    int line = 1; // the line it starts on
 };
 
+// Where an entry stands in the score's text; its data is read again when it plays.
+struct ScoreEntry {
+    enum Kind : std::uint8_t { event, sample, set, automation, unsched } kind = event;
+    double time = 0;
+    std::uint32_t part = 0; // the part of the text it is in
+    std::uint32_t item = 0; // its place in that part's array ([[event]] holds one)
+};
+
+class Score {
+public:
+    Score() = default;
+    // Reads and checks a score; throws SessionFileError with every error found.
+    Score(std::string text, std::string path, const SessionSpec& session);
+
+    const std::string& path() const noexcept { return path_; }
+    const std::vector<TableSpec>& tables() const noexcept { return tables_; }
+    // Every event, sample, set, automation and release, in the file's order.
+    const std::vector<ScoreEntry>& entries() const noexcept { return entries_; }
+    // When the last entry ends (held events count from their start; a sample played to its
+    // end counts from its start: its length is the file's).
+    double end() const noexcept { return end_; }
+
+    // An entry's data. Each reads its part of the text again.
+    ScoreEvent event(const ScoreEntry& e) const;
+    ScoreSample sample(const ScoreEntry& e) const;
+    ScoreSet set(const ScoreEntry& e) const;
+    ScoreAutomation automation(const ScoreEntry& e) const;
+    ScoreUnsched unsched(const ScoreEntry& e) const;
+
+private:
+    friend struct ScoreReader;
+    struct Started {
+        double time = 0;
+        const Instr* instr = nullptr;
+    };
+    std::string text_;
+    std::string path_;
+    const SessionSpec* session_ = nullptr;
+    std::vector<ScorePart> parts_;
+    std::vector<TableSpec> tables_;
+    std::vector<ScoreEntry> entries_;
+    std::unordered_map<std::string, Started> ids_; // events and samples by id
+    double end_ = 0;
+};
+
+// The session must outlive the score.
 Score parseScoreFile(const std::string& path, const SessionSpec& session);
 Score parseScoreText(const std::string& text, const std::string& path, const SessionSpec& session);
 

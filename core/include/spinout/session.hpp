@@ -96,6 +96,17 @@ struct SoundTable {
     double duration() const { return sr > 0 ? static_cast<double>(frames) / sr : 0.0; }
 };
 
+// The p2 and p3 (seconds) that make Csound play an instance from frame `start` for
+// `frames` frames exactly, when they end its init pass: Csound takes the start within the
+// cycle from p2, and the end from p2 + p3 (up to a cycle) and from p3 (the frames of the last
+// cycle), in doubles, so values near the exact ones can land a sample early or a cycle late.
+// Nothing when no values do (it does not happen for ksmps above 1; then Csound's own stands).
+struct ExactTiming {
+    double p2 = 0, p3 = 0;
+};
+std::optional<ExactTiming> exactTiming(std::int64_t start, std::int64_t frames, int ksmps,
+                                       double sr) noexcept;
+
 class Session {
 public:
     explicit Session(Engine& engine, SessionOptions options = {});
@@ -242,6 +253,8 @@ private:
                             std::uint32_t generation, double ahead = 0);
     bool inComingCycle(std::int64_t frame) const noexcept;
     bool enqueue(const QueuedEvent& e) noexcept;
+    bool write(const QueuedEvent& q) noexcept;
+    void apply(const QueuedEvent& q) noexcept;
     void collectDue(std::int64_t end) noexcept;
     void dispatch(const Due& d) noexcept;
     void defer(const Due& d) noexcept;
@@ -270,8 +283,8 @@ private:
     int audioBusCountChannel_ = -1;
     // Csound's tables: numbers and data
     int ctlTable_ = 0, aliveTable_ = 0, genTable_ = 0, kbusTable_ = 0, portTable_ = 0;
-    int shiftTable_ = 0;
-    std::span<double> ctl_, alive_, gen_, kbus_, ports_, shift_;
+    int timingTable_ = 0;
+    std::span<double> ctl_, alive_, gen_, kbus_, ports_;
 };
 
 } // namespace spinout

@@ -34,7 +34,7 @@ constexpr int busClearInstr(int numPriorities) {
 inline constexpr const char* kControlTable = "giSpinoutCtl";
 inline constexpr const char* kHeartbeatTable = "giSpinoutAlive";
 inline constexpr const char* kMaxControls = "giSpinoutMaxCtl";
-inline constexpr const char* kStartShiftTable = "giSpinoutShift";
+inline constexpr const char* kTimingTable = "giSpinoutTiming";
 // 1 while the voices' warm-up runs their init passes: init code with side effects may skip them.
 inline constexpr const char* kWarmUpFlag = "giSpinoutWarmUp";
 
@@ -44,7 +44,7 @@ inline constexpr const char* kHeartbeatTableChannel = "spinout.table.heartbeat";
 inline constexpr const char* kGenerationTableChannel = "spinout.table.generation";
 inline constexpr const char* kControlBusTableChannel = "spinout.table.controlbus";
 inline constexpr const char* kPortTableChannel = "spinout.table.ports";
-inline constexpr const char* kStartShiftTableChannel = "spinout.table.startshift";
+inline constexpr const char* kTimingTableChannel = "spinout.table.timing";
 inline constexpr const char* kAudioBusCountChannel = "spinout.audio_buses";
 
 struct Sizes {
