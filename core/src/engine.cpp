@@ -234,11 +234,7 @@ std::optional<CsoundError> Engine::compile(std::string_view code) {
     captured_.clear();
     capturing_ = true;
     const std::string text(code);
-    const int status = csoundCompileOrc(cs_, text.c_str());
-    // Global code runs as it compiles: its init errors (a table Csound could not make)
-    // are the code's errors, not a success with a message aside.
-    const bool initError = captured_.find("INIT ERROR in instr 0 ") != std::string::npos;
-    auto err = captureErrors(initError ? CSOUND_ERROR : status);
+    auto err = captureErrors(csoundCompileOrc(cs_, text.c_str()));
     progress_.fetch_add(1, std::memory_order_relaxed);
     if (journalOn_ && !err) journal_.push_back({false, text});
     return err;
@@ -305,10 +301,23 @@ Engine::Running describe(const OPDS* op, bool init) {
     Engine::Running r;
     r.init = init;
     if (op->insdshead != nullptr) r.instr = op->insdshead->insno;
-    if (op->optext != nullptr && op->optext->t.opcod != nullptr) r.opcode = op->optext->t.opcod;
-    // what Csound makes of an expression or a loop's test carries no line: the next
-    // statement's is the closest
-    for (int i = 0; i < 64 && op != nullptr && r.line == 0; ++i, op = init ? op->nxti : op->nxtp)
+    if (op->optext != nullptr) {
+        r.line = op->optext->t.linenum;
+        if (op->optext->t.opcod != nullptr) r.opcode = op->optext->t.opcod;
+    }
+    if (r.line != 0) return r;
+    // What Csound makes of an expression or a loop's test and jump carries no line: the
+    // closest statement before it in its chain (the loop's body), else the next one.
+    const auto next = [init](const OPDS* o) { return init ? o->nxti : o->nxtp; };
+    if (op->insdshead != nullptr) {
+        int last = 0;
+        int steps = 0;
+        const OPDS* o = next(reinterpret_cast<const OPDS*>(op->insdshead)); // INSDS opens as OPDS
+        for (; o != nullptr && o != op && steps < 100000; o = next(o), ++steps)
+            if (o->optext != nullptr && o->optext->t.linenum != 0) last = o->optext->t.linenum;
+        if (o == op) r.line = last;
+    }
+    for (int i = 0; i < 64 && op != nullptr && r.line == 0; ++i, op = next(op))
         if (op->optext != nullptr) r.line = op->optext->t.linenum;
     return r;
 }
