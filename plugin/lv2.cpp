@@ -208,18 +208,20 @@ struct Plugin {
 };
 
 void logMessages(Plugin& p, Processor& proc) {
-    proc.engine().messages().drain([&](MessageLevel level, const char* text) {
-        if (level == MessageLevel::error) {
-            // a runtime error names the template and the session file's line
-            if (const auto d = proc.runtimeError(text))
-                lv2_log_error(&p.logger, "spinout: %s\n", d->str().c_str());
-            else
+    proc.drainMessages(
+        [&](MessageLevel level, const char* text) {
+            const std::string_view t(text);
+            if (t.starts_with("INIT ERROR") || t.starts_with("PERF ERROR"))
+                return; // logged in the session's terms below
+            if (level == MessageLevel::error)
                 lv2_log_error(&p.logger, "spinout: %s\n", text);
-        } else if (level == MessageLevel::warning)
-            lv2_log_warning(&p.logger, "spinout: %s\n", text);
-        else if (p.logger.log != nullptr)
-            lv2_log_trace(&p.logger, "spinout: %s\n", text);
-    });
+            else if (level == MessageLevel::warning)
+                lv2_log_warning(&p.logger, "spinout: %s\n", text);
+            else if (p.logger.log != nullptr)
+                lv2_log_trace(&p.logger, "spinout: %s\n", text);
+        },
+        // a runtime error, with the template and the session file's line
+        [&](const Diagnostic& d) { lv2_log_error(&p.logger, "spinout: %s\n", d.str().c_str()); });
 }
 
 std::string readFile(const std::string& path) {

@@ -87,8 +87,6 @@ struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-constexpr double kMaxSeconds = 1e6; // 11.6 days: more is a typo, not a render
-
 PermissionSet parseAllow(const std::vector<std::string>& values) {
     PermissionSet set;
     for (const auto& v : values) {

@@ -26,11 +26,7 @@ namespace {
 // terms; with `verbose`, every message goes to the job's message callback.
 void checkMessages(Processor& proc, const RenderJob& job) {
     std::vector<Diagnostic> errors;
-    proc.engine().messages().drain([&](MessageLevel level, const char* text) {
-        if (job.messages) job.messages(level, text);
-        if (level != MessageLevel::error) return;
-        if (auto d = proc.runtimeError(text)) errors.push_back(std::move(*d));
-    });
+    proc.drainMessages(job.messages, [&](const Diagnostic& d) { errors.push_back(d); });
     if (!errors.empty()) throw SessionFileError(std::move(errors));
 }
 
@@ -129,10 +125,10 @@ RenderResult render(const RenderJob& job) {
     // --duration is the file's length; the tail follows the material's end
     const double seconds = job.duration ? *job.duration : contentEnd + job.tail;
     // a score's times are finite but may be absurd: a frame count must not overflow
-    if (!(seconds <= 1e6))
-        throw RenderError(fmt::format("the content ends at {:g} s, past the 1000000 s a render "
+    if (!(seconds <= kMaxSeconds))
+        throw RenderError(fmt::format("the content ends at {:g} s, past the {:g} s a render "
                                       "may last: give --duration",
-                                      contentEnd));
+                                      contentEnd, kMaxSeconds));
     const auto frames = static_cast<std::int64_t>(std::llround(seconds * sr));
     if (frames <= 0)
         throw RenderError("nothing to render: give --duration, a score, MIDI or an input");
@@ -150,6 +146,7 @@ RenderResult render(const RenderJob& job) {
     // --trace: the traced ports' values at every cycle (blocks of ksmps give every cycle;
     // the output is the same at any block size)
     std::vector<std::size_t> traced;
+    std::vector<double> row; // the traced input ports' values for the cycle
     std::ofstream trace;
     auto blocks = job.blocks;
     if (!job.trace.empty()) {
@@ -168,6 +165,7 @@ RenderResult render(const RenderJob& job) {
         trace.open(job.traceOutput, std::ios::binary | std::ios::trunc);
         if (!trace) throw RenderError(fmt::format("cannot write the trace '{}'", job.traceOutput));
         trace << header << "\n";
+        row.assign(traced.size(), 0.0);
         blocks = {static_cast<std::uint32_t>(proc.latency())};
     }
 
@@ -227,7 +225,7 @@ RenderResult render(const RenderJob& job) {
             blockMidi.push_back(m);
         }
         busy("a cycle");
-        if (feeder.done()) {
+        if (feeder.done() && !trace.is_open()) {
             proc.process(inPtrs.data(), outPtrs.data(), n, blockMidi);
         } else {
             // the score cycle by cycle: what it hands over at once stays within a cycle's
@@ -250,6 +248,9 @@ RenderResult render(const RenderJob& job) {
                     m.frame -= done;
                 next = last;
                 feeder.feed(pos + done + step);
+                // an input port's value for this cycle is the one it has before it
+                for (std::size_t j = 0; j < traced.size(); ++j)
+                    if (!spec.ports[traced[j]].output) row[j] = proc.port(traced[j]);
                 proc.process(ins.data(), outs.data(), step, stepMidi);
                 done += step;
             }
@@ -257,10 +258,12 @@ RenderResult render(const RenderJob& job) {
         idle(); // what follows waits on files and pipes, not on Csound
         checkMessages(proc, job);
         if (trace.is_open() && pos < frames) {
-            // the cycle just performed sounds in the file from `pos` on (after the latency)
+            // the cycle just performed sounds in the file from `pos` on (after the latency); an
+            // output port shows what it left
             trace << fmt::format("{}", static_cast<double>(pos) / sr);
-            for (auto i : traced)
-                trace << fmt::format(",{}", proc.port(i));
+            for (std::size_t j = 0; j < traced.size(); ++j)
+                trace << fmt::format(",{}",
+                                     spec.ports[traced[j]].output ? proc.port(traced[j]) : row[j]);
             trace << "\n";
         }
 

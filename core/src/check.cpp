@@ -62,10 +62,7 @@ std::vector<Diagnostic> checkSession(const SessionSpec& spec, const ProcessorOpt
         if (watchdog != nullptr) watchdog->busy("a cycle");
         for (int i = 0; i < 8; ++i) {
             session.performCycle();
-            p.engine().messages().drain([&](MessageLevel level, const char* text) {
-                if (level != MessageLevel::error) return;
-                if (auto d = p.runtimeError(text)) addUnique(errors, *d);
-            });
+            p.drainMessages({}, [&](const Diagnostic& d) { addUnique(errors, d); });
         }
     } catch (const SessionFileError& e) {
         // one engine for a good session; for a bad one, every instr alone, so that each

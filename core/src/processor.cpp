@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 #if defined(__SSE__)
 #include <xmmintrin.h>
 #endif
@@ -260,15 +261,13 @@ void Processor::makeTables(std::span<const TableSpec> tables) {
             fail(t.pos, fmt::format("[table.{}]: {}", t.name, err->message));
         SoundTable info;
         try {
-            info.number = static_cast<int>(engine_->evalCode(fmt::format("return gi_{}", t.name)));
-            const auto data = engine_->table(info.number);
-            info.sr = engine_->evalCode(fmt::format("return ftsr(gi_{})", t.name));
-            info.nchnls =
-                static_cast<int>(engine_->evalCode(fmt::format("return ftchnls(gi_{})", t.name)));
-            info.frames = static_cast<std::int64_t>(
-                engine_->evalCode(fmt::format("return nsamp(gi_{})", t.name)));
+            const auto number =
+                static_cast<int>(engine_->evalCode(fmt::format("return gi_{}", t.name)));
             // a table Csound could not make is an error, never an empty table
-            if (info.number <= 0 || data.empty()) throw EngineError("Csound made no table");
+            if (number <= 0 || engine_->table(number).empty())
+                throw EngineError("Csound made no table");
+            info = session_->describeSoundTable(
+                number, t.source == TableSpec::fromFile && t.channel == 0 ? t.path : "");
         } catch (const EngineError& e) {
             fail(t.pos,
                  fmt::format("[table.{}]: Csound could not make the table: {}", t.name, e.what()));
@@ -613,14 +612,61 @@ std::pair<SourcePos, std::string> Processor::locate(int instr, int line) const {
     return {pos, where};
 }
 
-std::optional<Diagnostic> Processor::runtimeError(std::string_view csoundMessage) const {
+void Processor::drainMessages(const std::function<void(MessageLevel, const char*)>& onMessage,
+                              const std::function<void(const Diagnostic&)>& onError) {
+    std::string why; // Csound's last "cannot" or "failed": what it says before an error
+    engine_->messages().drain([&](MessageLevel level, const char* text) {
+        if (onMessage) onMessage(level, text);
+        if (level == MessageLevel::error)
+            if (const auto d = runtimeError(text, why)) onError(*d);
+        const std::string_view t(text);
+        if (t.find("ailed") != t.npos || t.find("annot") != t.npos) why = text;
+    });
+}
+
+std::optional<Diagnostic> Processor::runtimeError(std::string_view csoundMessage,
+                                                  std::string_view before) const {
     const auto e = parseRuntimeError(csoundMessage);
     if (!e) return std::nullopt;
     const std::string opcode =
         e->opcode.empty() ? std::string()
                           : fmt::format(" in {}", e->opcode.substr(0, e->opcode.find('.')));
-    const auto [pos, where] = locate(e->instr, e->line);
-    return Diagnostic{pos, fmt::format("{}: {} error{}: {}", where, e->kind, opcode, e->message)};
+    SourcePos pos{spec_.path, 0, 0};
+    std::string where;
+    if (const Instr* t = session_->templateOfInstrNum(e->instr)) {
+        where = fmt::format("instr '{}'", t->name());
+        if (const auto* is = spec_.instr(t->name())) {
+            pos = is->pos;
+            const int bodyLine = e->line - 1 - t->headerLines();
+            if (e->line > 0 && bodyLine >= 1) pos = {spec_.path, is->bodyLine + bodyLine - 1, 1};
+        }
+    } else if (e->instr == 0) {
+        where = "the session's global code";
+        // Csound names the line within the piece of global code it ran: [engine] globals'
+        // when that line there calls the opcode (includes and init code are compiled apart)
+        std::istringstream lines(spec_.globals);
+        std::string text;
+        for (int n = 1; e->line > 0 && std::getline(lines, text); ++n)
+            if (n == e->line && !e->opcode.empty() &&
+                text.find(e->opcode.substr(0, e->opcode.find('.'))) != std::string::npos) {
+                where = "[engine] globals";
+                pos = {spec_.path, spec_.globalsLine + n - 1, 1};
+            }
+    } else if (e->instr < support::kPriorityStride) {
+        where = "spinout's support code";
+    } else {
+        where = fmt::format("instr {}", e->instr);
+    }
+    // what Csound said before, when it explains the error ("ftable 107: Failed to open ...")
+    std::string detail(before);
+    if (const auto colon = detail.rfind(": "); colon != std::string::npos)
+        detail = detail.substr(colon + 2);
+    if (!detail.empty() && detail.find("ERROR") == std::string::npos)
+        detail = fmt::format(" ({})", detail);
+    else
+        detail.clear();
+    return Diagnostic{
+        pos, fmt::format("{}: {} error{}: {}{}", where, e->kind, opcode, e->message, detail)};
 }
 
 std::string Processor::whereStuck() const {

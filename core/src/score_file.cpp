@@ -79,8 +79,18 @@ struct ScoreReader {
         return names;
     }
     double time(const toml::table& t, const std::string& where) {
-        const double v = r.number(t, "time", where).value_or(0);
-        if (v < 0) r.error(r.pos(*t.get("time")), fmt::format("{}: time must be 0 or more", where));
+        return seconds(t, "time", where, 0).value_or(0);
+    }
+    // Seconds from 0 to kMaxSeconds (times past that do not fit a frame count).
+    std::optional<double> seconds(const toml::table& t, const char* key, const std::string& where,
+                                  std::optional<double> otherwise) {
+        const auto v = r.number(t, key, where);
+        if (!v) return otherwise;
+        if (*v < 0 || *v > kMaxSeconds) {
+            r.error(r.pos(*t.get(key)), fmt::format("{}: {} must be from 0 to {} s, not {}", where,
+                                                    key, kMaxSeconds, *v));
+            return otherwise;
+        }
         return v;
     }
 
@@ -93,7 +103,9 @@ struct ScoreReader {
         e.instr = r.string(t, "instr", where, true).value_or("");
         e.time = time(t, where);
         e.dur = r.number(t, "dur", where).value_or(-1);
-        if (e.dur == 0 || (e.dur < 0 && e.dur != -1))
+        if (e.dur > kMaxSeconds)
+            r.error(e.pos, fmt::format("[[event]]: dur must be at most {} s", kMaxSeconds));
+        else if (e.dur == 0 || (e.dur < 0 && e.dur != -1))
             r.error(e.pos, "[[event]]: dur must be positive or -1 (until the end)");
         e.priority = r.integer(t, "priority", where, 1, 10);
         if (!e.instr.empty() && instr(e.instr) == nullptr) {
@@ -119,6 +131,8 @@ struct ScoreReader {
         s.table = r.string(t, "table", where, true).value_or("");
         s.time = time(t, where);
         s.dur = r.number(t, "dur", where).value_or(0);
+        if (s.dur > kMaxSeconds)
+            r.error(s.pos, fmt::format("[[sample]]: dur must be at most {} s", kMaxSeconds));
         s.chan = r.integer(t, "chan", where, 1, 64).value_or(1);
         s.gain = r.number(t, "gain", where).value_or(1);
         s.speed = r.number(t, "speed", where).value_or(1);
@@ -129,6 +143,10 @@ struct ScoreReader {
             r.error(s.pos,
                     "[[sample]]: dur must be positive, 0 (to its end) or -1 (until the end)");
         if (!(s.speed > 0)) r.error(s.pos, "[[sample]]: speed must be above 0");
+        if (s.chan > session.audioOutputs)
+            r.error(s.pos,
+                    fmt::format("[[sample]]: chan {} is past the session's {} output{}", s.chan,
+                                session.audioOutputs, session.audioOutputs == 1 ? "" : "s"));
         if (s.skip < 0) r.error(s.pos, "[[sample]]: skip must be 0 or more");
         if (!(s.pan == -1 || (s.pan >= 0 && s.pan <= 1)))
             r.error(s.pos, "[[sample]]: pan is 0 (left) to 1 (right), or -1 (chan alone)");
@@ -218,8 +236,8 @@ struct ScoreReader {
         for (std::size_t i = 2; i < a.pairs.size(); i += 2)
             if (a.pairs[i] < a.pairs[i - 2])
                 r.error(a.pos, "[[automate]]: times must not decrease");
-        if (!a.pairs.empty() && a.pairs[0] < 0)
-            r.error(a.pos, "[[automate]]: times must be 0 or more");
+        if (!a.pairs.empty() && (a.pairs[0] < 0 || a.pairs[a.pairs.size() - 2] > kMaxSeconds))
+            r.error(a.pos, fmt::format("[[automate]]: times must be from 0 to {} s", kMaxSeconds));
         return a;
     }
 

@@ -37,7 +37,8 @@ SamplePlay samplePlay(const SoundTable& table, double dur, int chan, double gain
                            "or more");
     SamplePlay p;
     p.dur = dur != 0 ? dur : (loop ? -1 : (table.duration() - skip) / speed);
-    p.args = {{"itab", static_cast<double>(table.number)},
+    p.args = {{"itab", static_cast<double>(table.channels[0])},
+              {"itab2", static_cast<double>(table.channels[1])},
               {"ichan", static_cast<double>(chan)},
               {"kgain", gain},
               {"kspeed", speed},
@@ -84,21 +85,22 @@ std::optional<ExactTiming> exactTiming(std::int64_t start, std::int64_t frames, 
 }
 
 const Instr& samplePlayer() {
+    // A phase (lphasor: a start, a loop) read with cubic interpolation (table3), a table
+    // a channel. (loscil3 leaves the right channel's first frames unwritten when a note
+    // starts inside a cycle, and loscilx clears its own pointers there: both in 6.18.)
     static const Instr player(kSamplePlayer, R"(
-|itab, ichan=1, kgain=1, kspeed=1, kpan=-1, iskip=0, iloop=0|
-ichans = ftchnls(itab)
+|itab, itab2=-1, ichan=1, kgain=1, kspeed=1, kpan=-1, iskip=0, iloop=0|
 iframes = nsamp(itab)
 istart = limit(iskip * ftsr(itab), 0, iframes - 1)
-if ichans == 1 then
-  a1 loscilx kgain, kspeed, itab, 4, 1, istart, iloop, 0, iframes
-  if kpan < 0 then
-    outch ichan, a1
-  else
-    outch ichan, a1 * cos(kpan * $M_PI_2), ichan + 1, a1 * sin(kpan * $M_PI_2)
-  endif
-else
-  a1, a2 loscilx kgain, kspeed, itab, 4, 1, istart, iloop, 0, iframes
+aphs lphasor kspeed * ftsr(itab) / sr, 0, iframes, iloop, istart
+a1 = table3:a(aphs, itab) * kgain
+if itab2 >= 0 then
+  a2 = table3:a(aphs, itab2) * kgain
   outch ichan, a1, ichan + 1, a2
+elseif kpan < 0 then
+  outch ichan, a1
+else
+  outch ichan, a1 * cos(kpan * $M_PI_2), ichan + 1, a1 * sin(kpan * $M_PI_2)
 endif
 )",
                               {}, "", "plays a table read from a sound file");
@@ -127,6 +129,7 @@ Session::Session(Engine& engine, SessionOptions options)
     sizes.audioBuses = options_.numAudioBuses;
     sizes.controlBuses = options_.numControlBuses;
     sizes.ports = options_.numPorts;
+    sizes.pairs = options_.numPairs;
     sizes.numPriorities = options_.numPriorities;
     if (auto err = engine_.compile(support::orchestra(sizes)))
         throw SessionError("the session's support code failed to compile: " + err->message);
@@ -140,6 +143,7 @@ Session::Session(Engine& engine, SessionOptions options)
     kbus_ = table(support::kControlBusTableChannel, kbusTable_);
     ports_ = table(support::kPortTableChannel, portTable_);
     table(support::kTimingTableChannel, timingTable_);
+    pairs_ = table(support::kPairsTableChannel, pairsTable_);
     audioBusCountChannel_ = channelId(support::kAudioBusCountChannel);
     const double silence[] = {support::kSilenceInstr, 0, -1};
     const double clear[] = {static_cast<double>(support::busClearInstr(options_.numPriorities)), 0,
@@ -540,20 +544,32 @@ void Session::scheduleAutomation(int table, int index, std::span<const double> p
     if (queue_.full())
         throw SessionError(
             fmt::format("too many pending events (more than {})", options_.maxPendingEvents));
-    // Times are relative to the first breakpoint, which is when the automation starts.
-    std::vector<double> shifted(pairs.begin(), pairs.end());
-    for (std::size_t i = 0; i < shifted.size(); i += 2)
-        shifted[i] -= pairs[0];
-    const int pairsTable = engine_.makeTable(shifted);
     const double cycle = static_cast<double>(engine_.ksmps()) / engine_.sr();
+    const auto begin = frame + static_cast<std::int64_t>(std::llround(pairs[0] * engine_.sr()));
+    const double length = pairs[pairs.size() - 2] - pairs[0] + 2 * cycle;
+    // The pairs go to the session's pairs table, where the automation instr reads them:
+    // written now (journaled, so an exported .csd writes them too), kept until it is over.
+    const auto size = static_cast<int>(pairs.size());
+    const int offset =
+        allocPairs(size, begin + static_cast<std::int64_t>(std::ceil(length * engine_.sr())) +
+                             engine_.ksmps());
+    if (offset < 0)
+        throw SessionError(fmt::format("automation of {} breakpoints: more than the {} "
+                                       "numbers the session holds for automation at once",
+                                       pairs.size() / 2, options_.numPairs));
+    for (int i = 0; i < size; i += 2) { // times relative to the first breakpoint
+        store(pairsTable_, offset + i, pairs[static_cast<std::size_t>(i)] - pairs[0]);
+        store(pairsTable_, offset + i + 1, pairs[static_cast<std::size_t>(i) + 1]);
+    }
     const int record = freeAutomations_.back();
     freeAutomations_.pop_back();
     automations_[static_cast<std::size_t>(record)] = {support::kAutomationInstr + 0.0,
                                                       0,
-                                                      shifted[shifted.size() - 2] + 2 * cycle,
+                                                      length,
                                                       static_cast<double>(index),
                                                       static_cast<double>(table),
-                                                      static_cast<double>(pairsTable),
+                                                      static_cast<double>(offset),
+                                                      static_cast<double>(size),
                                                       static_cast<double>(mode.shape),
                                                       mode.exponent,
                                                       overtake ? 1.0 : 0.0,
@@ -562,11 +578,26 @@ void Session::scheduleAutomation(int table, int index, std::span<const double> p
                                                       ahead};
     QueuedEvent q;
     q.kind = QueuedEvent::automation;
-    q.frame = frame + static_cast<std::int64_t>(std::llround(pairs[0] * engine_.sr()));
+    q.frame = begin;
     q.slot = slot;
     q.generation = generation;
     q.target = record;
     enqueue(q);
+}
+
+// First fit in the pairs table, among blocks whose automation is not over by now.
+int Session::allocPairs(int size, std::int64_t end) {
+    const auto now = engine_.frame();
+    std::erase_if(pairBlocks_, [&](const PairsBlock& b) { return b.end <= now; });
+    int at = 0;
+    auto it = pairBlocks_.begin();
+    for (; it != pairBlocks_.end(); ++it) {
+        if (it->offset - at >= size) break;
+        at = it->offset + it->size;
+    }
+    if (at + size > options_.numPairs) return -1;
+    pairBlocks_.insert(it, PairsBlock{at, size, end});
+    return at;
 }
 
 void Session::automateAt(const Synth& synth, int control, std::span<const double> pairs,
@@ -726,12 +757,18 @@ void Session::automateBus(const Bus& bus, std::span<const double> pairs, Automat
 // Tables -------------------------------------------------------------------------
 
 SoundTable Session::readSoundfile(const std::string& path, int channel) {
+    return describeSoundTable(engine_.readSoundFile(path, channel), channel == 0 ? path : "");
+}
+
+SoundTable Session::describeSoundTable(int number, const std::string& path) {
     SoundTable t;
-    t.number = engine_.readSoundFile(path, channel);
-    t.sr = engine_.evalCode(fmt::format("return ftsr({})", t.number));
-    t.nchnls = static_cast<int>(engine_.evalCode(fmt::format("return ftchnls({})", t.number)));
-    t.frames =
-        static_cast<std::int64_t>(engine_.evalCode(fmt::format("return nsamp({})", t.number)));
+    t.number = number;
+    t.sr = engine_.evalCode(fmt::format("return ftsr({})", number));
+    t.nchnls = static_cast<int>(engine_.evalCode(fmt::format("return ftchnls({})", number)));
+    t.frames = static_cast<std::int64_t>(engine_.evalCode(fmt::format("return nsamp({})", number)));
+    t.channels = {number, -1};
+    if (t.nchnls >= 2 && !path.empty())
+        t.channels = {engine_.readSoundFile(path, 1), engine_.readSoundFile(path, 2)};
     return t;
 }
 
@@ -762,6 +799,8 @@ void Session::store(int table, int index, double value) noexcept {
         ports_[i] = value;
     else if (table == timingTable_)
         engine_.table(timingTable_)[i] = value;
+    else if (table == pairsTable_)
+        pairs_[i] = value;
     journal_.tableWrite(engine_.frame(), table, index, value);
 }
 
@@ -921,13 +960,23 @@ bool Session::performCycle() noexcept {
     // Csound holds Engine::kEventsPerCycle event nodes: more events in one cycle would
     // allocate, so the rest wait for the next cycle (a stop sorts before a start of its
     // frame, so a cut never puts a start before the stop that makes room for it).
+    // Only what reaches Csound counts: not the start of an instance stopped before it
+    // started (a note stolen in the same cycle), nor the stop of one that is over.
+    auto reachesCsound = [&](const Due& d) {
+        if (d.hostWrite) return false;
+        const auto* s = slots_.live(d.event.slot, d.event.generation);
+        if (d.event.kind == QueuedEvent::start) return s != nullptr && !s->started;
+        if (d.event.kind == QueuedEvent::stop) return s != nullptr;
+        return true;
+    };
     int events = 0;
     for (const auto& d : due_) {
-        if (!d.hostWrite && events == Engine::kEventsPerCycle) {
+        const bool counts = reachesCsound(d);
+        if (counts && events == Engine::kEventsPerCycle) {
             defer(d);
             continue;
         }
-        if (!d.hostWrite) ++events;
+        if (counts) ++events;
         dispatch(d);
     }
     const bool ok = engine_.performKsmps();

@@ -562,6 +562,12 @@ void detail::checkArgs(Reader& r, const SessionSpec& spec, const std::string& in
                                             name, didYouMean(name, names)));
                 continue;
             }
+            if (instr.maxPfield() < 5) {
+                r.error(sv.pos, fmt::format("{}: instr '{}' reads no pfields (its k-args are "
+                                            "given by name), not {}",
+                                            where, instrName, name));
+                continue;
+            }
             if (pfield < 5 || pfield > instr.maxPfield()) {
                 r.error(sv.pos, fmt::format("{}: instr '{}' reads pfields p5 to p{}, not {}{}",
                                             where, instrName, instr.maxPfield(), name,
@@ -638,6 +644,9 @@ void detail::parseTables(Reader& r, const toml::table& root, const std::string& 
             ts.size = r.integer(t, "size", where, 1, kMaxTableSize).value_or(0);
             if (ts.size == 0) r.error(ts.pos, fmt::format("{} needs size", where));
             ts.values = r.numbers(t, "args", where);
+            if (ts.values.empty())
+                r.error(ts.pos, fmt::format("{}: GEN{:02} needs its args = [...]", where,
+                                            std::abs(ts.gen)));
         } else {
             ts.source = TableSpec::fromFile;
             ts.file = r.string(t, "file", where).value_or("");

@@ -23,6 +23,7 @@ std::string orchestra(const Sizes& sizes) {
     define("SPINOUT_AUDIO_BUSES", sizes.audioBuses);
     define("SPINOUT_CONTROL_BUSES", sizes.controlBuses);
     define("SPINOUT_PORTS", sizes.ports);
+    define("SPINOUT_PAIRS", sizes.pairs);
     define("SPINOUT_SILENCE_INSTR", kSilenceInstr);
     define("SPINOUT_AUTOMATION_INSTR", kAutomationInstr);
     define("SPINOUT_STOP_INSTR", kStopInstr);
@@ -40,6 +41,7 @@ std::string orchestra(const Sizes& sizes) {
     defineString("SPINOUT_CONTROL_BUS_TABLE_CHANNEL", kControlBusTableChannel);
     defineString("SPINOUT_PORT_TABLE_CHANNEL", kPortTableChannel);
     defineString("SPINOUT_TIMING_TABLE_CHANNEL", kTimingTableChannel);
+    defineString("SPINOUT_PAIRS_TABLE_CHANNEL", kPairsTableChannel);
     defineString("SPINOUT_AUDIO_BUS_COUNT_CHANNEL", kAudioBusCountChannel);
     out += detail::kSupportOrc;
     return out;

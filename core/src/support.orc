@@ -16,6 +16,8 @@ giSpinoutKBus ftgen 0, 0, -$SPINOUT_CONTROL_BUSES, -2, 0
 ; p2 + p3 once the init pass is over, in doubles; the host computes values that give
 ; the exact frames (Session::exactTiming).
 $SPINOUT_TIMING_TABLE ftgen 0, 0, -$SPINOUT_SLOTS*2, -2, 0
+; The automations' breakpoints (time, value, ...), written by the host in blocks.
+giSpinoutPairs ftgen 0, 0, -$SPINOUT_PAIRS, -2, 0
 ; A port's value as automation moves it (the host reads it back every cycle).
 giSpinoutPorts ftgen 0, 0, -$SPINOUT_PORTS, -2, 0
 ; The tables' numbers reach the host through channels: fixed high numbers would
@@ -26,6 +28,7 @@ chnset giSpinoutGen, $SPINOUT_GENERATION_TABLE_CHANNEL
 chnset giSpinoutKBus, $SPINOUT_CONTROL_BUS_TABLE_CHANNEL
 chnset giSpinoutPorts, $SPINOUT_PORT_TABLE_CHANNEL
 chnset $SPINOUT_TIMING_TABLE, $SPINOUT_TIMING_TABLE_CHANNEL
+chnset giSpinoutPairs, $SPINOUT_PAIRS_TABLE_CHANNEL
 gaSpinoutBus[] init $SPINOUT_AUDIO_BUSES
 ; 1 while the voices are warmed up at load (their init passes run, nothing sounds)
 $SPINOUT_WARM_UP_FLAG init 0
@@ -68,43 +71,43 @@ instr $SPINOUT_SILENCE_INSTR
 endin
 
 ; Automation, the one implementation of the curve shapes (events, buses, ports):
-; p4 target index, p5 target table, p6 pairs table (time, value, ...; times from
-; 0), p7 shape (0 linear, 1 cos, 2 expon, 3 smooth), p8 exponent, p9 overtake
-; (start from the target's current value), p10 slot (-1: none), p11 the slot's
-; generation: automation of an instance that ended stops; p12 seconds the curve
-; is read ahead of the cycle it runs in (a port takes a cycle's value at the next).
+; p4 target index, p5 target table, p6 where its pairs start in giSpinoutPairs (time,
+; value, ...; times from 0), p7 how many numbers, p8 shape (0 linear, 1 cos, 2 expon,
+; 3 smooth), p9 exponent, p10 overtake (start from the target's current value), p11
+; slot (-1: none), p12 the slot's generation: automation of an instance that ended
+; stops; p13 seconds the curve is read ahead of the cycle it runs in (a port takes a
+; cycle's value at the next).
 instr $SPINOUT_AUTOMATION_INSTR
   itarget = p4
   iftarget = p5
-  ipairs = p6
-  ishape = p7
-  iexp = p8
-  islot = p10
-  igen = p11
-  inum = ftlen(ipairs) / 2
-  if p9 == 1 then
-    tabw_i tab_i(itarget, iftarget), 1, ipairs
+  ioff = p6
+  inum = p7 / 2
+  ishape = p8
+  iexp = p9
+  islot = p11
+  igen = p12
+  if p10 == 1 then
+    tabw_i tab_i(itarget, iftarget), ioff + 1, giSpinoutPairs
   endif
-  ftfree ipairs, 1
   kcount init 0
   if islot >= 0 then
     if tab:k(islot, giSpinoutGen) != igen then
       turnoff
     endif
   endif
-  kt = kcount * ksmps / sr + p12
+  kt = kcount * ksmps / sr + p13
   kcount += 1
   kidx init 0
-  while kidx < inum - 2 && kt >= tab:k(kidx*2 + 2, ipairs) do
+  while kidx < inum - 2 && kt >= tab:k(ioff + kidx*2 + 2, giSpinoutPairs) do
     kidx += 1
   od
-  kv0 = tab:k(kidx*2 + 1, ipairs)
+  kv0 = tab:k(ioff + kidx*2 + 1, giSpinoutPairs)
   if inum < 2 then
     kv = kv0
   else
-    kt0 = tab:k(kidx*2, ipairs)
-    kt1 = tab:k(kidx*2 + 2, ipairs)
-    kv1 = tab:k(kidx*2 + 3, ipairs)
+    kt0 = tab:k(ioff + kidx*2, giSpinoutPairs)
+    kt1 = tab:k(ioff + kidx*2 + 2, giSpinoutPairs)
+    kv1 = tab:k(ioff + kidx*2 + 3, giSpinoutPairs)
     kx = kt1 > kt0 ? limit((kt - kt0) / (kt1 - kt0), 0, 1) : 1
     if ishape == 1 then
       kx = (1 - cos(kx * $M_PI)) / 2

@@ -12,6 +12,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -75,8 +77,9 @@ velocity = "kamp"
 voices = 8
 )";
 
+// one folder per test process: ctest runs tests in parallel, and each writes the session
 fs::path dir() {
-    const auto d = fs::temp_directory_path() / "spinout_attack_test";
+    const auto d = fs::temp_directory_path() / fmt::format("spinout_attack_test_{}", ::getpid());
     fs::create_directories(d);
     return d;
 }

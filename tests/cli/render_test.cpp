@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -129,9 +130,11 @@ TEST(Render, PortAutomationIsTheCurveAtEveryCycle) {
                                "pairs = [{}, {}, {}, {}]\n",
                                l.time, l.mode, l.first, l.from, l.first + 1.0, l.to);
     }
-    const auto m = renderMono(
-        fmt::format("'{}' --score '{}' --duration 6.5", stepsSession().string(), score.string()),
-        "automate");
+    const auto trace = t::tmp("automate.csv");
+    const auto m = renderMono(fmt::format("'{}' --score '{}' --duration 6.5 --trace level "
+                                          "--trace-file '{}'",
+                                          stepsSession().string(), score.string(), trace.string()),
+                              "automate");
     ASSERT_EQ(m.size(), static_cast<std::size_t>(6.5 * kSr));
     // what the port holds in each cycle: the latest lane that has begun, at the cycle's start
     auto expected = [&](std::int64_t cycleStart) {
@@ -161,6 +164,20 @@ TEST(Render, PortAutomationIsTheCurveAtEveryCycle) {
     }
     EXPECT_EQ(wrongCycles, 0);
     EXPECT_EQ(unevenCycles, 0) << "the value changes inside a cycle";
+    // the trace says the same: the port's value for the cycle that sounds at each time
+    std::ifstream in(trace);
+    std::string line;
+    std::getline(in, line);
+    int rows = 0, wrongRows = 0;
+    while (std::getline(in, line)) {
+        double time = 0, value = 0;
+        ASSERT_EQ(std::sscanf(line.c_str(), "%lf,%lf", &time, &value), 2) << line;
+        const auto at = static_cast<std::int64_t>(std::llround(time * kSr));
+        if (std::fabs(value - expected(at)) > 1e-6) ++wrongRows;
+        ++rows;
+    }
+    EXPECT_EQ(rows, static_cast<int>(6.5 * kSr / kKsmps));
+    EXPECT_EQ(wrongRows, 0);
     // the second lane waits for its first breakpoint: 1.0 (the first lane's end) until 2.25 s
     EXPECT_DOUBLE_EQ(m[static_cast<std::size_t>(2.24 * kSr)], 1.0);
 }

@@ -323,3 +323,46 @@ TEST(Semantics, DurationIsTheFilesLength) {
         render("tail", "[[event]]\ninstr = \"dc\"\ntime = 0\ndur = 0.5\n", "--tail 0.25");
     EXPECT_EQ(b.size(), at(0.75));
 }
+
+// A stereo sample keeps its channels apart, from a start inside a cycle, at any ksmps
+// (Csound 6.18's loscil3 and loscilx each mishandle such a start).
+TEST(Semantics, AStereoSampleKeepsItsChannelsAtAnyKsmps) {
+    const auto wav = t::tmp("stereo220_330.wav");
+    {
+        SoundFileWriter w(wav.string(), 48000, 2);
+        std::vector<double> buf(2 * 48000);
+        for (std::size_t i = 0; i < 48000; ++i) {
+            const double x = static_cast<double>(i) / 48000.0;
+            buf[2 * i] = 0.5 * std::sin(2 * M_PI * 220 * x);
+            buf[2 * i + 1] = 0.5 * std::sin(2 * M_PI * 330 * x);
+        }
+        w.write(buf.data(), 48000);
+        w.commit();
+    }
+    const auto session = t::tmp("stereo.toml");
+    std::ofstream(session) << R"([session]
+name = "Stereo"
+uri = "urn:spinout:test-stereo"
+kind = "effect"
+audio_inputs = 0
+[instr.none]
+body = "a0 = 0"
+)";
+    const auto score = t::tmp("stereo.score.toml");
+    std::ofstream(score) << fmt::format("[table.s]\nfile = \"{}\"\n[[sample]]\ntable = \"s\"\n"
+                                        "time = 0.3001\n",
+                                        wav.filename().string());
+    for (int ksmps : {1, 64, 128, 1000}) {
+        const auto out = t::tmp("stereo.wav");
+        const auto r = t::run(fmt::format("render '{}' --score '{}' --ksmps {} -o '{}'",
+                                          session.string(), score.string(), ksmps, out.string()));
+        ASSERT_EQ(r.status, 0) << r.output;
+        const auto a = readSoundFile(out.string());
+        const auto left = a.channel(0), right = a.channel(1);
+        EXPECT_EQ(t::peak(t::window(left, kSr, 0, 0.3)), 0) << ksmps; // nothing before it
+        EXPECT_EQ(t::onset(left, 1e-9), at(0.3001) + 1) << ksmps;     // sin(0) = 0 first
+        EXPECT_NEAR(t::frequency(t::window(left, kSr, 0.4, 1.2), kSr), 220, 0.5) << ksmps;
+        EXPECT_NEAR(t::frequency(t::window(right, kSr, 0.4, 1.2), kSr), 330, 0.5) << ksmps;
+        EXPECT_NEAR(t::peak(t::window(right, kSr, 0.4, 1.2)), 0.5, 0.01) << ksmps;
+    }
+}

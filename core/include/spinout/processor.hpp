@@ -16,6 +16,7 @@
 #include "spinout/watchdog.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -101,7 +102,13 @@ public:
     // A Csound runtime error (INIT ERROR, PERF ERROR) in the session's terms: the
     // template's name and the session file's line instead of instrument numbers.
     // Nothing for any other message.
-    std::optional<Diagnostic> runtimeError(std::string_view csoundMessage) const;
+    // `before`: what Csound said before it that may say why ("... Failed to open file x").
+    std::optional<Diagnostic> runtimeError(std::string_view csoundMessage,
+                                           std::string_view before = {}) const;
+    // Empties Csound's message ring: each message to onMessage, and each runtime error, in
+    // the session's terms, to onError as well. Off the audio thread (worker, renderer).
+    void drainMessages(const std::function<void(MessageLevel, const char*)>& onMessage,
+                       const std::function<void(const Diagnostic&)>& onError);
     // For a watchdog, on its own thread, while the thread that drives this processor is
     // stuck inside Csound: the instr, opcode and session line running now ("" unknown).
     std::string whereStuck() const;

@@ -81,6 +81,7 @@ struct SessionOptions {
     int numPorts = 256;          // rows of the port table (automatable host values)
     int maxPendingEvents = 4096; // the event queue's capacity, starts included
     int maxAutomations = 1024;   // automations waiting to start
+    int numPairs = 16384;        // breakpoint numbers (times and values) of automation at once
     bool journal = false;        // keep the journal (for a .csd); allocates, so never in a plugin
 };
 
@@ -93,6 +94,9 @@ struct SoundTable {
     double sr = 0;
     int nchnls = 0;
     std::int64_t frames = 0;
+    // Its first two channels as tables of one channel each, for the sample player (a
+    // mono table's own number, and -1).
+    std::array<int, 2> channels = {0, -1};
     double duration() const { return sr > 0 ? static_cast<double>(frames) / sr : 0.0; }
 };
 
@@ -203,6 +207,9 @@ public:
     int makeTable(std::span<const double> data) { return engine_.makeTable(data); }
     int makeTable(std::size_t size) { return engine_.makeTable(size); }
     SoundTable readSoundfile(const std::string& path, int channel = 0);
+    // What a table made from a sound file holds (`path` given when it interleaves channels:
+    // its first two are then read again, one to a table).
+    SoundTable describeSoundTable(int number, const std::string& path = {});
     // Plays a table read by readSoundfile at its own pitch times speed, from `skip`
     // seconds in. dur 0: to its end. pan -1: to `chan` alone; 0..1: left to right.
     Synth playSample(const SoundTable& table, double delay = 0, double dur = 0, int chan = 1,
@@ -234,7 +241,7 @@ private:
         std::uint64_t portSet = 0;      // which of portValues were set
     };
     // An automation waiting to start: its pfields (p2 set at dispatch).
-    using AutomationEvent = std::array<double, 12>;
+    using AutomationEvent = std::array<double, 13>;
     // An action of the coming cycle, put in Csound's score order before dispatch.
     struct Due {
         QueuedEvent event;
@@ -252,6 +259,7 @@ private:
                             AutomationMode mode, std::int64_t frame, bool overtake, int slot,
                             std::uint32_t generation, double ahead = 0);
     bool inComingCycle(std::int64_t frame) const noexcept;
+    int allocPairs(int size, std::int64_t end);
     bool enqueue(const QueuedEvent& e) noexcept;
     bool write(const QueuedEvent& q) noexcept;
     void apply(const QueuedEvent& q) noexcept;
@@ -283,8 +291,14 @@ private:
     int audioBusCountChannel_ = -1;
     // Csound's tables: numbers and data
     int ctlTable_ = 0, aliveTable_ = 0, genTable_ = 0, kbusTable_ = 0, portTable_ = 0;
-    int timingTable_ = 0;
-    std::span<double> ctl_, alive_, gen_, kbus_, ports_;
+    int timingTable_ = 0, pairsTable_ = 0;
+    std::span<double> ctl_, alive_, gen_, kbus_, ports_, pairs_;
+    // the pairs table's blocks in use, by offset; each until its automation is over
+    struct PairsBlock {
+        int offset = 0, size = 0;
+        std::int64_t end = 0;
+    };
+    std::vector<PairsBlock> pairBlocks_;
 };
 
 } // namespace spinout

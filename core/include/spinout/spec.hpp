@@ -72,6 +72,9 @@ struct InstrSpec {
     std::shared_ptr<const Instr> instr; // the parsed template
 };
 
+// The longest time anything is given (a render's length, a score's times): 11.6 days.
+inline constexpr double kMaxSeconds = 1e6;
+
 // The most points a table of a session file may have (the memory budget of a table).
 inline constexpr int kMaxTableSize = 1 << 24;
 

@@ -9,13 +9,14 @@
 namespace spinout::support {
 
 // Instrument numbers. Internal instrs come before every template's, so in each
-// cycle silence is written first and stops and automation act before the voices.
+// cycle silence is written first and stops and automation act before the voices; in an
+// exported .csd the host's writes replay before an automation that starts with them.
 inline constexpr int kSilenceInstr = 1;
-inline constexpr int kAutomationInstr = 2;
-inline constexpr int kStopInstr = 3;
-inline constexpr int kTableWriteInstr = 4;   // a host's table write, replayed by a .csd
-inline constexpr int kChannelWriteInstr = 5; // a host's channel write, replayed by a .csd
-inline constexpr int kEndInstr = 6;          // a .csd's end (csd.cpp): nothing plays past it
+inline constexpr int kTableWriteInstr = 2;   // a host's table write, replayed by a .csd
+inline constexpr int kChannelWriteInstr = 3; // a host's channel write, replayed by a .csd
+inline constexpr int kAutomationInstr = 4;
+inline constexpr int kStopInstr = 5;
+inline constexpr int kEndInstr = 6; // a .csd's end (csd.cpp): nothing plays past it
 // Template `index` at `priority` is instr priority * kPriorityStride + index:
 // a higher priority runs later in each cycle.
 inline constexpr int kPriorityStride = 1000;
@@ -45,6 +46,7 @@ inline constexpr const char* kGenerationTableChannel = "spinout.table.generation
 inline constexpr const char* kControlBusTableChannel = "spinout.table.controlbus";
 inline constexpr const char* kPortTableChannel = "spinout.table.ports";
 inline constexpr const char* kTimingTableChannel = "spinout.table.timing";
+inline constexpr const char* kPairsTableChannel = "spinout.table.pairs";
 inline constexpr const char* kAudioBusCountChannel = "spinout.audio_buses";
 
 struct Sizes {
@@ -52,7 +54,8 @@ struct Sizes {
     int maxControls = 32; // k-args per instr
     int audioBuses = 64;
     int controlBuses = 256;
-    int ports = 256; // rows of the port table
+    int ports = 256;   // rows of the port table
+    int pairs = 16384; // automation breakpoints (times and values) in flight
     int numPriorities = 10;
 };
 
