@@ -24,12 +24,14 @@
 #include <lv2/midi/midi.h>
 #include <lv2/patch/patch.h>
 #include <lv2/state/state.h>
+#include <lv2/time/time.h>
 #include <lv2/urid/urid.h>
 #include <lv2/worker/worker.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -45,9 +47,10 @@ namespace spinout::lv2 {
 namespace {
 
 // Limits, all fixed at instantiation so that run() never grows anything.
-constexpr std::size_t kMaxMidiPerBlock = 4096; // MIDI events taken per run(); more are dropped
-constexpr std::size_t kMaxPathBytes = 4096;    // a session path in a patch:Set
-constexpr int kMaxAudioChannels = 64;          // the session file's limit on audio ports
+constexpr std::size_t kMaxMidiPerBlock = 4096;     // MIDI events taken per run(); more are dropped
+constexpr std::size_t kMaxPositionsPerBlock = 256; // time:Position objects taken per run()
+constexpr std::size_t kMaxPathBytes = 4096;        // a session path in a patch:Set
+constexpr int kMaxAudioChannels = 64;              // the session file's limit on audio ports
 
 // State keys of the loader. The path's key is the parameter itself (as in
 // lv2-examples' sampler), so that a state file can name just a session file.
@@ -55,14 +58,20 @@ constexpr const char* kStateText = "urn:spinout:state#sessionText";
 constexpr const char* kStatePicked = "urn:spinout:state#pickedControls";
 
 struct Urids {
-    LV2_URID atom_Int, atom_Object, atom_Blank, atom_Path, atom_Sequence, atom_String, atom_URID;
+    LV2_URID atom_Int, atom_Long, atom_Float, atom_Double;
+    LV2_URID atom_Object, atom_Blank, atom_Path, atom_Sequence, atom_String, atom_URID;
     LV2_URID midi_MidiEvent;
     LV2_URID patch_Get, patch_Set, patch_property, patch_value;
+    LV2_URID time_Position, time_bar, time_barBeat, time_beat, time_beatUnit, time_beatsPerBar,
+        time_beatsPerMinute, time_speed, time_frame;
     LV2_URID loader_session, state_text, state_picked;
 
     void map(LV2_URID_Map* m) {
         auto u = [&](const char* uri) { return m->map(m->handle, uri); };
         atom_Int = u(LV2_ATOM__Int);
+        atom_Long = u(LV2_ATOM__Long);
+        atom_Float = u(LV2_ATOM__Float);
+        atom_Double = u(LV2_ATOM__Double);
         atom_Object = u(LV2_ATOM__Object);
         atom_Blank = u(LV2_ATOM__Blank);
         atom_Path = u(LV2_ATOM__Path);
@@ -74,6 +83,15 @@ struct Urids {
         patch_Set = u(LV2_PATCH__Set);
         patch_property = u(LV2_PATCH__property);
         patch_value = u(LV2_PATCH__value);
+        time_Position = u(LV2_TIME__Position);
+        time_bar = u(LV2_TIME__bar);
+        time_barBeat = u(LV2_TIME__barBeat);
+        time_beat = u(LV2_TIME__beat);
+        time_beatUnit = u(LV2_TIME__beatUnit);
+        time_beatsPerBar = u(LV2_TIME__beatsPerBar);
+        time_beatsPerMinute = u(LV2_TIME__beatsPerMinute);
+        time_speed = u(LV2_TIME__speed);
+        time_frame = u(LV2_TIME__frame);
         loader_session = u(kLoaderSessionParam);
         state_text = u(kStateText);
         state_picked = u(kStatePicked);
@@ -205,6 +223,7 @@ struct Plugin {
     float* latency = nullptr;
     std::vector<float*> controls; // the session's ports: inputs and outputs, in file order
     std::vector<MidiMessage> midi;
+    std::vector<TimePosition> positions;
 };
 
 void logMessages(Plugin& p, Processor& proc) {
@@ -311,9 +330,10 @@ LV2_Handle instantiate(const LV2_Descriptor* descriptor, double rate, const char
         p->layout = PortLayout::of(shape, static_cast<int>(shape.ports.size()),
                                    PortLayout::needsEvents(shape));
     }
-    // Atom ports need urid:map; the loader needs the worker to load; a plain effect
-    // needs nothing (lv2apply runs it). The Turtle says the same.
-    const bool events = p->layout.events >= 0;
+    // MIDI ports need urid:map; the loader needs the worker to load; a plain effect
+    // needs nothing (lv2apply runs it), nor does an effect's time input (it then takes
+    // no positions). The Turtle says the same.
+    const bool events = p->layout.events >= 0 && !p->layout.timeOnly;
     void *log = nullptr, *map = nullptr, *schedule = nullptr;
     const char* missing = lv2_features_query(features, LV2_LOG__log, &log, false, LV2_URID__map,
                                              &map, events, LV2_WORKER__schedule, &schedule,
@@ -336,6 +356,7 @@ LV2_Handle instantiate(const LV2_Descriptor* descriptor, double rate, const char
     p->audio.assign(static_cast<std::size_t>(p->layout.numIn + p->layout.numOut), nullptr);
     p->controls.assign(static_cast<std::size_t>(p->layout.numControls), nullptr);
     p->midi.reserve(kMaxMidiPerBlock);
+    p->positions.reserve(kMaxPositionsPerBlock);
     return p.release();
 }
 
@@ -352,7 +373,7 @@ void connectPort(LV2_Handle h, uint32_t port, void* data) {
         p.notify = static_cast<LV2_Atom_Sequence*>(data);
     else if (i == l.latency)
         p.latency = static_cast<float*>(data);
-    else if (i >= l.controls && i < l.total)
+    else if (i >= l.controls && i < l.controls + l.numControls)
         p.controls[static_cast<std::size_t>(i - l.controls)] = static_cast<float*>(data);
 }
 
@@ -382,9 +403,56 @@ void handlePatch(Plugin& p, const LV2_Atom_Object* obj) {
                               buf);
 }
 
-// Audio thread: the events port's MIDI into p.midi, its patch messages handled.
+// Audio thread: a number atom of any of the four numeric types.
+bool numberOf(const Urids& u, const LV2_Atom* a, double& out) {
+    if (a == nullptr) return false;
+    if (a->type == u.atom_Float && a->size >= sizeof(float))
+        out = reinterpret_cast<const LV2_Atom_Float*>(a)->body;
+    else if (a->type == u.atom_Double && a->size >= sizeof(double))
+        out = reinterpret_cast<const LV2_Atom_Double*>(a)->body;
+    else if (a->type == u.atom_Int && a->size >= sizeof(int32_t))
+        out = reinterpret_cast<const LV2_Atom_Int*>(a)->body;
+    else if (a->type == u.atom_Long && a->size >= sizeof(int64_t))
+        out = static_cast<double>(reinterpret_cast<const LV2_Atom_Long*>(a)->body);
+    else
+        return false;
+    return true;
+}
+
+// Audio thread: a time:Position (eg-metro's reading), with the values it gives.
+TimePosition positionOf(const Urids& u, const LV2_Atom_Object* obj, int64_t frame) {
+    const LV2_Atom *bar = nullptr, *barBeat = nullptr, *beat = nullptr, *beatUnit = nullptr,
+                   *beatsPerBar = nullptr, *bpm = nullptr, *speed = nullptr, *hostFrame = nullptr;
+    lv2_atom_object_get(obj, u.time_bar, &bar, u.time_barBeat, &barBeat, u.time_beat, &beat,
+                        u.time_beatUnit, &beatUnit, u.time_beatsPerBar, &beatsPerBar,
+                        u.time_beatsPerMinute, &bpm, u.time_speed, &speed, u.time_frame, &hostFrame,
+                        0);
+    TimePosition tp;
+    tp.frame = static_cast<std::uint32_t>(std::max<int64_t>(0, frame));
+    HostTime& t = tp.time;
+    const auto take = [&](const LV2_Atom* a, HostTime::Field f, double& to) {
+        if (numberOf(u, a, to)) t.fields |= f;
+    };
+    take(bar, HostTime::barField, t.bar);
+    take(barBeat, HostTime::barBeatField, t.barBeat);
+    take(beat, HostTime::beatField, t.beat);
+    take(beatUnit, HostTime::beatUnitField, t.beatUnit);
+    take(beatsPerBar, HostTime::beatsPerBarField, t.beatsPerBar);
+    take(bpm, HostTime::bpmField, t.bpm);
+    take(speed, HostTime::speedField, t.speed);
+    double f = 0;
+    if (numberOf(u, hostFrame, f) && std::isfinite(f)) {
+        t.frame = static_cast<std::int64_t>(std::clamp(f, -9.0e18, 9.0e18));
+        t.fields |= HostTime::frameField;
+    }
+    return tp;
+}
+
+// Audio thread: the events port's MIDI into p.midi, its time positions into p.positions,
+// its patch messages handled.
 void readEvents(Plugin& p) {
     p.midi.clear();
+    p.positions.clear();
     if (p.events == nullptr || p.map == nullptr) return;
     LV2_ATOM_SEQUENCE_FOREACH(p.events, ev) {
         if (ev->body.type == p.urids.midi_MidiEvent) {
@@ -394,9 +462,14 @@ void readEvents(Plugin& p) {
             m.size = static_cast<std::uint8_t>(std::min<uint32_t>(ev->body.size, 3));
             std::memcpy(m.data, LV2_ATOM_BODY_CONST(&ev->body), m.size);
             p.midi.push_back(m);
-        } else if (p.library.loader &&
-                   (ev->body.type == p.urids.atom_Object || ev->body.type == p.urids.atom_Blank)) {
-            handlePatch(p, reinterpret_cast<const LV2_Atom_Object*>(&ev->body));
+        } else if (ev->body.type == p.urids.atom_Object || ev->body.type == p.urids.atom_Blank) {
+            const auto* obj = reinterpret_cast<const LV2_Atom_Object*>(&ev->body);
+            if (obj->body.otype == p.urids.time_Position) {
+                if (p.positions.size() < p.positions.capacity()) // never grow here
+                    p.positions.push_back(positionOf(p.urids, obj, ev->time.frames));
+            } else if (p.library.loader) {
+                handlePatch(p, obj);
+            }
         }
     }
 }
@@ -500,7 +573,7 @@ void run(LV2_Handle h, uint32_t nframes) {
         ins[ch] = p.audio[static_cast<std::size_t>(ch)];
     for (int ch = 0; ch < l.numOut && ch < kMaxAudioChannels; ++ch)
         outs[ch] = p.audio[static_cast<std::size_t>(l.numIn + ch)];
-    proc->process(ins, outs, nframes, p.midi);
+    proc->process(ins, outs, nframes, p.midi, p.positions);
     if (!p.library.loader) // output ports show what the block left in their bus or channel
         for (std::size_t i = 0; i < p.controls.size() && i < proc->numPorts(); ++i)
             if (p.controls[i] != nullptr && proc->spec().ports[i].output)

@@ -72,6 +72,9 @@ void addRenderOptions(CLI::App* cmd, RenderJob& job, std::vector<std::string>& s
     cmd->add_option("--duration", job.duration,
                     "the file's length in seconds (default: the content's end and the tail)");
     cmd->add_option("--tail", job.tail, "seconds rendered after the content (default 2)");
+    cmd->add_option("--bpm", job.bpm,
+                    "the host's tempo for a session with host time, 1 to 1000 (default 120; "
+                    "with --midi the file's tempo map)");
     cmd->add_flag_function(
         "-v,--verbose",
         [&job](std::int64_t) {
@@ -158,6 +161,11 @@ void checkValues(CLI::App* cmd, const RenderJob& job) {
         throw UsageError(
             fmt::format("--ksmps {}: give a number of frames from 1 to 8192", *job.ksmps));
     if (job.duration) checkSeconds("--duration", *job.duration);
+    if (job.bpm && !(std::isfinite(*job.bpm) && *job.bpm >= 1 && *job.bpm <= 1000))
+        throw UsageError(
+            fmt::format("--bpm {}: give a tempo from 1 to 1000 beats a minute", *job.bpm));
+    if (job.bpm && !job.midi.empty())
+        throw UsageError("--bpm: with --midi the MIDI file's tempo map gives the tempo");
     checkSeconds("--tail", job.tail);
 }
 
@@ -310,6 +318,8 @@ int runRender(RenderJob& job, const std::string& output) {
     (void)resolveOutput(output);
     const auto reason = silenceReason(job);
     if (!reason.empty()) std::cerr << "warning: " << reason << "\n";
+    if (job.bpm && !parseSessionFile(job.session).hostTime)
+        std::cerr << "warning: the session takes no host time (host_time): --bpm changes nothing\n";
     ProgressLine progress;
     if (isatty(STDERR_FILENO) != 0)
         job.progress = [&](double done, double total) { progress.update(done, total); };
@@ -361,6 +371,19 @@ std::string valueText(const ArgValue& v) {
     return fmt::format("\"{}\"", std::get<std::string>(v));
 }
 
+// " -> ms at the tempo" for a port converted from beats.
+std::string unitTo(const PortSpec& p) {
+    switch (p.to) {
+    case BeatConversion::seconds:
+        return " -> s at the tempo";
+    case BeatConversion::ms:
+        return " -> ms at the tempo";
+    case BeatConversion::none:
+        break;
+    }
+    return {};
+}
+
 int runInfo(const std::string& path) {
     const auto spec = parseSessionFile(path);
     std::cout << fmt::format(
@@ -368,6 +391,7 @@ int runInfo(const std::string& path) {
         spec.uri, spec.kind == SessionSpec::instrument ? "instrument" : "effect", spec.audioInputs,
         spec.audioOutputs, spec.ksmps);
     if (!spec.doc.empty()) std::cout << "  " << spec.doc << "\n";
+    if (spec.hostTime) std::cout << "  takes the host's tempo and transport (host.* channels)\n";
     std::cout << "instrs:\n";
     for (const auto& is : spec.instrs) {
         const Instr& instr = *is.instr;
@@ -392,7 +416,7 @@ int runInfo(const std::string& path) {
     for (const auto& p : spec.ports)
         std::cout << fmt::format("  {:<12} {:<20} -> {:<18} {} .. {} (default {}{}{})\n", p.symbol,
                                  fmt::format("\"{}\"", p.name), p.targetText, p.min, p.max, p.def,
-                                 p.unit.empty() ? "" : ", " + p.unit,
+                                 p.unit.empty() ? "" : ", " + p.unit + unitTo(p),
                                  p.midiCC ? fmt::format(", cc {}", *p.midiCC) : "");
     if (!spec.presets.empty()) std::cout << "presets:\n";
     for (const auto& p : spec.presets) {

@@ -32,6 +32,62 @@ void checkMessages(Processor& proc, const RenderJob& job) {
 
 } // namespace
 
+std::vector<HostPosition> transportOf(std::span<const TempoChange> tempo,
+                                      std::span<const MeterChange> meter, int sr) {
+    // the meter's segments: where each starts, in quarters, bars and beats of its own
+    struct Segment {
+        double quarter = 0, bar = 0, beat = 0;
+        int numerator = 4, denominator = 4;
+        double barQuarters() const { return numerator * 4.0 / denominator; }
+    };
+    std::vector<Segment> segments{{}};
+    for (const auto& m : meter) {
+        if (m.numerator < 1 || m.denominator < 1) continue;
+        const auto& prev = segments.back();
+        const double dq = std::max(0.0, m.beat - prev.quarter);
+        // a meter changes at a bar line: one that comes inside a bar starts a new bar
+        Segment s{m.beat, prev.bar + std::ceil(dq / prev.barQuarters() - 1e-9),
+                  prev.beat + dq * prev.denominator / 4, m.numerator, m.denominator};
+        if (dq == 0) segments.pop_back(); // a change at the same time replaces the last
+        segments.push_back(s);
+    }
+    std::vector<double> times{0};
+    for (const auto& t : tempo)
+        times.push_back(t.time);
+    for (const auto& m : meter)
+        times.push_back(m.time);
+    std::sort(times.begin(), times.end());
+    times.erase(std::unique(times.begin(), times.end()), times.end());
+    std::vector<HostPosition> out;
+    for (const double time : times) {
+        if (time < 0) continue;
+        // the tempo and the quarter notes at `time`
+        TempoChange at{0, 0, 120};
+        for (const auto& t : tempo)
+            if (t.time <= time) at = t;
+        const double quarter = at.beat + (time - at.time) * at.bpm / 60;
+        Segment seg = segments.front();
+        for (const auto& s : segments)
+            if (s.quarter <= quarter + 1e-9) seg = s;
+        const double dq = std::max(0.0, quarter - seg.quarter);
+        const double bars = dq / seg.barQuarters();
+        HostPosition p;
+        p.frame = static_cast<std::int64_t>(std::llround(time * sr));
+        p.time.fields = HostTime::allFields;
+        p.time.bpm = at.bpm * seg.denominator / 4;
+        p.time.beat = seg.beat + dq * seg.denominator / 4;
+        p.time.bar = seg.bar + std::floor(bars);
+        p.time.barBeat = (bars - std::floor(bars)) * seg.numerator;
+        p.time.beatsPerBar = seg.numerator;
+        p.time.beatUnit = seg.denominator;
+        p.time.speed = 1;
+        p.time.frame = p.frame;
+        if (!out.empty() && out.back().frame == p.frame) out.pop_back();
+        out.push_back(p);
+    }
+    return out;
+}
+
 RenderResult render(const RenderJob& job) {
     SessionSpec spec = parseSessionFile(job.session);
     if (job.ksmps) spec.ksmps = *job.ksmps;
@@ -56,6 +112,8 @@ RenderResult render(const RenderJob& job) {
     if (sr < 1000 || sr > 768000) throw RenderError(fmt::format("--sr {} is out of range", sr));
 
     std::vector<MidiEvent> midi;
+    std::vector<TempoChange> tempo; // the MIDI file's, for a session with host time
+    std::vector<MeterChange> meter;
     if (!job.midi.empty()) {
         try {
             // with --duration, messages past the render's end are left out, not refused
@@ -63,7 +121,10 @@ RenderResult render(const RenderJob& job) {
             if (job.duration)
                 options = {.maxSeconds = *job.duration + std::max(job.tail, 0.0),
                            .dropLater = true};
-            midi = readMidiFile(job.midi, options).events;
+            auto file = readMidiFile(job.midi, options);
+            midi = std::move(file.events);
+            tempo = std::move(file.tempo);
+            meter = std::move(file.meter);
         } catch (const MidiFileError& e) {
             throw RenderError(e.what());
         }
@@ -117,6 +178,12 @@ RenderResult render(const RenderJob& job) {
 
     // The score reaches the processor block by block, as MIDI does.
     ScoreFeeder feeder(proc, score);
+    // So does the host's time, for a session that takes it.
+    std::vector<HostPosition> transport;
+    if (proc.takesHostTime()) {
+        if (tempo.empty()) tempo.push_back({0, 0, job.bpm.value_or(120)});
+        transport = transportOf(tempo, meter, sr);
+    }
 
     double contentEnd = feeder.end();
     if (!midi.empty()) contentEnd = std::max(contentEnd, midi.back().time);
@@ -188,6 +255,8 @@ RenderResult render(const RenderJob& job) {
     for (auto& b : outBufs)
         outPtrs.push_back(b.data());
     std::vector<MidiMessage> blockMidi, stepMidi;
+    std::vector<TimePosition> blockPositions, stepPositions;
+    std::size_t ti = 0;
     std::vector<const float*> ins(inPtrs); // a part of the block, with a score
     std::vector<float*> outs(outPtrs);
     std::vector<float> interleaved(static_cast<std::size_t>(maxBlock) *
@@ -225,12 +294,17 @@ RenderResult render(const RenderJob& job) {
             blockMidi.push_back(m);
         }
         busy("a cycle");
+        blockPositions.clear();
+        for (; ti < transport.size() && transport[ti].frame < pos + n; ++ti)
+            blockPositions.push_back(
+                {static_cast<std::uint32_t>(std::max<std::int64_t>(0, transport[ti].frame - pos)),
+                 transport[ti].time});
         if (feeder.done() && !trace.is_open()) {
-            proc.process(inPtrs.data(), outPtrs.data(), n, blockMidi);
+            proc.process(inPtrs.data(), outPtrs.data(), n, blockMidi, blockPositions);
         } else {
             // the score cycle by cycle: what it hands over at once stays within a cycle's
             // worth (a dense score would fill the session's queue a whole block ahead)
-            std::size_t next = 0;
+            std::size_t next = 0, nextPosition = 0;
             for (std::uint32_t done = 0; done < n;) {
                 const auto step =
                     std::min<std::uint32_t>(n - done, static_cast<std::uint32_t>(proc.latency()));
@@ -247,11 +321,18 @@ RenderResult render(const RenderJob& job) {
                 for (auto& m : stepMidi)
                     m.frame -= done;
                 next = last;
+                stepPositions.clear();
+                for (; nextPosition < blockPositions.size() &&
+                       blockPositions[nextPosition].frame < done + step;
+                     ++nextPosition) {
+                    stepPositions.push_back(blockPositions[nextPosition]);
+                    stepPositions.back().frame -= done;
+                }
                 feeder.feed(pos + done + step);
                 // an input port's value for this cycle is the one it has before it
                 for (std::size_t j = 0; j < traced.size(); ++j)
                     if (!spec.ports[traced[j]].output) row[j] = proc.port(traced[j]);
-                proc.process(ins.data(), outs.data(), step, stepMidi);
+                proc.process(ins.data(), outs.data(), step, stepMidi, stepPositions);
                 done += step;
             }
         }

@@ -3,7 +3,9 @@
 #pragma once
 
 #include "spinout/message_ring.hpp"
+#include "spinout/midi_file.hpp"
 #include "spinout/permission.hpp"
+#include "spinout/processor.hpp"
 #include "spinout/sound_file.hpp"
 
 #include <bitset>
@@ -11,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -35,6 +38,9 @@ struct RenderJob {
     std::vector<std::pair<std::string, double>> sets; // port symbol = value
     int sr = 0;                                       // 0: the input's, else 48000
     std::optional<int> ksmps;
+    // The host's tempo for a session with host time, the transport playing from the start
+    // in 4/4; without it 120, or a MIDI file's tempo map and meter.
+    std::optional<double> bpm;
     std::optional<double> duration; // the file's length; default: the content's end + tail
     double tail = 2.0;              // after the content's end
     SoundFormat format;
@@ -68,5 +74,19 @@ struct RenderResult {
 };
 
 RenderResult render(const RenderJob& job);
+
+// A time position at a host frame: what the renderer, as a host, tells a session.
+struct HostPosition {
+    std::int64_t frame = 0;
+    HostTime time;
+};
+
+// The positions a host playing from the start sends, from a tempo map and meter as a
+// MIDI file gives them (quarter notes): every value at frame 0 and at each tempo or meter
+// change. As LV2 counts them, a beat is the meter's denominator note (a quarter in 4/4, an
+// eighth in 6/8) and the tempo counts those; beats and bars add up segment by segment.
+// Without a tempo map: 120; without a meter: 4/4.
+std::vector<HostPosition> transportOf(std::span<const TempoChange> tempo,
+                                      std::span<const MeterChange> meter, int sr);
 
 } // namespace spinout

@@ -133,15 +133,24 @@ std::optional<std::pair<std::string, int>> pfieldAssignment(const std::string& c
     return std::pair{name, std::stoi(digits)};
 }
 
-// The code of a line without its comment and string literals.
-std::string codeOnly(const std::string& line, bool& inBlockComment) {
+// Where a line of Csound code starts: inside a /* comment or a {{ string, or neither.
+struct Carry {
+    bool inComment = false;
+    bool inLongString = false;
+};
+
+// The code of a line without its comments and string literals ("..." and {{...}}).
+std::string codeOnly(const std::string& line, Carry& carry) {
     std::string out;
     char quote = 0;
+    auto at = [&](std::size_t i, const char* two) {
+        return i + 1 < line.size() && line[i] == two[0] && line[i + 1] == two[1];
+    };
     for (std::size_t i = 0; i < line.size(); ++i) {
         const char c = line[i];
-        if (inBlockComment) {
-            if (c == '*' && i + 1 < line.size() && line[i + 1] == '/') {
-                inBlockComment = false;
+        if (carry.inComment || carry.inLongString) {
+            if (at(i, carry.inComment ? "*/" : "}}")) {
+                carry = {};
                 ++i;
             }
             continue;
@@ -157,10 +166,9 @@ std::string codeOnly(const std::string& line, bool& inBlockComment) {
             quote = c;
             continue;
         }
-        if (c == ';') break;
-        if (c == '/' && i + 1 < line.size() && line[i + 1] == '/') break;
-        if (c == '/' && i + 1 < line.size() && line[i + 1] == '*') {
-            inBlockComment = true;
+        if (c == ';' || at(i, "//")) break;
+        if (at(i, "/*") || at(i, "{{")) {
+            (c == '/' ? carry.inComment : carry.inLongString) = true;
             ++i;
             continue;
         }
@@ -174,10 +182,10 @@ std::string codeOnly(const std::string& line, bool& inBlockComment) {
 std::optional<HeaderStatement> hostHeaderStatement(const std::string& code) {
     static const std::vector<std::string> names = {"sr",       "kr",    "ksmps", "nchnls",
                                                    "nchnls_i", "0dbfs", "A4"};
-    bool inBlock = false;
+    Carry carry;
     const auto lines = splitLines(code);
     for (std::size_t i = 0; i < lines.size(); ++i) {
-        const auto t = trim(codeOnly(lines[i], inBlock));
+        const auto t = trim(codeOnly(lines[i], carry));
         for (const auto& name : names) {
             if (t.rfind(name, 0) != 0) continue;
             auto rest = trim(std::string_view(t).substr(name.size()));
@@ -185,6 +193,19 @@ std::optional<HeaderStatement> hostHeaderStatement(const std::string& code) {
             return HeaderStatement{static_cast<int>(i) + 1, name};
         }
     }
+    return std::nullopt;
+}
+
+std::optional<int> unterminatedComment(const std::string& code) {
+    Carry carry;
+    int opened = 0;
+    const auto lines = splitLines(code);
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        const bool before = carry.inComment;
+        codeOnly(lines[i], carry);
+        if (carry.inComment && !before) opened = static_cast<int>(i) + 1;
+    }
+    if (carry.inComment) return opened;
     return std::nullopt;
 }
 
@@ -214,10 +235,10 @@ Instr::Instr(std::string name, std::string body, const ArgList& args, std::strin
 }
 
 void Instr::checkReservedP4() const {
-    bool inBlock = false;
+    Carry carry;
     const auto lines = splitLines(body_);
     for (std::size_t i = 0; i < lines.size(); ++i) {
-        if (readsP4(codeOnly(lines[i], inBlock)))
+        if (readsP4(codeOnly(lines[i], carry)))
             throw InstrError(fmt::format("instr '{}' uses p4, which is reserved; named "
                                          "arguments start at p5",
                                          name_),
@@ -279,10 +300,10 @@ void Instr::parseInlineArgs() {
 
 void Instr::parsePset() {
     auto lines = splitLines(codeBody_);
-    bool inBlock = false;
+    Carry carry;
     bool changed = false;
     for (std::size_t i = 0; i < lines.size(); ++i) {
-        const auto code = trim(codeOnly(lines[i], inBlock));
+        const auto code = trim(codeOnly(lines[i], carry));
         if (code.rfind("pset", 0) == 0 && code.size() > 4 &&
             std::isspace(static_cast<unsigned char>(code[4]))) {
             const auto values = splitArgs(code.substr(5));

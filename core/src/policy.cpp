@@ -396,6 +396,13 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const st
         const auto slash = n.rfind('/');
         const std::string nextPath = slash == std::string::npos ? path : n.substr(0, slash);
         const std::string file = found->string();
+        if (const auto open = unterminatedComment(ss.str())) {
+            error({file, *open, 1}, fmt::format("#include file '{}': a comment opened with /* "
+                                                "is never closed with */",
+                                                name));
+            ok = false;
+            continue;
+        }
         ok = scanIncludes(piece, ss.str(), nextPath, depth + 1, files,
                           [&](int l) {
                               return SourcePos{file, l, 1};
@@ -418,6 +425,11 @@ void Checker::checkPiece(const Piece& piece, int depth) {
                   fmt::format("{}: control character 0x{:02x} in the code", piece.where, c));
             return;
         }
+    }
+    if (const auto open = unterminatedComment(piece.text)) { // Csound's parser would crash
+        error(position(piece, *open),
+              fmt::format("{}: a comment opened with /* is never closed with */", piece.where));
+        return;
     }
     std::vector<std::string> files;
     if (!scanIncludes(piece, piece.text, ".", 0, files, [&](int l) { return position(piece, l); }))

@@ -128,7 +128,9 @@ void Processor::build() {
                                                     : s.assignBus(b.kind));
     }
 
-    buildPorts(); // first: the chain and the voices start with their values
+    buildHostTime(); // before the ports: a port in beats takes the tempo
+    buildPorts();    // then the chain and the voices start with their values
+    buildPrograms();
 
     for (const auto& run : spec_.runs) {
         try {
@@ -174,10 +176,44 @@ void Processor::buildPorts() {
         }
         p.pending = !ps.output; // an output shows its source, read after each block
         ports_.push_back(p);
+        if (ps.to != BeatConversion::none) tempoPorts_.push_back(ports_.size() - 1);
         if (ps.output) continue;
         ports_.back().value = ports_.back().hostValue =
             clampPortValue(ps, static_cast<float>(ps.def));
         applyPort(ports_.size() - 1, ports_.back().value, 0);
+    }
+}
+
+void Processor::buildHostTime() {
+    hostTime_ = spec_.hostTime;
+    if (!hostTime_) return;
+    auto& s = *session_;
+    const char* names[] = {support::host::kBpm,         support::host::kBeat,
+                           support::host::kBar,         support::host::kBarBeat,
+                           support::host::kBeatsPerBar, support::host::kBeatUnit,
+                           support::host::kSpeed,       support::host::kSeconds};
+    for (std::size_t i = 0; i < clockChannels_.size(); ++i)
+        clockChannels_[i] = s.channelId(names[i]);
+    playingChannel_ = s.channelId(support::host::kPlaying);
+    positionChannel_ = s.channelId(support::kHostPositionChannel);
+    s.startSupportInstr(support::kHostTimeInstr);
+    writeClock(0); // a stopped transport at 120 bpm in 4/4 until the host says more
+}
+
+// Every input port's value for each preset (its own, else the default): a program change
+// sounds as the LV2 preset does, from any state.
+void Processor::buildPrograms() {
+    for (const auto& preset : spec_.presets) {
+        std::vector<std::pair<std::size_t, double>> values;
+        for (std::size_t i = 0; i < spec_.ports.size(); ++i) {
+            const auto& port = spec_.ports[i];
+            if (port.output) continue;
+            double v = port.def;
+            for (const auto& [symbol, value] : preset.values)
+                if (symbol == port.symbol) v = value;
+            values.emplace_back(i, v);
+        }
+        programs_.push_back(std::move(values));
     }
 }
 
@@ -320,16 +356,36 @@ void Processor::applyPreset(const PresetSpec& preset) noexcept {
     }
 }
 
+// What a port's target gets for its value: an enum's value for the choice, beats as
+// time at the host's tempo.
+double Processor::targetValue(std::size_t index, double value) const noexcept {
+    const auto& ps = spec_.ports[index];
+    if (!ps.choiceValues.empty()) {
+        const auto last = static_cast<double>(ps.choiceValues.size() - 1);
+        value = ps.choiceValues[static_cast<std::size_t>(std::clamp(value, 0.0, last))];
+    }
+    switch (ps.to) {
+    case BeatConversion::none:
+        return value;
+    case BeatConversion::seconds:
+        return beatsToSeconds(value, clock_.bpm);
+    case BeatConversion::ms:
+        return beatsToSeconds(value, clock_.bpm) * 1000;
+    }
+    return value;
+}
+
 // `frame` lies in the coming cycle: the session applies the value at once.
 void Processor::applyPort(std::size_t index, double value, std::int64_t frame) noexcept {
     auto& p = ports_[index];
     p.pending = false;
+    const double target = targetValue(index, value);
     if (p.templateIndex >= 0)
-        session_->setInstrControlAt(p.templateIndex, p.control, value, frame);
+        session_->setInstrControlAt(p.templateIndex, p.control, target, frame);
     else if (p.bus.valid())
-        session_->writeBusAt(p.bus, value, frame);
+        session_->writeBusAt(p.bus, target, frame);
     else if (p.channel >= 0)
-        session_->writeChannelAt(p.channel, value, frame);
+        session_->writeChannelAt(p.channel, target, frame);
     // what an automation with overtake starts from
     session_->setPortValue(static_cast<int>(index), value);
     p.automationValue = value;
@@ -455,6 +511,9 @@ void Processor::handleMidi(const MidiMessage& m, std::int64_t frame) noexcept {
             }
         }
         break;
+    case 0xC0:
+        applyProgram(d1, frame);
+        break;
     case 0xE0: {
         const double range = spec_.midi ? spec_.midi->bendRange : 0;
         bend_ = ((d2 << 7 | d1) - 8192) / 8192.0 * range;
@@ -469,15 +528,102 @@ void Processor::handleMidi(const MidiMessage& m, std::int64_t frame) noexcept {
     }
 }
 
+// A program change: the preset's values, as an LV2 preset gives them, land at `frame`.
+// The host's port values stay as they were, so a port keeps the preset's value until
+// the host moves it again (change detection in setPort).
+void Processor::applyProgram(int program, std::int64_t frame) noexcept {
+    if (program < 0 || static_cast<std::size_t>(program) >= programs_.size()) return;
+    for (const auto& [index, value] : programs_[static_cast<std::size_t>(program)]) {
+        auto& p = ports_[index];
+        // a float, as the port of a host would carry it (the renderer's --preset too)
+        p.value = clampPortValue(spec_.ports[index], static_cast<float>(value));
+        applyPort(index, p.value, frame);
+    }
+}
+
+void advanceClock(HostClock& c, int frames, double sr) noexcept {
+    if (c.speed == 0) return;
+    const double n = frames;
+    const double step = c.speed * c.bpm / 60 * n / sr;
+    c.beat += step;
+    c.barBeat += step;
+    if (c.beatsPerBar > 0) {
+        const double wrap = std::floor(c.barBeat / c.beatsPerBar);
+        c.barBeat -= wrap * c.beatsPerBar;
+        c.bar += wrap;
+    }
+    c.seconds += c.speed * n / sr;
+}
+
+// The clock's values as the session's channels hold them from `frame` (the coming
+// cycle's start) on; the position count tells the host-time instr not to move them on
+// in that cycle.
+void Processor::writeClock(std::int64_t frame) noexcept {
+    const double values[] = {clock_.bpm,         clock_.beat,     clock_.bar,   clock_.barBeat,
+                             clock_.beatsPerBar, clock_.beatUnit, clock_.speed, clock_.seconds};
+    for (std::size_t i = 0; i < clockChannels_.size(); ++i)
+        session_->writeChannelAt(clockChannels_[i], values[i], frame);
+    session_->writeChannelAt(playingChannel_, clock_.speed != 0 ? 1.0 : 0.0, frame);
+    positions_ += 1;
+    session_->writeChannelAt(positionChannel_, positions_, frame);
+}
+
+// A position at `frame` (in the coming cycle): the values it gives, taken back to the
+// cycle's start at its tempo and speed, so that positions a host sends at every block
+// give the same steady beat as one position does. Values that are not finite, or out
+// of range, are left out.
+void Processor::handlePosition(const HostTime& t, std::int64_t frame) noexcept {
+    if (!hostTime_) return;
+    const std::int64_t start = engine_->frame();
+    const double back =
+        static_cast<double>(std::max<std::int64_t>(0, frame - start)) / engine_->sr();
+    const auto given = [&](HostTime::Field f, double v) { return t.has(f) && std::isfinite(v); };
+    HostClock c = clock_;
+    if (given(HostTime::bpmField, t.bpm) && t.bpm > 0) c.bpm = std::clamp(t.bpm, 1.0, 1000.0);
+    if (given(HostTime::beatsPerBarField, t.beatsPerBar) && t.beatsPerBar > 0)
+        c.beatsPerBar = std::clamp(t.beatsPerBar, 1.0 / 64, 1024.0);
+    if (given(HostTime::beatUnitField, t.beatUnit) && t.beatUnit > 0)
+        c.beatUnit = std::clamp(t.beatUnit, 1.0, 256.0);
+    if (given(HostTime::speedField, t.speed)) c.speed = std::clamp(t.speed, -16.0, 16.0);
+    const double beatsBack = c.speed * c.bpm / 60 * back;
+    const bool bar = given(HostTime::barField, t.bar);
+    const bool barBeat = given(HostTime::barBeatField, t.barBeat);
+    if (bar) c.bar = t.bar;
+    if (barBeat) c.barBeat = t.barBeat - beatsBack;
+    if (given(HostTime::beatField, t.beat)) {
+        c.beat = t.beat - beatsBack;
+        if (!bar && !barBeat) { // a host that counts beats only: the bar follows from them
+            c.bar = std::floor(c.beat / c.beatsPerBar);
+            c.barBeat = c.beat - c.bar * c.beatsPerBar;
+        }
+    } else if (bar && barBeat) {
+        c.beat = c.bar * c.beatsPerBar + c.barBeat;
+    }
+    const double wrap = std::floor(c.barBeat / c.beatsPerBar);
+    c.barBeat -= wrap * c.beatsPerBar;
+    c.bar += wrap;
+    if (t.has(HostTime::frameField))
+        c.seconds = static_cast<double>(t.frame) / engine_->sr() - c.speed * back;
+    const bool tempoChanged = c.bpm != clock_.bpm;
+    clock_ = c;
+    writeClock(start);
+    // ports in beats follow the tempo from the position's cycle on
+    if (tempoChanged)
+        for (const auto index : tempoPorts_)
+            if (!spec_.ports[index].output) applyPort(index, ports_[index].value, frame);
+}
+
 void Processor::warmUp() {
     if (frame_ != 0 || origin_ != 0) return;
     const DenormalGuard ftz;
     session_->performCycle(); // inits the chain, allocates what Csound allocates at init
+    if (hostTime_) advanceClock(clock_, ksmps_, engine_->sr());
     origin_ = session_->frame();
 }
 
 void Processor::cycle() noexcept {
     session_->performCycle();
+    if (hostTime_) advanceClock(clock_, ksmps_, engine_->sr());
     if (!anyAutomated_) return;
     // automation moved these ports during the cycle: they take the value from the next
     for (std::size_t i = 0; i < ports_.size(); ++i) {
@@ -492,7 +638,8 @@ void Processor::cycle() noexcept {
 }
 
 void Processor::process(const float* const* inputs, float* const* outputs, std::uint32_t nframes,
-                        std::span<const MidiMessage> midi) noexcept {
+                        std::span<const MidiMessage> midi,
+                        std::span<const TimePosition> positions) noexcept {
     DenormalGuard ftz;
     // host frames map to the engine's with the origin warmUp() may have moved
     const std::int64_t blockStart = frame_ + origin_;
@@ -501,12 +648,15 @@ void Processor::process(const float* const* inputs, float* const* outputs, std::
     const int nin = spec_.audioInputs;
     const int nout = spec_.audioOutputs;
     double* spin = engine_->spin();
-    std::size_t mi = 0;
+    std::size_t mi = 0, ti = 0;
     std::uint32_t pos = 0;
     while (pos < nframes) {
         const auto n =
             std::min<std::uint32_t>(nframes - pos, static_cast<std::uint32_t>(ksmps_ - fill_));
-        // MIDI inside this stretch goes to the queue before its cycle is performed
+        // positions and MIDI inside this stretch go to the queue before its cycle is
+        // performed; a position first, so a note or a preset of its frame has its tempo
+        for (; ti < positions.size() && positions[ti].frame < pos + n; ++ti)
+            handlePosition(positions[ti].time, blockStart + positions[ti].frame);
         for (; mi < midi.size() && midi[mi].frame < pos + n; ++mi)
             handleMidi(midi[mi], blockStart + midi[mi].frame);
         const auto f0 = static_cast<std::size_t>(fill_);
@@ -533,6 +683,9 @@ void Processor::process(const float* const* inputs, float* const* outputs, std::
         }
     }
     // messages stamped past the block (a host's mistake) still count, at its end
+    const std::int64_t last = blockStart + (nframes > 0 ? nframes - 1 : 0);
+    for (; ti < positions.size(); ++ti)
+        handlePosition(positions[ti].time, last);
     for (; mi < midi.size(); ++mi)
         handleMidi(midi[mi], blockStart + (nframes > 0 ? nframes - 1 : 0));
     // output ports show their source as the last cycle left it

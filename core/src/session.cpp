@@ -67,7 +67,7 @@ std::optional<ExactTiming> exactTiming(std::int64_t start, std::int64_t frames, 
     // With margins of a quarter and a half sample: p2 a whole number of cycles earlier (or
     // p3 shorter) when the end falls on a cycle boundary, where p2 + p3 must not pass it.
     const double quarter = 0.25, half = 0.5;
-    for (const auto [p2Frames, p3Frames] :
+    for (const auto& [p2Frames, p3Frames] :
          {std::pair{static_cast<double>(start) + quarter, static_cast<double>(frames) + half},
           std::pair{static_cast<double>(start - k) + quarter, static_cast<double>(frames) + half},
           std::pair{static_cast<double>(start) + quarter,
@@ -808,6 +808,11 @@ void Session::storeChannel(int channel, double value) noexcept {
     const auto& [name, ptr] = channels_[static_cast<std::size_t>(channel)];
     *ptr = value;
     journal_.channelWrite(engine_.frame(), name, value);
+}
+
+void Session::startSupportInstr(int number) {
+    const double p[] = {static_cast<double>(number), 0, -1};
+    sendEvent(p, engine_.frame());
 }
 
 // Hands an event to Csound at `frame`, which lies in the coming cycle.

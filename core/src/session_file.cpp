@@ -70,7 +70,7 @@ void parseSessionTable(Reader& r, const toml::table& root, SessionSpec& spec) {
     const std::string where = "[session]";
     r.checkKeys(*s,
                 {"name", "uri", "kind", "doc", "audio_inputs", "audio_outputs", "author", "license",
-                 "version", "category", "permissions"},
+                 "version", "category", "permissions", "host_time"},
                 where);
     spec.name = r.string(*s, "name", where, true).value_or("");
     spec.uri = r.string(*s, "uri", where, true).value_or("");
@@ -95,12 +95,19 @@ void parseSessionTable(Reader& r, const toml::table& root, SessionSpec& spec) {
     spec.audioOutputs = r.integer(*s, "audio_outputs", where, 1, 64).value_or(2);
     detail::parsePluginMeta(r, *s, spec);
     parsePermissions(r, *s, spec);
+    spec.hostTime = r.boolean(*s, "host_time", where).value_or(false);
 }
 
-// sr, ksmps, nchnls, 0dbfs and A4 come from the host and the session's keys: in Csound code
-// they would be ignored silently (the engine's header is compiled first).
-void rejectHeaderStatements(Reader& r, const std::string& code, SourcePos first,
-                            const std::string& where) {
+// What Csound must not see of a session's code: a comment left open (its parser crashes)
+// and sr, ksmps, nchnls, 0dbfs or A4, which come from the host and the session's keys (in
+// Csound code they would be ignored silently: the engine's header is compiled first).
+void checkCode(Reader& r, const std::string& code, SourcePos first, const std::string& where) {
+    if (const auto open = unterminatedComment(code)) {
+        auto at = first;
+        at.line += *open - 1;
+        r.error(at, fmt::format("{}: a comment opened with /* is never closed with */", where));
+        return;
+    }
     const auto h = hostHeaderStatement(code);
     if (!h) return;
     static const std::map<std::string, std::string> instead = {
@@ -146,8 +153,8 @@ void parseEngine(Reader& r, const toml::table& root, SessionSpec& spec) {
                     std::ifstream in(full, std::ios::binary);
                     std::ostringstream text;
                     text << in.rdbuf();
-                    rejectHeaderStatements(r, text.str(), {full.string(), 1, 1},
-                                           fmt::format("include file '{}'", name));
+                    checkCode(r, text.str(), {full.string(), 1, 1},
+                              fmt::format("include file '{}'", name));
                 }
                 spec.includes.push_back(name);
                 spec.includePos.push_back(r.pos(x));
@@ -157,8 +164,7 @@ void parseEngine(Reader& r, const toml::table& root, SessionSpec& spec) {
     if (const auto* g = e->get("globals")) {
         spec.globals = r.string(*e, "globals", where).value_or("");
         spec.globalsLine = r.firstTextLine(*g);
-        rejectHeaderStatements(r, spec.globals, {spec.path, spec.globalsLine, 1},
-                               "[engine] globals");
+        checkCode(r, spec.globals, {spec.path, spec.globalsLine, 1}, "[engine] globals");
     }
 }
 
@@ -230,13 +236,17 @@ void parseInstrs(Reader& r, const toml::table& root, SessionSpec& spec) {
         is.init = r.string(t, "init", where).value_or("");
         if (const auto* init = t.get("init")) {
             is.initLine = r.firstTextLine(*init);
-            rejectHeaderStatements(r, is.init, {r.filePos().file, is.initLine, 1},
-                                   fmt::format("{} init", where));
+            checkCode(r, is.init, {r.filePos().file, is.initLine, 1},
+                      fmt::format("{} init", where));
         }
         auto body = r.string(t, "body", where, true);
         if (!body) continue;
         is.body = *body;
         is.bodyLine = r.firstTextLine(*t.get("body"));
+        if (const auto open = unterminatedComment(is.body))
+            r.error(
+                {r.filePos().file, is.bodyLine + *open - 1, 1},
+                fmt::format("{} body: a comment opened with /* is never closed with */", where));
         for (const auto& [argName, sv] : r.args(t, "args", where)) {
             if (!sv.bus.empty()) {
                 r.error(sv.pos, fmt::format("{}: a default cannot be a bus", where));
@@ -420,13 +430,43 @@ void parsePortRange(Reader& r, const toml::table& t, PortSpec& ps, const std::st
     }
 }
 
+// `to = "s"` or "ms" on a port in beats: its target gets the time the beats last at the
+// host's tempo. `values` on an enum port: what its target gets for each choice.
+void parseBeatConversion(Reader& r, const toml::table& t, PortSpec& ps, const std::string& where) {
+    if (t.contains("values")) {
+        ps.choiceValues = r.numbers(t, "values", where);
+        const auto at = r.pos(*t.get("values"));
+        if (ps.scale != PortScale::enumeration)
+            r.error(at, fmt::format("port '{}': values go with scale = \"enum\" (one per choice)",
+                                    ps.symbol));
+        else if (ps.choiceValues.size() != ps.choices.size())
+            r.error(at, fmt::format("port '{}': {} values for {} choices", ps.symbol,
+                                    ps.choiceValues.size(), ps.choices.size()));
+    }
+    const auto to = r.string(t, "to", where);
+    if (!to) return;
+    const auto at = r.pos(*t.get("to"));
+    if (*to == "s")
+        ps.to = BeatConversion::seconds;
+    else if (*to == "ms")
+        ps.to = BeatConversion::ms;
+    else
+        r.error(at,
+                fmt::format("port '{}': to must be \"s\" or \"ms\", not \"{}\"", ps.symbol, *to));
+    if (ps.unit != "beat")
+        r.error(at, fmt::format("port '{}': to = \"{}\" converts beats: it needs unit = \"beat\"",
+                                ps.symbol, *to));
+    if (ps.output)
+        r.error(at, fmt::format("output port '{}' shows its source as it is: no to", ps.symbol));
+}
+
 void parsePorts(Reader& r, const toml::table& root, SessionSpec& spec) {
     for (const auto* item : r.arrayOfTables(root, "port")) {
         const auto& t = *item;
         const std::string where = "[[port]]";
         r.checkKeys(t,
                     {"symbol", "name", "target", "source", "min", "max", "default", "unit", "scale",
-                     "choices", "midi_cc"},
+                     "choices", "values", "to", "midi_cc"},
                     where);
         PortSpec ps;
         ps.pos = r.pos(t);
@@ -439,7 +479,9 @@ void parsePorts(Reader& r, const toml::table& root, SessionSpec& spec) {
                                         ps.symbol));
             if (spec.port(ps.symbol) != nullptr)
                 r.error(at, fmt::format("duplicate port symbol '{}'", ps.symbol));
-            if (ps.symbol == "latency") r.error(at, "port symbol 'latency' is reserved");
+            // the plugin's own ports have these symbols (an atom port may come with host time)
+            if (ps.symbol == "latency" || ps.symbol == "events" || ps.symbol == "notify")
+                r.error(at, fmt::format("port symbol '{}' is reserved", ps.symbol));
         }
         ps.name = r.string(t, "name", where).value_or(ps.symbol);
         // an input port has a target; an output port a source it shows the host
@@ -467,8 +509,21 @@ void parsePorts(Reader& r, const toml::table& root, SessionSpec& spec) {
         if (!ps.unit.empty() && !isLv2Unit(ps.unit))
             r.error(r.pos(*t.get("unit")), fmt::format("port '{}': unknown unit '{}'{}", ps.symbol,
                                                        ps.unit, didYouMean(ps.unit, lv2Units())));
+        parseBeatConversion(r, t, ps, where);
         ps.midiCC = r.integer(t, "midi_cc", where, 0, 127);
         spec.ports.push_back(std::move(ps));
+    }
+    // A port converted from beats needs the host's tempo: the session takes it.
+    const auto* session = root.get_as<toml::table>("session");
+    const auto* declared = session != nullptr ? session->get("host_time") : nullptr;
+    for (const auto& ps : spec.ports) {
+        if (ps.to == BeatConversion::none) continue;
+        if (declared != nullptr && !spec.hostTime)
+            r.error(r.pos(*declared),
+                    fmt::format("host_time = false, but port '{}' converts beats at the host's "
+                                "tempo (to = ...)",
+                                ps.symbol));
+        spec.hostTime = true;
     }
 }
 
@@ -530,6 +585,11 @@ void parsePresets(Reader& r, const toml::table& root, SessionSpec& spec) {
         }
         spec.presets.push_back(std::move(ps));
     }
+    // toml++ keeps a table's keys sorted; program changes count presets in file order
+    std::stable_sort(
+        spec.presets.begin(), spec.presets.end(), [](const PresetSpec& a, const PresetSpec& b) {
+            return a.pos.line != b.pos.line ? a.pos.line < b.pos.line : a.pos.column < b.pos.column;
+        });
 }
 
 } // namespace

@@ -30,6 +30,7 @@ std::string orchestra(const Sizes& sizes) {
     define("SPINOUT_TABLE_WRITE_INSTR", kTableWriteInstr);
     define("SPINOUT_CHANNEL_WRITE_INSTR", kChannelWriteInstr);
     define("SPINOUT_BUS_CLEAR_INSTR", busClearInstr(sizes.numPriorities));
+    define("SPINOUT_HOST_TIME_INSTR", kHostTimeInstr);
     define("SPINOUT_MAX_CONTROLS_VAR", kMaxControls);
     define("SPINOUT_CONTROL_TABLE", kControlTable);
     define("SPINOUT_HEARTBEAT_TABLE", kHeartbeatTable);
@@ -43,6 +44,14 @@ std::string orchestra(const Sizes& sizes) {
     defineString("SPINOUT_TIMING_TABLE_CHANNEL", kTimingTableChannel);
     defineString("SPINOUT_PAIRS_TABLE_CHANNEL", kPairsTableChannel);
     defineString("SPINOUT_AUDIO_BUS_COUNT_CHANNEL", kAudioBusCountChannel);
+    defineString("SPINOUT_HOST_POSITION_CHANNEL", kHostPositionChannel);
+    defineString("SPINOUT_HOST_BPM", host::kBpm);
+    defineString("SPINOUT_HOST_BEAT", host::kBeat);
+    defineString("SPINOUT_HOST_BAR", host::kBar);
+    defineString("SPINOUT_HOST_BARBEAT", host::kBarBeat);
+    defineString("SPINOUT_HOST_BEATSPERBAR", host::kBeatsPerBar);
+    defineString("SPINOUT_HOST_SPEED", host::kSpeed);
+    defineString("SPINOUT_HOST_SECONDS", host::kSeconds);
     out += detail::kSupportOrc;
     return out;
 }

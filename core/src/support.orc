@@ -137,6 +137,40 @@ instr $SPINOUT_CHANNEL_WRITE_INSTR
   chnset p5, S__name
 endin
 
+; The host's tempo and transport (sessions with host time). The host writes the
+; host.* channels at the start of the cycle a position comes in (and counts it);
+; in every other cycle this moves them on by one cycle at the tempo and speed,
+; so code can follow the beat between the host's positions. Processor::advanceClock
+; does the same sums. It runs before every template, so each sees the cycle's start.
+instr $SPINOUT_HOST_TIME_INSTR
+  kseen init -1
+  kcount chnget $SPINOUT_HOST_POSITION_CHANNEL
+  if kcount != kseen then
+    kseen = kcount
+  else
+    kspeed chnget $SPINOUT_HOST_SPEED
+    if kspeed != 0 then
+      kbpm chnget $SPINOUT_HOST_BPM
+      kstep = kspeed * kbpm / 60 * ksmps / sr
+      kbeat chnget $SPINOUT_HOST_BEAT
+      kbarbeat chnget $SPINOUT_HOST_BARBEAT
+      kbar chnget $SPINOUT_HOST_BAR
+      kperbar chnget $SPINOUT_HOST_BEATSPERBAR
+      ksecs chnget $SPINOUT_HOST_SECONDS
+      kbarbeat += kstep
+      if kperbar > 0 then
+        kwrap = floor(kbarbeat / kperbar)
+        kbarbeat -= kwrap * kperbar
+        kbar += kwrap
+      endif
+      chnset kbeat + kstep, $SPINOUT_HOST_BEAT
+      chnset kbarbeat, $SPINOUT_HOST_BARBEAT
+      chnset kbar, $SPINOUT_HOST_BAR
+      chnset ksecs + kspeed * ksmps / sr, $SPINOUT_HOST_SECONDS
+    endif
+  endif
+endin
+
 ; Audio buses hold one cycle: cleared after the last priority.
 instr $SPINOUT_BUS_CLEAR_INSTR
   kn chnget $SPINOUT_AUDIO_BUS_COUNT_CHANNEL

@@ -39,6 +39,10 @@ PortLayout PortLayout::of(const SessionSpec& spec, int numControls, bool events)
     l.controls = l.latency + 1;
     l.numControls = numControls;
     l.total = l.controls + numControls;
+    if (!events && spec.hostTime) {
+        l.events = l.total++;
+        l.timeOnly = true;
+    }
     return l;
 }
 
@@ -189,6 +193,7 @@ constexpr const char* kPrefixes = R"(@prefix atom: <http://lv2plug.in/ns/ext/ato
 @prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
 @prefix rsz: <http://lv2plug.in/ns/ext/resize-port#> .
 @prefix state: <http://lv2plug.in/ns/ext/state#> .
+@prefix time: <http://lv2plug.in/ns/ext/time#> .
 @prefix units: <http://lv2plug.in/ns/extensions/units#> .
 @prefix urid: <http://lv2plug.in/ns/ext/urid#> .
 @prefix work: <http://lv2plug.in/ns/ext/worker#> .
@@ -277,7 +282,9 @@ std::string controlPort(int index, const PortSpec& p) {
     case PortScale::linear:
         break;
     }
-    if (!p.unit.empty()) props += " ;\n        units:unit " + localName("units", p.unit);
+    // an enum port's value is a choice's index: the unit belongs to the choices' values
+    if (!p.unit.empty() && p.choiceValues.empty())
+        props += " ;\n        units:unit " + localName("units", p.unit);
     if (p.output) // it shows a bus or channel: no default, nothing the host sets
         return fmt::format(R"( , [
         a lv2:OutputPort , lv2:ControlPort ;
@@ -302,7 +309,23 @@ std::string controlPort(int index, const PortSpec& p) {
                        num(p.max), props);
 }
 
-std::string commonPorts(const PortLayout& l, int atomBufferBytes) {
+// The atom input of an effect that takes the host's time and no MIDI (PortLayout::timeOnly).
+std::string timeInputPort(const PortLayout& l) {
+    if (!l.timeOnly) return {};
+    return fmt::format(R"( , [
+        a lv2:InputPort , atom:AtomPort ;
+        atom:bufferType atom:Sequence ;
+        atom:supports time:Position ;
+        lv2:designation lv2:control ;
+        lv2:portProperty lv2:connectionOptional ;
+        lv2:index {} ;
+        lv2:symbol "events" ;
+        lv2:name "Host time"
+    ])",
+                       l.events);
+}
+
+std::string commonPorts(const PortLayout& l, int atomBufferBytes, bool time) {
     const std::string latency = fmt::format(R"( , [
         a lv2:OutputPort , lv2:ControlPort ;
         lv2:designation lv2:latency ;
@@ -313,13 +336,13 @@ std::string commonPorts(const PortLayout& l, int atomBufferBytes) {
         units:unit units:frame
     ])",
                                             l.latency);
-    if (l.events < 0) return latency;
+    if (l.events < 0 || l.timeOnly) return latency;
     const std::string size =
         atomBufferBytes > 0 ? fmt::format(" ;\n        rsz:minimumSize {}", atomBufferBytes) : "";
     return fmt::format(R"( , [
         a lv2:InputPort , atom:AtomPort ;
         atom:bufferType atom:Sequence ;
-        atom:supports midi:MidiEvent , patch:Message ;
+        atom:supports midi:MidiEvent , patch:Message{} ;
         lv2:designation lv2:control ;
         lv2:index {} ;
         lv2:symbol "events" ;
@@ -333,7 +356,7 @@ std::string commonPorts(const PortLayout& l, int atomBufferBytes) {
         lv2:symbol "notify" ;
         lv2:name "Notify"{}
     ])",
-                       l.events, size, l.notify, size) +
+                       time ? " , time:Position" : "", l.events, size, l.notify, size) +
            latency;
 }
 
@@ -403,11 +426,13 @@ std::string pluginTtl(const SessionSpec& spec) {
                        turtleString(spec.name));
     if (!spec.doc.empty()) out += fmt::format("    rdfs:comment {} ;\n", turtleString(spec.doc));
     out += versionTtl(m.minor, m.micro);
-    out += featuresTtl(l.events >= 0, false);
+    out += featuresTtl(l.events >= 0 && !l.timeOnly, false);
     std::string ports = audioPorts(l.audioIn, l.numIn, true, "in") +
-                        audioPorts(l.audioOut, l.numOut, false, "out") + commonPorts(l, 0);
+                        audioPorts(l.audioOut, l.numOut, false, "out") +
+                        commonPorts(l, 0, spec.hostTime);
     for (std::size_t i = 0; i < spec.ports.size(); ++i)
         ports += controlPort(l.controls + static_cast<int>(i), spec.ports[i]);
+    ports += timeInputPort(l);
     out += "    lv2:port" + ports.substr(2) + " .\n";
     return out;
 }
@@ -467,7 +492,7 @@ std::string loaderTtl() {
     out += featuresTtl(true, true);
     std::string ports = audioPorts(l.audioIn, l.numIn, true, "in") +
                         audioPorts(l.audioOut, l.numOut, false, "out") +
-                        commonPorts(l, kLoaderAtomBufferBytes);
+                        commonPorts(l, kLoaderAtomBufferBytes, true);
     for (int i = 0; i < kLoaderControls; ++i) {
         PortSpec p;
         p.symbol = fmt::format("control_{}", i + 1);

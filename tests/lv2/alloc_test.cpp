@@ -1,7 +1,8 @@
 // No heap allocation inside run(), for every shipped bundle, preset and host block
 // size, under playing that reaches what a plain note storm does not: long release
 // tails piling up, chords larger than the voice limit (stealing), the sustain pedal,
-// pitch bend, CC and port sweeps; effects get audio and port sweeps. The counter
+// pitch bend, CC and port sweeps, program changes; effects get audio and port sweeps;
+// sessions with host time get time positions (tempo changes, stops, jumps). The counter
 // starts 0.5 s in. SPINOUT_ALLOC_TRACE=1 prints the backtrace of each allocation.
 // Any session can be put through it: `spinout bundle my.toml -o DIR`, then
 // SPINOUT_ALLOC_LV2_PATH=DIR SPINOUT_ALLOC_SESSIONS=NAME build/tests/alloc_tests, where the
@@ -104,6 +105,9 @@ std::vector<Event> instrumentScore(int voices) {
     // long release tails piling up (the ports are at their maximum from 3.5 s)
     for (int i = 0; i < 3 * voices; ++i)
         note(3.5 + i * (1.0 / (3 * voices)), 0.02, 36 + (i * 7) % 60, 110);
+    // program changes through the presets (and past them), mid-note
+    for (int i = 0; i < 8; ++i)
+        ev.push_back({at(1.1 + 0.45 * i), {0xC0, static_cast<uint8_t>(i % 6), 0}});
     // all notes off, then a last chord
     msg(4.6, 0xB0, 123, 0);
     for (int k : {60, 64, 67})
@@ -111,6 +115,41 @@ std::vector<Event> instrumentScore(int voices) {
     std::stable_sort(ev.begin(), ev.end(),
                      [](const Event& a, const Event& b) { return a.frame < b.frame; });
     return ev;
+}
+
+struct TimedPosition {
+    int64_t frame = 0;
+    spinout::test::Position position;
+};
+
+// What a host tells a session with host time: the transport starting, tempo and meter
+// changes, positions at every 10 ms for a while (as hosts that send one each block),
+// stops (speed alone) and starts, a jump back.
+std::vector<TimedPosition> transport() {
+    std::vector<TimedPosition> out;
+    spinout::test::Position p;
+    out.push_back({0, p});
+    for (int i = 0; i < 100; ++i) { // 1 s to 2 s: every 10 ms, the tempo sliding
+        p.bpm = 120 + i * 0.7;
+        p.beat = 2 + i * 0.02 * p.bpm / 60;
+        p.bar = static_cast<int64_t>(p.beat / 4);
+        p.barBeat = p.beat - static_cast<double>(p.bar) * 4;
+        p.frame = at(1.0 + i * 0.01);
+        out.push_back({at(1.0 + i * 0.01), p});
+    }
+    spinout::test::Position stop;
+    stop.full = false;
+    stop.speed = 0;
+    out.push_back({at(2.3), stop});
+    p.bpm = 75; // in 7/8, rolling again
+    p.beatsPerBar = 7;
+    p.beatUnit = 8;
+    out.push_back({at(2.6), p});
+    out.push_back({at(3.4), stop});
+    spinout::test::Position back; // a jump back to the start, at 200 bpm
+    back.bpm = 200;
+    out.push_back({at(3.6), back});
+    return out;
 }
 
 float sweep(const ControlPort& c, double x) { // x in 0..1
@@ -180,14 +219,22 @@ Result play(const std::string& name, const std::string& presetUri, uint32_t bloc
     for (const auto& c : inst.controls())
         preset.push_back(inst.get(c));
     const auto score = effect ? std::vector<Event>{} : instrumentScore(spec.midi->voices);
+    const auto positions = spec.hostTime ? transport() : std::vector<TimedPosition>{};
 
     std::mt19937 rng(7);
     Result r;
-    std::size_t next = 0;
+    std::size_t next = 0, nextPosition = 0;
+    alignas(8) uint8_t atom[512];
     const int64_t total = at(kLength);
     for (int64_t pos = 0; pos < total;) {
         const auto n = static_cast<uint32_t>(std::min<int64_t>(block, total - pos));
         const double t = static_cast<double>(pos) / kSr;
+        for (; nextPosition < positions.size() && positions[nextPosition].frame < pos + n;
+             ++nextPosition)
+            inst.midi().add(positions[nextPosition].frame - pos,
+                            spinout::test::forgePosition(&inst.host().mapF,
+                                                         positions[nextPosition].position, atom,
+                                                         sizeof atom));
         for (; next < score.size() && score[next].frame < pos + n; ++next)
             inst.midi().add(score[next].frame - pos, score[next].data,
                             (score[next].data[0] & 0xF0) == 0xC0 ? 2 : 3);

@@ -5,9 +5,11 @@
 
 #include <lilv/lilv.h>
 #include <lv2/atom/atom.h>
+#include <lv2/atom/forge.h>
 #include <lv2/atom/util.h>
 #include <lv2/log/log.h>
 #include <lv2/midi/midi.h>
+#include <lv2/time/time.h>
 #include <lv2/urid/urid.h>
 #include <lv2/worker/worker.h>
 
@@ -145,6 +147,52 @@ struct LilvHost {
     }
 };
 
+// What a host's time:Position says. A full position gives every value, as hosts do when
+// the transport starts or jumps; otherwise only the speed (a host that stops).
+struct Position {
+    double bpm = 120;
+    double beat = 0;
+    int64_t bar = 0;
+    double barBeat = 0;
+    double beatsPerBar = 4;
+    int beatUnit = 4;
+    double speed = 1;
+    int64_t frame = 0;
+    bool full = true;
+};
+
+// A time:Position object forged into `buf`, with the atom types Ardour sends (Long bar
+// and frame, Float bpm, barBeat, beatsPerBar and speed, Int beatUnit, Double beat).
+inline const LV2_Atom* forgePosition(LV2_URID_Map* map, const Position& p, uint8_t* buf,
+                                     uint32_t size) {
+    auto u = [&](const char* uri) { return map->map(map->handle, uri); };
+    LV2_Atom_Forge forge;
+    lv2_atom_forge_init(&forge, map);
+    lv2_atom_forge_set_buffer(&forge, buf, size);
+    LV2_Atom_Forge_Frame frame;
+    const auto ref = lv2_atom_forge_object(&forge, &frame, 0, u(LV2_TIME__Position));
+    if (p.full) {
+        lv2_atom_forge_key(&forge, u(LV2_TIME__frame));
+        lv2_atom_forge_long(&forge, p.frame);
+        lv2_atom_forge_key(&forge, u(LV2_TIME__bar));
+        lv2_atom_forge_long(&forge, p.bar);
+        lv2_atom_forge_key(&forge, u(LV2_TIME__barBeat));
+        lv2_atom_forge_float(&forge, static_cast<float>(p.barBeat));
+        lv2_atom_forge_key(&forge, u(LV2_TIME__beat));
+        lv2_atom_forge_double(&forge, p.beat);
+        lv2_atom_forge_key(&forge, u(LV2_TIME__beatUnit));
+        lv2_atom_forge_int(&forge, p.beatUnit);
+        lv2_atom_forge_key(&forge, u(LV2_TIME__beatsPerBar));
+        lv2_atom_forge_float(&forge, static_cast<float>(p.beatsPerBar));
+        lv2_atom_forge_key(&forge, u(LV2_TIME__beatsPerMinute));
+        lv2_atom_forge_float(&forge, static_cast<float>(p.bpm));
+    }
+    lv2_atom_forge_key(&forge, u(LV2_TIME__speed));
+    lv2_atom_forge_float(&forge, static_cast<float>(p.speed));
+    lv2_atom_forge_pop(&forge, &frame);
+    return ref != 0 ? reinterpret_cast<const LV2_Atom*>(buf) : nullptr;
+}
+
 // An atom sequence of MIDI events, written into a fixed buffer.
 struct MidiSequence {
     alignas(8) std::array<char, 65536> buf{};
@@ -157,10 +205,13 @@ struct MidiSequence {
         seq()->body.pad = 0;
     }
     bool add(int64_t frame, const uint8_t* data, uint32_t size) {
-        return addAtom(frame, midiEvent, data, size);
+        return add(frame, midiEvent, data, size);
     }
-    // Any atom: its type and body.
-    bool addAtom(int64_t frame, LV2_URID type, const void* body, uint32_t size) {
+    // Any atom (an object: a time position) at a frame.
+    bool add(int64_t frame, const LV2_Atom* atom) {
+        return add(frame, atom->type, atom + 1, atom->size);
+    }
+    bool add(int64_t frame, LV2_URID type, const void* body, uint32_t size) {
         const uint32_t used = sizeof(LV2_Atom) + seq()->atom.size;
         const auto need = static_cast<uint32_t>(lv2_atom_pad_size(sizeof(LV2_Atom_Event) + size));
         if (used + need > buf.size()) return false;

@@ -1,9 +1,9 @@
 // The built bundles, loaded through lilv as a host loads them.
 #include "render.hpp"
 
+#include "spinout/midi_file.hpp"
 #include "spinout/ports.hpp"
 #include "spinout/session_file.hpp"
-#include "spinout/midi_file.hpp"
 #include "spinout/sound_file.hpp"
 #include "spinout/ttl.hpp"
 
@@ -349,12 +349,20 @@ std::vector<float> play(Instance& inst, const std::string& name,
         midi = readMidiFile((kRoot / "presets" / (name + ".mid")).string()).events;
     Audio input;
     if (!isInstrument(name)) input = readSoundFile(inputFile().string());
+    // a session with host time hears the transport start, as `spinout render` plays it
+    const bool hostTime =
+        parseSessionFile((kRoot / "presets" / (name + ".toml")).string()).hostTime;
     std::vector<float> out;
     std::size_t mi = 0, bi = 0;
     for (int64_t pos = 0; pos < frames;) {
         const auto n =
             static_cast<uint32_t>(std::min<int64_t>(blocks[bi++ % blocks.size()], frames - pos));
         if (beforeBlock) beforeBlock(pos, inst);
+        if (pos == 0 && hostTime) {
+            alignas(8) uint8_t buf[512];
+            const auto* position = t::forgePosition(&inst.host.map, {}, buf, sizeof buf);
+            inst.events.add(0, position->type, position + 1, position->size);
+        }
         for (; mi < midi.size(); ++mi) {
             const auto f = static_cast<int64_t>(std::llround(midi[mi].time * 48000));
             if (f >= pos + n) break;
@@ -723,8 +731,11 @@ TEST(Lv2, PortsCarryTheSessionsRangesUnitsAndProperties) {
     LilvNode* atomPort = lilv_new_uri(w, LV2_ATOM__AtomPort);
     LilvNode* input = lilv_new_uri(w, LV2_CORE__InputPort);
     EXPECT_EQ(lilv_plugin_get_num_ports_of_class(synth, atomPort, input, nullptr), 1u);
-    EXPECT_EQ(lilv_plugin_get_num_ports_of_class(plugin, atomPort, input, nullptr),
-              0u); // a plain effect
+    // an effect with host time: one atom input, for time positions only, after its ports
+    EXPECT_EQ(lilv_plugin_get_num_ports_of_class(plugin, atomPort, input, nullptr), 1u);
+    LilvNode* output = lilv_new_uri(w, LV2_CORE__OutputPort);
+    EXPECT_EQ(lilv_plugin_get_num_ports_of_class(plugin, atomPort, output, nullptr), 0u);
+    lilv_node_free(output);
     lilv_node_free(atomPort);
     lilv_node_free(input);
 }

@@ -175,7 +175,7 @@ void setSessionPath(PluginInstance& inst, const fs::path& path) {
     lv2_atom_forge_path(&forge, p.c_str(), static_cast<uint32_t>(p.size() + 1));
     lv2_atom_forge_pop(&forge, &frame);
     const auto* atom = reinterpret_cast<const LV2_Atom*>(buf);
-    inst.midi().addAtom(0, atom->type, atom + 1, atom->size);
+    inst.midi().add(0, atom);
 }
 
 TEST_F(TrustLv2, AnEditedBundleWhoseSessionNeedsAPermissionStaysSilentAndRunsNothing) {

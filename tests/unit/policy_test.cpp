@@ -6,6 +6,11 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#include <sanitizer/lsan_interface.h>
+#endif
+#endif
 
 #include <chrono>
 #include <filesystem>
@@ -91,6 +96,24 @@ protected:
     fs::path parent;
     fs::path folder;
     std::string text;
+};
+
+// Csound 6.18 loses what its parser had allocated when it gives up on a preprocessor
+// error (a longjmp out of csoundParseOrc): about 450 bytes each time, which spinout cannot
+// free. In the sanitized build, LeakSanitizer ignores what is allocated while one of
+// these lives, around the code that makes Csound give up and nowhere else.
+struct CsoundGivesUp {
+    CsoundGivesUp() { leakChecks(false); }
+    ~CsoundGivesUp() { leakChecks(true); }
+    CsoundGivesUp(const CsoundGivesUp&) = delete;
+    CsoundGivesUp& operator=(const CsoundGivesUp&) = delete;
+    static void leakChecks([[maybe_unused]] bool on) {
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+        on ? __lsan_enable() : __lsan_disable();
+#endif
+#endif
+    }
 };
 
 } // namespace
@@ -245,6 +268,22 @@ TEST_F(PolicyTest, AnIncludeInsideTheFolderIsCheckedWithItsOwnLines) {
     EXPECT_EQ(ds2[0].pos.line, 3);
 }
 
+// Csound 6.18 crashes parsing a /* never closed (in the session's code or a file it
+// #includes): the check names the line, and the code never reaches Csound.
+TEST_F(PolicyTest, ACommentLeftOpenInAnIncludedFileIsAnErrorAtItsLine) {
+    write(folder / "open.inc", "giA = 1\n/* notes\ngiB = 2\n");
+    auto spec = session("#include \"open.inc\"\n");
+    const auto ds = checkPolicy(spec, Grants::none(folder.string()));
+    ASSERT_EQ(ds.size(), 1u) << joined(ds);
+    EXPECT_EQ(ds[0].pos.file, (folder / "open.inc").string());
+    EXPECT_EQ(ds[0].pos.line, 2);
+    EXPECT_NE(ds[0].message.find("a comment opened with /* is never closed"), std::string::npos)
+        << ds[0].message;
+    // closed, or inside a {{ }} string, it is no comment left open
+    write(folder / "open.inc", "giA = 1\n/* notes */\ngS = {{ /* }}\n");
+    EXPECT_EQ(joined(checkPolicy(spec, Grants::none(folder.string()))), "");
+}
+
 TEST_F(PolicyTest, NativeCode) {
     auto spec = session("ihandle dssiinit \"/abs/evil.so\", 0, 1\n");
     expectRefused(spec, Permission::native, "'dssiinit'", lineOf("dssiinit"));
@@ -338,6 +377,7 @@ TEST_F(PolicyTest, CodeCsoundCannotParseIsRefusedWithItsLine) {
     EXPECT_NE(ds[0].message.find("cannot parse"), std::string::npos);
     // a preprocessor error that makes Csound give up (longjmp) is caught, not a crash
     spec = session("#else\n");
+    CsoundGivesUp leaks;
     EXPECT_FALSE(checkPolicy(spec, Grants::all(folder.string())).empty());
 }
 
@@ -345,6 +385,7 @@ TEST_F(PolicyTest, TheCheckPrintsNothing) {
     write(parent / "outside.orc", "giOut = 1\n");
     ::testing::internal::CaptureStdout();
     ::testing::internal::CaptureStderr();
+    CsoundGivesUp leaks; // "#else"
     for (const char* code : {"ires system_i 1, \"id\"\n", "#include \"../outside.orc\"\n",
                              "#include \"missing.orc\"\n", "#else\n", "this is not csound\n",
                              "giA ftgen 0, 0, 0, 1, \"missing.wav\", 0, 0, 0\n"})

@@ -85,4 +85,8 @@ struct HeaderStatement {
 };
 std::optional<HeaderStatement> hostHeaderStatement(const std::string& code);
 
+// The line (1-based) of a `/*` that no `*/` closes: Csound 6.18's parser reads past the end
+// of code compiled from a string there and crashes.
+std::optional<int> unterminatedComment(const std::string& code);
+
 } // namespace spinout

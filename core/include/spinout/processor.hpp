@@ -2,7 +2,8 @@
 // both drive. Any host block size in, fixed ksmps cycles inside, a constant
 // latency of ksmps frames; MIDI and port changes land at their exact frame.
 // What the renderer needs beyond a plugin (score events, port automation) is
-// here too, so both hosts share one path.
+// here too, so both hosts share one path. So are the host's tempo and transport
+// (host.* channels, ports in beats) and program changes (a preset at a frame).
 //
 // Threads: process() and everything it calls are real-time safe (the plugin's
 // audio thread). The constructor, warmUp(), automatePort() and runtimeError()
@@ -15,6 +16,7 @@
 #include "spinout/spec.hpp"
 #include "spinout/watchdog.hpp"
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -30,6 +32,59 @@ struct MidiMessage {
     std::uint8_t size = 0;
     std::uint8_t data[3] = {0, 0, 0};
 };
+
+// The host's tempo and transport at a frame, as LV2's time:Position gives them. A host
+// sends what changed: `fields` says which values are given; the others keep theirs.
+struct HostTime {
+    enum Field : std::uint32_t {
+        bpmField = 1u << 0,
+        beatField = 1u << 1,
+        barField = 1u << 2,
+        barBeatField = 1u << 3,
+        beatsPerBarField = 1u << 4,
+        beatUnitField = 1u << 5,
+        speedField = 1u << 6,
+        frameField = 1u << 7,
+        allFields = (1u << 8) - 1,
+    };
+    std::uint32_t fields = 0;
+    double bpm = 120;       // beats a minute (a beat is a beatUnit note)
+    double beat = 0;        // beats since the start; else bar * beatsPerBar + barBeat
+    double bar = 0;         // bars since the start
+    double barBeat = 0;     // beats into the bar
+    double beatsPerBar = 4; // the meter: beatsPerBar / beatUnit
+    double beatUnit = 4;
+    double speed = 0;       // 1 rolling, 0 stopped (time:speed)
+    std::int64_t frame = 0; // the transport's position, in frames
+    bool has(Field f) const noexcept { return (fields & f) != 0; }
+};
+
+// A HostTime at a frame of the block (the change lands in the cycle that holds it).
+struct TimePosition {
+    std::uint32_t frame = 0;
+    HostTime time;
+};
+
+// Where the host's transport stands at the start of a cycle: what the host.* channels
+// hold (support.hpp names them).
+struct HostClock {
+    double bpm = 120;
+    double beat = 0;
+    double bar = 0;
+    double barBeat = 0;
+    double beatsPerBar = 4;
+    double beatUnit = 4;
+    double speed = 0;
+    double seconds = 0;
+};
+
+// Moves a clock on by `frames` at its tempo and speed: the sums the support
+// orchestra's host-time instr does every cycle, in the same order.
+void advanceClock(HostClock& clock, int frames, double sr) noexcept;
+// A value in beats as seconds at a tempo.
+inline double beatsToSeconds(double beats, double bpm) noexcept {
+    return beats * 60 / bpm;
+}
 
 struct ProcessorOptions {
     int sr = 48000;
@@ -73,6 +128,12 @@ public:
     // An input port's value as applied; an output port's as the last block left it.
     double port(std::size_t index) const noexcept { return ports_[index].value; }
     void applyPreset(const PresetSpec& preset) noexcept;
+    // Presets by program number (file order), resolved to every input port's value.
+    std::size_t numPrograms() const noexcept { return programs_.size(); }
+    // Whether the session takes the host's tempo and transport; the clock as it stands
+    // at the start of the coming cycle.
+    bool takesHostTime() const noexcept { return hostTime_; }
+    const HostClock& hostClock() const noexcept { return clock_; }
     // Moves a port along a curve from a host frame on, as a host's automation does:
     // the port takes the curve's value at each cycle's start. pairs: time, value, ...
     // in seconds from `hostFrame`; the port waits for the first pair's time.
@@ -80,9 +141,13 @@ public:
                       std::int64_t hostFrame, bool overtake = false);
 
     // inputs: numInputs() channels, outputs: numOutputs() channels of nframes.
-    // MIDI messages sorted by frame.
+    // MIDI messages and time positions sorted by frame. A position lands in the cycle
+    // that holds its frame (a control value moves once a cycle in Csound), as the
+    // values it gives stood at that cycle's start. A program change N applies the
+    // N-th preset at its frame.
     void process(const float* const* inputs, float* const* outputs, std::uint32_t nframes,
-                 std::span<const MidiMessage> midi = {}) noexcept;
+                 std::span<const MidiMessage> midi = {},
+                 std::span<const TimePosition> positions = {}) noexcept;
 
     int activeVoices() const noexcept;
     // Off the audio thread, before the first block: one silent cycle, so that what
@@ -137,7 +202,13 @@ private:
     void build();
     void buildPorts();
     void buildVoices();
+    void buildHostTime();
+    void buildPrograms();
     void changePort(std::size_t index, double value) noexcept;
+    double targetValue(std::size_t index, double value) const noexcept;
+    void handlePosition(const HostTime& t, std::int64_t frame) noexcept;
+    void writeClock(std::int64_t frame) noexcept;
+    void applyProgram(int program, std::int64_t frame) noexcept;
     Bus busNamed(const std::string& name, const SourcePos& pos) const;
     // Csound's instr number and line in its compiled code, as the session's place.
     std::pair<SourcePos, std::string> locate(int instr, int line) const;
@@ -167,6 +238,16 @@ private:
     std::uint64_t voiceOrder_ = 0;
     bool sustain_ = false;
     double bend_ = 0; // semitones
+    // the host's tempo and transport
+    bool hostTime_ = false;
+    HostClock clock_;
+    std::array<int, 8> clockChannels_{}; // channel ids, in HostClock's order
+    int playingChannel_ = -1;
+    int positionChannel_ = -1;
+    double positions_ = 0;                // positions written (the position count)
+    std::vector<std::size_t> tempoPorts_; // ports converted from beats
+    // program N: (port, value) for every input port
+    std::vector<std::vector<std::pair<std::size_t, double>>> programs_;
     // block adaptation
     std::int64_t frame_ = 0;  // frames taken from the host so far
     std::int64_t origin_ = 0; // the engine's frame at the host's frame 0

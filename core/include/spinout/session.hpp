@@ -231,6 +231,9 @@ public:
     // Allocates now the instances that stops and automation will need, so that the
     // audio thread does not.
     void preallocate(int events = 64);
+    // Starts one of the support orchestra's always-on instrs (support.hpp) in the coming
+    // cycle, for the session's life (the host-time instr).
+    void startSupportInstr(int number);
 
 private:
     struct Template {

@@ -125,6 +125,10 @@ struct PortTarget {
     std::string name;  // control: arg; bus: bus name; channel: channel name
 };
 
+// A port whose value is in beats (unit = "beat") may reach its target converted to
+// time at the host's tempo (`to`): a delay of "1/8 note" follows the tempo.
+enum class BeatConversion { none, seconds, ms };
+
 struct PortSpec {
     std::string symbol;
     std::string name;
@@ -137,6 +141,9 @@ struct PortSpec {
     std::string unit;
     PortScale scale = PortScale::linear;
     std::vector<std::string> choices;
+    // An enum port's value for each choice as its target gets it (empty: the index).
+    std::vector<double> choiceValues;
+    BeatConversion to = BeatConversion::none; // unit = "beat" only
     std::optional<int> midiCC;
     SourcePos pos;
 };
@@ -170,6 +177,9 @@ struct SessionSpec {
     int audioInputs = 0;
     int audioOutputs = 2;
     std::vector<std::pair<Permission, SourcePos>> permissions; // what the session declares
+    // The host's tempo and transport reach the session (host.* channels; a time:Position
+    // input in the plugin): [session] host_time, or a port converted from beats.
+    bool hostTime = false;
     int ksmps = 64;
     double a4 = 440;
     PluginMeta meta;
@@ -183,7 +193,7 @@ struct SessionSpec {
     std::vector<RunSpec> runs;
     std::optional<MidiSpec> midi;
     std::vector<PortSpec> ports;
-    std::vector<PresetSpec> presets;
+    std::vector<PresetSpec> presets; // in file order: program change N applies the N-th
 
     const InstrSpec* instr(const std::string& n) const;
     const BusSpec* bus(const std::string& n) const;

@@ -17,6 +17,9 @@ inline constexpr int kChannelWriteInstr = 3; // a host's channel write, replayed
 inline constexpr int kAutomationInstr = 4;
 inline constexpr int kStopInstr = 5;
 inline constexpr int kEndInstr = 6; // a .csd's end (csd.cpp): nothing plays past it
+// Advances the host.* channels every cycle while the transport rolls (sessions with host
+// time): after the host's channel writes, before every template.
+inline constexpr int kHostTimeInstr = 7;
 // Template `index` at `priority` is instr priority * kPriorityStride + index:
 // a higher priority runs later in each cycle.
 inline constexpr int kPriorityStride = 1000;
@@ -48,6 +51,23 @@ inline constexpr const char* kPortTableChannel = "spinout.table.ports";
 inline constexpr const char* kTimingTableChannel = "spinout.table.timing";
 inline constexpr const char* kPairsTableChannel = "spinout.table.pairs";
 inline constexpr const char* kAudioBusCountChannel = "spinout.audio_buses";
+// Counts the positions the host has written: the host-time instr advances the channels
+// in every cycle but one where a position came.
+inline constexpr const char* kHostPositionChannel = "spinout.host.position";
+
+// The host's tempo and transport as the session's code reads them (chnget), each the
+// value at the start of the cycle. A beat is what the host's tempo counts.
+namespace host {
+inline constexpr const char* kBpm = "host.bpm";                 // beats a minute
+inline constexpr const char* kBeat = "host.beat";               // beats since the start
+inline constexpr const char* kBar = "host.bar";                 // bars since the start
+inline constexpr const char* kBarBeat = "host.barbeat";         // beats into the bar
+inline constexpr const char* kBeatsPerBar = "host.beatsperbar"; // the meter's numerator
+inline constexpr const char* kBeatUnit = "host.beatunit";       // its denominator (4: quarter)
+inline constexpr const char* kSpeed = "host.speed";             // 1 rolling, 0 stopped
+inline constexpr const char* kPlaying = "host.playing";         // 1 while speed is not 0
+inline constexpr const char* kSeconds = "host.seconds";         // the transport's time
+} // namespace host
 
 struct Sizes {
     int slots = 1024;     // simultaneous instances

@@ -20,15 +20,20 @@ struct PortLayout {
     int numIn = 0;
     int audioOut = 0; // first audio output
     int numOut = 0;
-    int events = -1;  // atom input: MIDI and patch messages (-1: none)
+    int events = -1;  // atom input: MIDI, patch messages, time positions (-1: none)
     int notify = -1;  // atom output: patch messages (-1: none)
     int latency = 0;  // control output
     int controls = 0; // first session port
     int numControls = 0;
     int total = 0;
-    // Atom ports only where MIDI or messages arrive: instruments, the loader, effects
-    // with a port that follows a MIDI CC. (Plain effects then run in any host,
-    // lv2apply included.)
+    // An effect that takes the host's time but no MIDI: its atom input takes time
+    // positions only, comes after the session's ports (so that giving a released effect
+    // host time moves none of its ports) and may be left unconnected.
+    bool timeOnly = false;
+    // Atom ports (input and output, before the latency port) only where MIDI or messages
+    // arrive: instruments, the loader, effects with a port that follows a MIDI CC. An
+    // effect with host time and none of these has a time input alone, last. (Plain
+    // effects then run in any host, lv2apply included.)
     static PortLayout of(const SessionSpec& spec, int numControls, bool events);
     static bool needsEvents(const SessionSpec& spec);
 };
