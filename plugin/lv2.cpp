@@ -11,6 +11,7 @@
 #include "spinout/ports.hpp"
 #include "spinout/processor.hpp"
 #include "spinout/session_file.hpp"
+#include "spinout/trust.hpp"
 #include "spinout/ttl.hpp"
 
 #include <lv2/atom/atom.h>
@@ -250,7 +251,25 @@ std::string readFile(const std::string& path) {
     return ss.str();
 }
 
-// Instantiation or worker: builds a session's engine; null (with the errors logged) if it fails.
+// Instantiation or worker: what the user granted this session. A session is untrusted
+// unless the user's trust file lists its text (`spinout trust`), or, in a bundle, the
+// bundle's grants.toml (`spinout bundle --allow`) was made for this very session.toml.
+Grants grantsFor(Plugin& p, const SessionSpec& spec) {
+    const auto bundleGrants =
+        p.library.loader ? std::string()
+                         : (std::filesystem::path(p.library.bundle) / kBundleGrantsFile).string();
+    const auto report = recordedGrants(spec, TrustFile::defaultPath(), bundleGrants);
+    for (const auto& w : report.warnings)
+        lv2_log_warning(&p.logger, "spinout: %s\n", w.c_str());
+    for (const auto& n : report.notes)
+        lv2_log_note(&p.logger, "spinout: %s: %s\n", spec.path.c_str(), n.c_str());
+    Grants grants = Grants::none(spec.dir);
+    grants.permissions = report.granted;
+    return grants;
+}
+
+// Instantiation or worker: builds a session's engine; null (with the errors logged) if it
+// fails. The policy check runs first: a session it refuses never reaches Csound.
 std::unique_ptr<Engine> build(Plugin& p, const std::string& text, const std::string& path,
                               std::uint32_t generation) {
     const std::string name = path.empty() ? "restored-session.toml" : path;
@@ -266,6 +285,7 @@ std::unique_ptr<Engine> build(Plugin& p, const std::string& text, const std::str
         }
         ProcessorOptions options;
         options.sr = static_cast<int>(p.sr);
+        options.grants = grantsFor(p, spec);
         auto e = std::make_unique<Engine>();
         // No warm-up cycle: a loaded session starts as its bundle does, sample for sample.
         e->processor = std::make_unique<Processor>(spec, options);
@@ -276,6 +296,9 @@ std::unique_ptr<Engine> build(Plugin& p, const std::string& text, const std::str
     } catch (const SessionFileError& e) {
         for (const auto& d : e.diagnostics())
             lv2_log_error(&p.logger, "spinout: %s\n", d.str().c_str());
+        // refusals of the policy check: nothing of the session ran; say how to grant it
+        if (const auto hint = grantHint(e.diagnostics(), name); !hint.empty())
+            lv2_log_error(&p.logger, "spinout: %s: not loaded; %s\n", name.c_str(), hint.c_str());
     } catch (const std::exception& e) {
         lv2_log_error(&p.logger, "spinout: %s: %s\n", name.c_str(), e.what());
     }

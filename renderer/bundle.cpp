@@ -4,7 +4,9 @@
 // to the bundle's place and renamed there when complete.
 #include "bundle.hpp"
 
+#include "spinout/policy.hpp"
 #include "spinout/session_file.hpp"
+#include "spinout/trust.hpp"
 #include "spinout/ttl.hpp"
 
 #include <fmt/format.h>
@@ -32,7 +34,7 @@ namespace {
 
 // The files the plugin reads from its bundle, which an include must not replace.
 const std::vector<std::string> kBundleFiles = {"manifest.ttl", "plugin.ttl", "presets.ttl",
-                                               "session.toml", "spinout.so"};
+                                               "session.toml", "spinout.so", kBundleGrantsFile};
 
 std::optional<std::string> readFile(const fs::path& path) {
     std::ifstream in(path, std::ios::binary);
@@ -335,6 +337,17 @@ void makeBundles(const BundleJob& job, std::ostream& out) {
         plan.files = {{"spinout.so", *binary}, {"session.toml", spec.text}};
         for (auto& f : includeFiles(spec))
             plan.files.push_back(std::move(f));
+        // what the plugin will run: refused now rather than in a host
+        Grants grants = Grants::none(spec.dir);
+        grants.permissions = job.allow;
+        if (auto refusals = checkPolicy(spec, grants); !refusals.empty())
+            throw SessionFileError(std::move(refusals));
+        if (job.allow.any()) {
+            TrustEntry grant;
+            grant.digest = sessionDigest(spec);
+            grant.allow = job.allow;
+            plan.files.emplace_back(kBundleGrantsFile, bundleGrantsText(grant));
+        }
         try {
             plan.files.emplace_back("manifest.ttl", manifestTtl(spec, "spinout.so"));
             plan.files.emplace_back("plugin.ttl", pluginTtl(spec));

@@ -1,6 +1,9 @@
 // `spinout bundle`: session files made into installable LV2 bundles.
 #pragma once
 
+#include "spinout/permission.hpp"
+
+#include <bitset>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -20,10 +23,14 @@ struct BundleJob {
     std::string outDir;  // bundles go in OUTDIR/spinout-NAME.lv2
     bool force = false;  // even if the URI is on the LV2 path with other content
     std::string lv2Path; // where hosts look; "" = $LV2_PATH, else LV2's default
+    // What the user grants the sessions: checked now, and recorded in each bundle (its
+    // grants.toml, tied to the session's SHA-256) for the plugin to read.
+    std::bitset<kAllPermissions.size()> allow;
 };
 
 // Makes each bundle in a temporary folder next to its place and renames it there
-// when complete: an error leaves nothing half-made and never replaces a bundle.
+// when complete: an error leaves nothing half-made and never replaces a bundle. A
+// session the policy check refuses with job.allow makes no bundle (SessionFileError).
 // Writes only inside the new bundle folder. Throws SessionFileError (with the
 // session's line) or BundleError; prints a line per bundle made.
 void makeBundles(const BundleJob& job, std::ostream& out);

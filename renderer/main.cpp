@@ -7,10 +7,13 @@
 #include "session_json.hpp"
 
 #include "spinout/check.hpp"
+#include "spinout/policy.hpp"
 #include "spinout/processor.hpp"
 #include "spinout/session_file.hpp"
 #include "spinout/suggest.hpp"
+#include "spinout/trust.hpp"
 #include "spinout/ttl.hpp"
+#include "spinout/watchdog.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -36,6 +39,29 @@ constexpr int kUsageError = 2;
 
 double dbfs(double linear) {
     return linear > 0 ? 20 * std::log10(linear) : -INFINITY;
+}
+
+// What a command grants the session and how long it waits on it: --allow and --timeout.
+struct TrustOptions {
+    std::vector<std::string> allow;
+    double timeout = 10;
+};
+
+void addAllowOption(CLI::App* cmd, TrustOptions& t) {
+    // one value each time (repeatable), so that `--allow exec FILE` leaves FILE alone
+    cmd->add_option("--allow", t.allow,
+                    "grant the session permissions: exec, write, read, net, native, memory "
+                    "(comma-separated, repeatable)")
+        ->expected(1)
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
+void addTrustOptions(CLI::App* cmd, TrustOptions& t) {
+    addAllowOption(cmd, t);
+    cmd->add_option("--timeout", t.timeout,
+                    "seconds the session may take to load and to finish each cycle (default "
+                    "10; 0: no limit)");
 }
 
 // The files and presets go to `batch` (render takes several of each, csd one); the other
@@ -69,6 +95,61 @@ void addRenderOptions(CLI::App* cmd, BatchRequest& batch, RenderJob& job,
     cmd->allow_extras();
 }
 
+PermissionSet parseAllow(const std::vector<std::string>& values) {
+    PermissionSet set;
+    for (const auto& v : values) {
+        try {
+            set |= parsePermissionList(v);
+        } catch (const std::invalid_argument& e) {
+            throw UsageError(fmt::format("--allow {}: {}", v, e.what()));
+        }
+    }
+    return set;
+}
+
+void checkTimeout(const TrustOptions& t) {
+    if (!std::isfinite(t.timeout) || t.timeout < 0 || t.timeout > kMaxSeconds)
+        throw UsageError(fmt::format("--timeout {}: give a number of seconds from 0 (no limit) "
+                                     "to {}",
+                                     t.timeout, kMaxSeconds));
+}
+
+// What the session at `path` is granted: --allow, and what the user's trust file grants
+// this very text. (A session that does not parse is reported by the command itself.)
+PermissionSet grantsFor(const std::string& path, const PermissionSet& allow) {
+    SessionSpec spec;
+    try {
+        spec = parseSessionFile(path);
+    } catch (const SessionFileError&) {
+        return allow;
+    }
+    const auto report = recordedGrants(spec, TrustFile::defaultPath());
+    for (const auto& w : report.warnings)
+        std::cerr << "warning: " << w << "\n";
+    return allow | report.granted;
+}
+
+// Ends a command whose session hangs: Csound cannot be stopped from outside, so the process
+// is, without leaving a partial output file. Runs on the watchdog's thread.
+[[noreturn]] void stopHungSession(const std::string& session, const std::string& what) {
+    const auto text = fmt::format("error: {}: {}; stopped (an endless loop? --timeout SECONDS "
+                                  "gives it longer)\n",
+                                  session, what);
+    if (isatty(STDERR_FILENO) != 0) std::fputs("\r\x1b[K", stderr); // the progress line
+    std::fputs(text.c_str(), stderr);
+    std::fflush(stderr);
+    removePartialFiles();
+    std::_Exit(1);
+}
+
+std::unique_ptr<Watchdog> makeWatchdog(const TrustOptions& t, const std::string& session) {
+    if (t.timeout <= 0) return nullptr;
+    const auto ms = std::chrono::milliseconds(static_cast<std::int64_t>(t.timeout * 1000));
+    return std::make_unique<Watchdog>(
+        std::max(ms, std::chrono::milliseconds(1)),
+        [session](const std::string& what) { stopHungSession(session, what); });
+}
+
 void checkValues(CLI::App* cmd, const RenderJob& job, const BatchRequest& batch) {
     checkRenderValues(job, cmd->count("--sr") > 0);
     if (job.bpm && !batch.midis.empty())
@@ -92,7 +173,7 @@ void parseSets(const std::vector<std::string>& sets, RenderJob& job) {
     }
 }
 
-const std::vector<std::string> kCommands = {"render", "csd", "check", "info", "bundle"};
+const std::vector<std::string> kCommands = {"render", "csd", "check", "info", "bundle", "trust"};
 
 // The options of a subcommand as typed: --name and -n.
 std::vector<std::string> optionNames(const CLI::App* cmd) {
@@ -143,6 +224,14 @@ void checkCommand(int argc, char** argv) {
 void printDiagnostics(const SessionFileError& e) {
     for (const auto& d : e.diagnostics())
         std::cerr << "error: " << d.str() << "\n";
+}
+
+// Refusals of the policy check, then how the user may grant them.
+void printRefusals(const SessionFileError& e, const std::string& session,
+                   const std::string& command) {
+    printDiagnostics(e);
+    const auto hint = grantHint(e.diagnostics(), session, command);
+    if (!hint.empty()) std::cerr << "note: " << hint << "\n";
 }
 
 // On a terminal: position, speed and time left, a few times a second (as sox -S does).
@@ -221,13 +310,21 @@ int runRender(RenderJob& job, const std::string& output) {
     std::_Exit(kOk);
 }
 
+// One render with what its session is granted (--allow and the trust file), watched for
+// hangs: a single render, or one of a batch in its child process.
+int renderGranted(RenderJob job, const TrustOptions& trust) {
+    job.allow = grantsFor(job.session, job.allow);
+    const auto watchdog = makeWatchdog(trust, job.session);
+    job.watchdog = watchdog.get();
+    return runRender(job, job.output);
+}
+
 // A single render for a batch's child process: its messages printed, its status returned.
-int renderOne(const BatchItem& item) {
-    RenderJob job = item.job;
+int renderOne(const BatchItem& item, const TrustOptions& trust) {
     try {
-        return runRender(job, job.output);
+        return renderGranted(item.job, trust);
     } catch (const SessionFileError& e) {
-        printDiagnostics(e);
+        printRefusals(e, item.job.session, "render");
     } catch (const std::exception& e) {
         std::cerr << "error: " << e.what() << "\n";
     }
@@ -235,7 +332,8 @@ int renderOne(const BatchItem& item) {
 }
 
 // `render`: one file as before, or a batch (every session x preset x input) by processes.
-int runRenderCommand(const BatchRequest& request, const RenderJob& job, int jobs) {
+int runRenderCommand(const BatchRequest& request, const RenderJob& job, int jobs,
+                     const TrustOptions& trust) {
     auto items = planBatch(request, job);
     const auto size = items.size();
     if (!job.trace.empty()) {
@@ -248,10 +346,7 @@ int runRenderCommand(const BatchRequest& request, const RenderJob& job, int jobs
                 item.job.traceOutput =
                     std::filesystem::path(item.job.output).replace_extension(".csv").string();
     }
-    if (size == 1 && request.shards == 1) {
-        RenderJob single = items.front().job;
-        return runRender(single, single.output);
-    }
+    if (size == 1 && request.shards == 1) return renderGranted(items.front().job, trust);
     items = shardOf(std::move(items), request.shard, request.shards);
     if (items.empty()) {
         std::cout << fmt::format("batch: shard {}/{} of a batch of {} render{} is empty\n",
@@ -266,7 +361,8 @@ int runRenderCommand(const BatchRequest& request, const RenderJob& job, int jobs
                 throw RenderError(fmt::format("cannot read '{}': {}", f, std::strerror(errno)));
     for (const auto& item : items)
         (void)resolveOutput(item.job.output);
-    return runBatch(items, size, jobs > 0 ? jobs : availableCpus(), renderOne);
+    return runBatch(items, size, jobs > 0 ? jobs : availableCpus(),
+                    [&trust](const BatchItem& item) { return renderOne(item, trust); });
 }
 
 // csd writes one render: one of each at most.
@@ -287,7 +383,7 @@ void singleJob(const BatchRequest& batch, RenderJob& job) {
     job.preset = first(batch.presets);
 }
 
-int runCheck(const std::string& path) {
+int runCheck(const std::string& path, const PermissionSet& allow, Watchdog* watchdog) {
     SessionSpec spec;
     try {
         spec = parseSessionFile(path);
@@ -297,9 +393,14 @@ int runCheck(const std::string& path) {
                                  e.diagnostics().size() == 1 ? "" : "s");
         return kInputError;
     }
-    const auto errors = checkSession(spec);
+    ProcessorOptions options;
+    options.grants = Grants::none(spec.dir);
+    options.grants.permissions = allow;
+    options.watchdog = watchdog;
+    const auto errors = checkSession(spec, options);
+    if (watchdog != nullptr) watchdog->idle();
     if (!errors.empty()) {
-        printDiagnostics(SessionFileError(errors));
+        printRefusals(SessionFileError(errors), path, "check");
         return kInputError;
     }
     std::cout << fmt::format("{}: ok ({} instrs, {} ports, {} presets)\n", path, spec.instrs.size(),
@@ -387,6 +488,59 @@ int runBundle(BundleJob job) {
     return kOk;
 }
 
+// `spinout trust`: the user's trust file, where the loader (and the command) find which
+// sessions may do more than make sound.
+struct TrustJob {
+    std::string session;
+    bool list = false;
+    std::string remove;
+    std::vector<std::string> allow;
+};
+
+int runTrust(const TrustJob& job) {
+    const auto path = TrustFile::defaultPath();
+    if (path.empty()) throw RenderError("no trust file: set HOME or XDG_CONFIG_HOME");
+    auto file = TrustFile::load(path);
+    if (job.list) {
+        if (file.entries().empty()) std::cout << fmt::format("no trusted sessions ({})\n", path);
+        for (const auto& e : file.entries())
+            std::cout << fmt::format("{}  {}  {}\n", e.digest.sha256, permissionListText(e.allow),
+                                     e.file.empty() ? "-" : e.file);
+        return kOk;
+    }
+    if (!job.remove.empty()) {
+        std::string sha = job.remove;
+        const bool isHash =
+            sha.size() == 64 && sha.find_first_not_of("0123456789abcdef") == std::string::npos;
+        if (!isHash) sha = sha256Hex(parseSessionFile(job.remove).text);
+        const int removed = file.remove(sha);
+        if (removed == 0)
+            throw RenderError(fmt::format("{} is not in the trust file {}", job.remove, path));
+        file.save(path);
+        std::cout << fmt::format("{}: no longer trusted ({})\n", job.remove, path);
+        return kOk;
+    }
+    const auto spec = parseSessionFile(job.session);
+    TrustEntry entry;
+    entry.digest = sessionDigest(spec);
+    entry.allow = job.allow.empty() ? declaredPermissions(spec) : parseAllow(job.allow);
+    entry.file = std::filesystem::absolute(job.session).lexically_normal().string();
+    // what the session would still be refused with these grants
+    Grants grants = Grants::none(spec.dir);
+    grants.permissions = entry.allow;
+    const auto refusals = checkPolicy(spec, grants);
+    file.put(entry);
+    file.save(path);
+    std::cout << fmt::format("{}: trusted with {} (sha256 {}) in {}\n", job.session,
+                             permissionListText(entry.allow), entry.digest.sha256, path);
+    for (const auto& d : refusals)
+        std::cerr << "warning: " << d.str() << "\n";
+    if (!refusals.empty())
+        std::cerr << fmt::format("warning: {}: still refused when loaded; {}\n", job.session,
+                                 grantHint(refusals, job.session));
+    return kOk;
+}
+
 // Text (a .csd) to a path by the same rules as sound: a regular file atomically (links
 // followed), a device or FIFO straight, "-" to standard output.
 void writeOutputText(const std::string& path, const std::string& text) {
@@ -428,9 +582,12 @@ int main(int argc, char** argv) {
     std::string output = "out.wav";
     std::string format, encoding, shard;
     int jobs = 0;
+    TrustOptions renderTrust, csdTrust, checkTrust, bundleTrust;
+    PermissionSet checkAllow;
     auto* renderCmd =
         app.add_subcommand("render", "render a session to a sound file (or a batch of them)");
     addRenderOptions(renderCmd, batch, job, sets);
+    addTrustOptions(renderCmd, renderTrust);
     renderCmd->add_option("-o,--output", output,
                           "the sound file to write (default out.wav; - for standard output); a "
                           "batch: a name template with {session}, {preset} and {input}");
@@ -454,12 +611,14 @@ int main(int argc, char** argv) {
     auto* csdCmd = app.add_subcommand(
         "csd", "write a standalone .csd that the csound command renders the same");
     addRenderOptions(csdCmd, csdBatch, csdJob, csdSets);
+    addTrustOptions(csdCmd, csdTrust);
     csdCmd->add_option("-o,--output", csdOutput, "the .csd to write (- for standard output)")
         ->required();
 
     std::string checkPath, infoPath;
     auto* checkCmd = app.add_subcommand("check", "validate a session and compile its Csound code");
     checkCmd->add_option("session", checkPath, "the session file")->required();
+    addTrustOptions(checkCmd, checkTrust);
     checkCmd->allow_extras();
     auto* infoCmd = app.add_subcommand("info", "list a session's instrs, buses, ports and presets");
     infoCmd->add_option("session", infoPath, "the session file")->required();
@@ -480,9 +639,26 @@ int main(int argc, char** argv) {
         ->required();
     bundleCmd->add_flag("--force", bundleJob.force,
                         "make a bundle even if its uri is on the LV2 path with other content");
+    addAllowOption(bundleCmd, bundleTrust);
     bundleCmd->allow_extras();
 
-    const std::vector<CLI::App*> commands = {renderCmd, csdCmd, checkCmd, infoCmd, bundleCmd};
+    TrustJob trustJob;
+    auto* trustCmd = app.add_subcommand(
+        "trust", "grant a session permissions in your trust file (the loader plugin reads it)");
+    trustCmd->add_option("session", trustJob.session, "the session file to trust");
+    trustCmd
+        ->add_option("--allow", trustJob.allow,
+                     "the permissions granted (default: those the session declares)")
+        ->expected(1)
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    trustCmd->add_flag("--list", trustJob.list, "list the trusted sessions");
+    trustCmd->add_option("--remove", trustJob.remove,
+                         "untrust a session (its file, or its SHA-256)");
+    trustCmd->allow_extras();
+
+    const std::vector<CLI::App*> commands = {renderCmd, csdCmd,    checkCmd,
+                                             infoCmd,   bundleCmd, trustCmd};
     try {
         try {
             checkCommand(argc, argv);
@@ -497,6 +673,20 @@ int main(int argc, char** argv) {
             if (cmd->parsed()) checkExtras(cmd);
         if (bundleCmd->parsed() && bundleJob.sessions.empty() && !bundleJob.loader)
             throw UsageError("bundle: give session files or --loader");
+        if (trustCmd->parsed()) {
+            const int modes = (trustJob.session.empty() ? 0 : 1) + (trustJob.list ? 1 : 0) +
+                              (trustJob.remove.empty() ? 0 : 1);
+            if (modes != 1)
+                throw UsageError("trust: give a session file, --list, or --remove SESSION");
+            if (!trustJob.allow.empty() && trustJob.session.empty())
+                throw UsageError("trust: --allow goes with a session file");
+            (void)parseAllow(trustJob.allow);
+        }
+        for (const auto* t : {&renderTrust, &csdTrust, &checkTrust})
+            checkTimeout(*t);
+        job.allow = parseAllow(renderTrust.allow);
+        bundleJob.allow = parseAllow(bundleTrust.allow);
+        checkAllow = parseAllow(checkTrust.allow);
         if (renderCmd->parsed()) {
             checkValues(renderCmd, job, batch);
             parseSets(sets, job);
@@ -527,6 +717,7 @@ int main(int argc, char** argv) {
             parseSets(csdSets, csdJob);
             singleJob(csdBatch, csdJob);
         }
+        csdJob.allow = parseAllow(csdTrust.allow);
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {
@@ -546,9 +737,21 @@ int main(int argc, char** argv) {
         return kUsageError;
     }
 
+    // the session the command runs, for the hint that follows a refusal
+    std::string session;
+    std::string command;
+    for (auto* cmd : commands)
+        if (cmd->parsed()) command = cmd->get_name();
+    if (renderCmd->parsed() && batch.sessions.size() == 1) session = batch.sessions.front();
+    if (csdCmd->parsed()) session = csdJob.session;
+    if (checkCmd->parsed()) session = checkPath;
+    std::unique_ptr<Watchdog> watchdog;
     try {
-        if (renderCmd->parsed()) return runRenderCommand(batch, job, jobs);
+        if (renderCmd->parsed()) return runRenderCommand(batch, job, jobs, renderTrust);
         if (csdCmd->parsed()) {
+            csdJob.allow = grantsFor(csdJob.session, csdJob.allow);
+            watchdog = makeWatchdog(csdTrust, csdJob.session);
+            csdJob.watchdog = watchdog.get();
             csdJob.csd = true;
             csdJob.csdOutput = csdOutput == "-" ? "spinout.wav"
                                                 : std::filesystem::path(csdOutput)
@@ -563,18 +766,22 @@ int main(int argc, char** argv) {
                 static_cast<double>(r.frames) / r.sr, r.sr);
             return kOk;
         }
-        if (checkCmd->parsed()) return runCheck(checkPath);
+        if (checkCmd->parsed()) {
+            watchdog = makeWatchdog(checkTrust, checkPath);
+            return runCheck(checkPath, grantsFor(checkPath, checkAllow), watchdog.get());
+        }
         if (bundleCmd->parsed()) return runBundle(bundleJob);
         if (infoCmd->parsed() && infoJson) {
             std::cout << sessionJson(parseSessionFile(infoPath)) << "\n";
             return kOk;
         }
         if (infoCmd->parsed()) return runInfo(infoPath);
+        if (trustCmd->parsed()) return runTrust(trustJob);
     } catch (const UsageError& e) {
         std::cerr << "error: " << e.what() << "\n";
         return kUsageError;
     } catch (const SessionFileError& e) {
-        printDiagnostics(e);
+        printRefusals(e, session, command == "bundle" ? "bundle" : command);
         return kInputError;
     } catch (const std::exception& e) {
         std::cerr << "error: " << e.what() << "\n";

@@ -163,6 +163,17 @@ RenderResult render(const RenderJob& job) {
     ProcessorOptions po;
     po.sr = sr;
     po.session.journal = job.csd;
+    po.grants = Grants::none(spec.dir);
+    po.grants.permissions = job.allow;
+    po.watchdog = job.watchdog;
+    // Csound's time between two calls: the watchdog waits on it, and on nothing else
+    const auto busy = [&](const char* what) {
+        if (job.watchdog != nullptr) job.watchdog->busy(what);
+    };
+    const auto idle = [&] {
+        if (job.watchdog != nullptr) job.watchdog->idle();
+    };
+    busy("loading the session");
     auto owner = std::make_shared<Processor>(spec, po);
     Processor& proc = *owner;
 
@@ -208,6 +219,11 @@ RenderResult render(const RenderJob& job) {
     if (job.tail < 0) throw RenderError("--tail must be 0 or more");
     // --duration is the file's length; the tail follows the material's end
     const double seconds = job.duration ? *job.duration : contentEnd + job.tail;
+    // a score's times are finite but may be absurd: a frame count must not overflow
+    if (!(seconds <= kMaxSeconds))
+        throw RenderError(fmt::format("the content ends at {:g} s, past the {:g} s a render "
+                                      "may last: give --duration",
+                                      contentEnd, kMaxSeconds));
     const auto frames = static_cast<std::int64_t>(std::llround(seconds * sr));
     if (frames <= 0)
         throw RenderError("nothing to render: give --duration, a score, MIDI or an input");
@@ -305,6 +321,7 @@ RenderResult render(const RenderJob& job) {
             std::copy(midi[mi].data, midi[mi].data + 3, m.data);
             blockMidi.push_back(m);
         }
+        busy("a cycle");
         blockPositions.clear();
         for (; ti < transport.size() && transport[ti].frame < pos + n; ++ti)
             blockPositions.push_back(
@@ -347,6 +364,7 @@ RenderResult render(const RenderJob& job) {
                 done += step;
             }
         }
+        idle(); // what follows waits on files and pipes, not on Csound
         checkMessages(proc, job);
         if (trace.is_open() && pos < frames) {
             // the cycle just performed sounds in the file from `pos` on (after the latency); an

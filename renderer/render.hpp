@@ -4,9 +4,11 @@
 
 #include "spinout/message_ring.hpp"
 #include "spinout/midi_file.hpp"
+#include "spinout/permission.hpp"
 #include "spinout/processor.hpp"
 #include "spinout/sound_file.hpp"
 
+#include <bitset>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -17,6 +19,8 @@
 #include <vector>
 
 namespace spinout {
+
+class Watchdog;
 
 // An error in what the user asked for (exit status 1).
 class RenderError : public std::runtime_error {
@@ -51,6 +55,10 @@ struct RenderJob {
     bool csd = false; // journal the render for exportCsd
     std::string csdOutput = "spinout.wav";
     std::function<void(double done, double total)> progress; // seconds rendered, of total
+    // What the user granted the session (--allow, and the trust file); nothing by default.
+    std::bitset<kAllPermissions.size()> allow;
+    // Watches loading and every cycle (the command's --timeout); null: none.
+    Watchdog* watchdog = nullptr;
     // Csound's own messages as they come (render -v); runtime errors end the render anyway.
     std::function<void(MessageLevel, const char*)> messages;
 };

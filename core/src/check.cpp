@@ -37,11 +37,14 @@ std::vector<Diagnostic> compileEach(const SessionSpec& spec, const ProcessorOpti
 
 } // namespace
 
-std::vector<Diagnostic> checkSession(const SessionSpec& spec, int sr) {
-    ProcessorOptions options;
-    options.sr = sr;
+std::vector<Diagnostic> checkSession(const SessionSpec& spec, const ProcessorOptions& options) {
+    // what the session may run, before Csound sees any of it
+    if (auto refusals = checkPolicy(spec, options.grants); !refusals.empty()) return refusals;
+    Watchdog* watchdog = options.watchdog;
+    const int sr = options.sr;
     std::vector<Diagnostic> errors;
     try {
+        if (watchdog != nullptr) watchdog->busy("loading the session");
         Processor p(spec, options); // the whole chain: runs, voices, ports
         auto& session = p.session();
         const int ksmps = p.latency();
@@ -56,6 +59,7 @@ std::vector<Diagnostic> checkSession(const SessionSpec& spec, int sr) {
                 addUnique(errors, {is.pos, e.what()});
             }
         }
+        if (watchdog != nullptr) watchdog->busy("a cycle");
         for (int i = 0; i < 8; ++i) {
             session.performCycle();
             p.drainMessages({}, [&](const Diagnostic& d) { addUnique(errors, d); });
@@ -63,6 +67,7 @@ std::vector<Diagnostic> checkSession(const SessionSpec& spec, int sr) {
     } catch (const SessionFileError& e) {
         // one engine for a good session; for a bad one, every instr alone, so that each
         // Csound error is reported
+        if (watchdog != nullptr) watchdog->busy("loading the session");
         const auto each = compileEach(spec, options);
         for (const auto& d : each.empty() ? e.diagnostics() : each)
             addUnique(errors, d);

@@ -23,7 +23,12 @@
 #include <mutex>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
+
+// Last: its macros (OK, Str, FL...) would break the standard headers. Only for the
+// public layout of struct CSOUND and of an instance (INSDS, OPDS), read by runningAt().
+#include <csound/csdl.h>
 
 namespace spinout {
 
@@ -40,15 +45,16 @@ void messageCallback(CSOUND* cs, int attr, const char* format, va_list args) {
     engine->onMessage(attr, text, len);
 }
 
-// Messages Csound prints before an instance has its own callback go nowhere.
 void silentCallback(CSOUND*, int, const char*, va_list) {}
 
+// Process-wide settings stay Csound's own: a default message callback set here would
+// point into spinout.so after a host unloads the plugin, and the next Csound instance
+// another part of the process creates would call it. Each instance gets its callback
+// right after csoundCreate, which prints nothing before that.
 void initializeCsound() {
     static std::once_flag once;
-    std::call_once(once, [] {
-        csoundInitialize(CSOUNDINIT_NO_SIGNAL_HANDLER | CSOUNDINIT_NO_ATEXIT);
-        csoundSetDefaultMessageCallback(silentCallback);
-    });
+    std::call_once(once,
+                   [] { csoundInitialize(CSOUNDINIT_NO_SIGNAL_HANDLER | CSOUNDINIT_NO_ATEXIT); });
 }
 
 // Csound dlopens every library of its plugin folder for each instance and dlcloses them
@@ -229,6 +235,7 @@ std::optional<CsoundError> Engine::compile(std::string_view code) {
     capturing_ = true;
     const std::string text(code);
     auto err = captureErrors(csoundCompileOrc(cs_, text.c_str()));
+    progress_.fetch_add(1, std::memory_order_relaxed);
     if (journalOn_ && !err) journal_.push_back({false, text});
     return err;
 }
@@ -238,6 +245,7 @@ double Engine::evalCode(std::string_view code) {
     capturing_ = true;
     const std::string text(code);
     const double value = csoundEvalCode(cs_, text.c_str());
+    progress_.fetch_add(1, std::memory_order_relaxed);
     capturing_ = false;
     if (captured_.find("error") != std::string::npos ||
         captured_.find("INIT ERROR") != std::string::npos)
@@ -247,7 +255,97 @@ double Engine::evalCode(std::string_view code) {
 }
 
 bool Engine::performKsmps() noexcept {
-    return csoundPerformKsmps(cs_) == 0;
+    const bool ok = csoundPerformKsmps(cs_) == 0;
+    progress_.fetch_add(1, std::memory_order_relaxed);
+    return ok;
+}
+
+namespace {
+
+// struct CSOUND past its public part (csoundCore.h's private fields, which the installed
+// header declares only when building Csound): the public part is all pointers, and the
+// private part opens with function pointers, hostdata and four more pointers before
+// `ids`, the opcode an init pass is running. Two of them hold values spinout set (the
+// message callback and the host data): when either differs, the layout is not the one
+// expected and nothing is read through it.
+constexpr std::size_t kMessageCallbackSlot = 3;
+constexpr std::size_t kHostDataSlot = 26;
+constexpr std::size_t kIdsSlot = 31;
+
+void* privateSlot(CSOUND* cs, std::size_t index) {
+    void* value = nullptr;
+    std::memcpy(&value, reinterpret_cast<const char*>(cs) + sizeof(CSOUND) + index * sizeof(void*),
+                sizeof value);
+    return value;
+}
+
+jmp_buf* exitJump(CSOUND* cs);
+
+// The anchor of the list of active instances: after exitjmp come a pointer, four ints and
+// the anchor itself (an INSDS). Checked: the first instance links back to it and names
+// this Csound.
+const INSDS* activeAnchor(CSOUND* cs) {
+    auto* jump = exitJump(cs);
+    if (jump == nullptr) return nullptr;
+    auto at = reinterpret_cast<std::uintptr_t>(jump) + sizeof(jmp_buf);
+    at = (at + alignof(void*) - 1) & ~(std::uintptr_t{alignof(void*)} - 1);
+    at += sizeof(void*) + 4 * sizeof(int);
+    at = (at + alignof(INSDS) - 1) & ~(std::uintptr_t{alignof(INSDS)} - 1);
+    const auto* anchor = reinterpret_cast<const INSDS*>(at);
+    const INSDS* first = anchor->nxtact;
+    if (first != nullptr && (first->prvact != anchor || first->csound != cs)) return nullptr;
+    return anchor;
+}
+
+Engine::Running describe(const OPDS* op, bool init) {
+    Engine::Running r;
+    r.init = init;
+    if (op->insdshead != nullptr) r.instr = op->insdshead->insno;
+    if (op->optext != nullptr) {
+        r.line = op->optext->t.linenum;
+        if (op->optext->t.opcod != nullptr) r.opcode = op->optext->t.opcod;
+    }
+    if (r.line != 0) return r;
+    // What Csound makes of an expression or a loop's test and jump carries no line: the
+    // closest statement before it in its chain (the loop's body), else the next one.
+    const auto next = [init](const OPDS* o) { return init ? o->nxti : o->nxtp; };
+    if (op->insdshead != nullptr) {
+        int last = 0;
+        int steps = 0;
+        const OPDS* o = next(reinterpret_cast<const OPDS*>(op->insdshead)); // INSDS opens as OPDS
+        for (; o != nullptr && o != op && steps < 100000; o = next(o), ++steps)
+            if (o->optext != nullptr && o->optext->t.linenum != 0) last = o->optext->t.linenum;
+        if (o == op) r.line = last;
+    }
+    for (int i = 0; i < 64 && op != nullptr && r.line == 0; ++i, op = next(op))
+        if (op->optext != nullptr) r.line = op->optext->t.linenum;
+    return r;
+}
+
+} // namespace
+
+std::optional<Engine::Running> Engine::runningAt() const {
+    CSOUND* cs = cs_;
+    if (privateSlot(cs, kMessageCallbackSlot) != reinterpret_cast<void*>(&messageCallback) ||
+        privateSlot(cs, kHostDataSlot) != static_cast<const void*>(this))
+        return std::nullopt;
+    if (const auto* ids = static_cast<const OPDS*>(privateSlot(cs, kIdsSlot)))
+        return describe(ids, true);
+    // A performance cycle: the instance that loops is the one whose current opcode moves.
+    const INSDS* anchor = activeAnchor(cs);
+    if (anchor == nullptr) return std::nullopt;
+    std::vector<std::pair<const INSDS*, const OPDS*>> seen;
+    for (const INSDS* ip = anchor->nxtact; ip != nullptr && seen.size() < 100000; ip = ip->nxtact) {
+        if (ip->csound != cs) return std::nullopt;
+        seen.emplace_back(ip, ip->pds);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (const auto& [ip, pds] : seen)
+        if (ip->pds != pds && ip->pds != nullptr) return describe(ip->pds, false);
+    // A loop of one opcode: the instance stopped inside its chain rather than at its end.
+    for (const auto& [ip, pds] : seen)
+        if (pds != nullptr && pds->nxtp != nullptr) return describe(pds, false);
+    return std::nullopt;
 }
 
 std::int64_t Engine::frame() const noexcept {
@@ -607,6 +705,7 @@ std::vector<OpcodeEntry> csoundOpcodes() {
     initializeCsound();
     CSOUND* cs = csoundCreate(nullptr);
     if (cs == nullptr) throw EngineError("could not create a Csound instance");
+    csoundSetMessageCallback(cs, silentCallback);
     opcodeListEntry* list = nullptr;
     const int n = csoundNewOpcodeList(cs, &list);
     std::vector<OpcodeEntry> out;

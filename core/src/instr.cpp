@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <sstream>
 
 namespace spinout {
@@ -63,7 +64,8 @@ std::optional<double> parseNumber(const std::string& s) {
     double v = 0;
     const auto* end = s.data() + s.size();
     auto [ptr, ec] = std::from_chars(s.data(), end, v);
-    if (ec != std::errc() || ptr != end) return std::nullopt;
+    // from_chars reads "nan" and "inf": no value reaching Csound may be either
+    if (ec != std::errc() || ptr != end || !std::isfinite(v)) return std::nullopt;
     return v;
 }
 

@@ -195,6 +195,7 @@ public:
     }
 
     void checkEngineInclude(const std::string& name, const SourcePos& pos);
+    void checkTableFile(const TableSpec& table);
     void checkPiece(const Piece& piece, int depth = 0);
     void checkDeclared(const SessionSpec& spec);
 
@@ -247,14 +248,21 @@ private:
     std::vector<std::string> included_; // the #include'd files of the current piece
 };
 
-std::optional<std::string> Checker::readRefusal(std::string name) const {
-    std::replace(name.begin(), name.end(), '\\', '/'); // Csound reads '\' as a separator
-    if (name.empty()) return std::nullopt;
+// The name's own problems (absolute, "..", a URL), before any file is looked at.
+std::optional<std::string> nameRefusal(const std::string& name) {
     if (name.find("://") != std::string::npos) return fmt::format("'{}' is a URL", name);
     const fs::path p(name);
     if (p.is_absolute()) return fmt::format("'{}' is an absolute path", name);
     for (const auto& part : p)
         if (part == "..") return fmt::format("'{}' leaves the session's folder", name);
+    return std::nullopt;
+}
+
+std::optional<std::string> Checker::readRefusal(std::string name) const {
+    std::replace(name.begin(), name.end(), '\\', '/'); // Csound reads '\' as a separator
+    if (name.empty()) return std::nullopt;
+    if (auto why = nameRefusal(name)) return why;
+    const fs::path p(name);
     // Csound tries the name as given (the current directory) before its search path.
     if (cwdReal_ != folderReal_) {
         if (auto r = realPath(cwdReal_ / p); r && !inside(*r, folderReal_))
@@ -288,6 +296,19 @@ void Checker::checkEngineInclude(const std::string& name, const SourcePos& pos) 
     piece.fallback = pos;
     piece.where = fmt::format("include file '{}'", name);
     checkPiece(piece);
+}
+
+// A [table.NAME] sound file: spinout has Csound read it with GEN01, so it is confined as
+// a file the code names, and counted like one.
+void Checker::checkTableFile(const TableSpec& table) {
+    const auto subject = fmt::format("[table.{}] file '{}'", table.name, table.file);
+    if (auto why = outsideFolder(folder_, table.file)) {
+        refuse(table.pos, Permission::read, subject, *why);
+        return;
+    }
+    std::error_code ec;
+    const auto bytes = fs::file_size(fs::path(folder_) / table.file, ec);
+    if (!ec) count(static_cast<double>(bytes) * *fileGenExpansion(1), table.pos, subject);
 }
 
 // Every "#include" in the text, wherever it stands (a string, a comment, a macro): Csound
@@ -418,10 +439,9 @@ void Checker::checkPiece(const Piece& piece, int depth) {
         std::string message;
         for (char ch : parsed.error)
             if (message.size() < 400) message += ch == '\n' ? ' ' : ch;
+        // nothing of it runs: the engine would fail on the same parse
         error(position(piece, parsed.errorLine),
-              fmt::format("{}: Csound cannot parse this code, so the check cannot tell what it "
-                          "runs: {}",
-                          piece.where, message));
+              fmt::format("in {}: Csound cannot parse this code: {}", piece.where, message));
         if (!parser_.usable()) internalError("Csound gave up parsing; nothing after is checked");
         return;
     }
@@ -745,7 +765,10 @@ std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grant
     c.checkDeclared(spec);
     const SourcePos filePos{spec.path, 0, 0};
     for (std::size_t i = 0; i < spec.includes.size(); ++i)
-        c.checkEngineInclude(spec.includes[i], filePos);
+        c.checkEngineInclude(spec.includes[i],
+                             i < spec.includePos.size() ? spec.includePos[i] : filePos);
+    for (const auto& t : spec.tables)
+        if (t.source == TableSpec::fromFile) c.checkTableFile(t);
     if (!spec.globals.empty()) {
         Piece p;
         p.text = spec.globals;
@@ -778,6 +801,16 @@ std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grant
         c.checkPiece(p);
     }
     return std::move(c.diagnostics);
+}
+
+std::optional<std::string> outsideFolder(const std::string& folder, const std::string& name) {
+    if (name.empty()) return std::nullopt;
+    if (auto why = nameRefusal(name)) return why;
+    std::error_code ec;
+    const auto root = fs::weakly_canonical(fs::absolute(folder), ec);
+    if (auto r = realPath(root / name); r && !inside(*r, root))
+        return fmt::format("'{}' leads out of the session's folder (to {})", name, r->string());
+    return std::nullopt;
 }
 
 std::vector<Diagnostic> checkPolicyCode(std::string_view code, const Grants& grants,

@@ -9,8 +9,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 #if defined(__SSE__)
 #include <xmmintrin.h>
@@ -50,10 +52,20 @@ private:
 
 Processor::Processor(const SessionSpec& spec, ProcessorOptions options)
     : spec_(spec), options_(std::move(options)), ksmps_(spec.ksmps) {
-    build();
+    if (auto refusals = checkPolicy(spec_, options_.grants); !refusals.empty())
+        throw SessionFileError(std::move(refusals));
+    try {
+        build();
+    } catch (...) {
+        if (options_.watchdog != nullptr) options_.watchdog->watch(nullptr);
+        throw;
+    }
 }
 
-Processor::~Processor() = default;
+Processor::~Processor() {
+    // before the engine goes: the watchdog may be reading it
+    if (options_.watchdog != nullptr) options_.watchdog->watch(nullptr);
+}
 
 void Processor::build() {
     EngineOptions eo;
@@ -71,22 +83,34 @@ void Processor::build() {
         fail(filePos, e.what());
     }
     session_ = std::make_unique<Session>(*engine_, options_.session);
+    if (options_.watchdog != nullptr)
+        options_.watchdog->watch(engine_.get(), [this] { return whereStuck(); });
     auto& s = *session_;
     s.preallocate();
 
-    for (const auto& inc : spec_.includes) {
+    for (std::size_t i = 0; i < spec_.includes.size(); ++i) {
+        const auto& inc = spec_.includes[i];
+        const SourcePos pos = i < spec_.includePos.size() ? spec_.includePos[i] : filePos;
+        // the policy check's rule, again where the file is read
+        if (!options_.grants.has(Permission::read))
+            if (auto why = outsideFolder(spec_.dir, inc))
+                fail(pos,
+                     fmt::format("include file '{}' needs the 'read' permission: {}", inc, *why));
+        compiling_ = {spec_.path, 0, 0};
         try {
             s.includeFile(inc);
         } catch (const SessionError& e) {
-            fail(filePos, e.what());
+            fail(pos, e.what());
         }
     }
     if (!spec_.globals.empty()) {
+        compiling_ = {spec_.path, spec_.globalsLine, 1};
         if (auto err = engine_->compile(spec_.globals)) {
             const int line = err->line > 0 ? spec_.globalsLine + err->line - 1 : spec_.globalsLine;
             fail({spec_.path, line, 1}, "in [engine] globals: " + err->message);
         }
     }
+    compiling_ = {};
     makeTables(spec_.tables); // before the instrs: their code reads gi_NAME
     for (const auto& is : spec_.instrs) {
         try {
@@ -260,6 +284,15 @@ std::string tableCode(const TableSpec& t) {
 
 void Processor::makeTables(std::span<const TableSpec> tables) {
     for (const auto& t : tables) {
+        // a sound file stays in the folder of the file that names it, unless `read`
+        if (t.source == TableSpec::fromFile && !options_.grants.has(Permission::read)) {
+            const auto folder =
+                std::filesystem::absolute(std::filesystem::path(t.pos.file)).parent_path();
+            if (auto why = outsideFolder(folder.string(), t.file))
+                fail(t.pos, fmt::format("[table.{}]: the sound file '{}' needs the 'read' "
+                                        "permission: {}",
+                                        t.name, t.file, *why));
+        }
         if (auto err = engine_->compile(tableCode(t)))
             fail(t.pos, fmt::format("[table.{}]: {}", t.name, err->message));
         SoundTable info;
@@ -711,6 +744,27 @@ std::optional<CsoundRuntimeError> parseRuntimeError(std::string_view text) {
 
 } // namespace
 
+std::pair<SourcePos, std::string> Processor::locate(int instr, int line) const {
+    SourcePos pos{spec_.path, 0, 0};
+    std::string where;
+    if (const Instr* t = session_->templateOfInstrNum(instr)) {
+        where = fmt::format("instr '{}'", t->name());
+        if (const auto* is = spec_.instr(t->name())) {
+            pos = is->pos;
+            const int bodyLine = line - 1 - t->headerLines();
+            if (line > 0 && bodyLine >= 1) pos = {spec_.path, is->bodyLine + bodyLine - 1, 1};
+        }
+    } else if (instr == 0) {
+        where = "the session's global code";
+        if (compiling_.line > 0 && line > 0) pos = {spec_.path, compiling_.line + line - 1, 1};
+    } else if (instr < support::kPriorityStride) {
+        where = "spinout's support code";
+    } else {
+        where = fmt::format("instr {}", instr);
+    }
+    return {pos, where};
+}
+
 void Processor::drainMessages(const std::function<void(MessageLevel, const char*)>& onMessage,
                               const std::function<void(const Diagnostic&)>& onError) {
     std::string why; // Csound's last "cannot" or "failed": what it says before an error
@@ -766,6 +820,21 @@ std::optional<Diagnostic> Processor::runtimeError(std::string_view csoundMessage
         detail.clear();
     return Diagnostic{
         pos, fmt::format("{}: {} error{}: {}{}", where, e->kind, opcode, e->message, detail)};
+}
+
+std::string Processor::whereStuck() const {
+    if (!engine_ || !session_) return {};
+    const auto r = engine_->runningAt();
+    if (!r) return {};
+    auto [pos, where] = locate(r->instr, r->line);
+    // Csound's names for expressions and jumps ("##add", "cggoto") mean nothing to users
+    const std::string opcode = r->opcode.substr(0, r->opcode.find('.'));
+    if (!opcode.empty() && std::isalpha(static_cast<unsigned char>(opcode[0])) != 0 &&
+        opcode.find("goto") == std::string::npos)
+        where += fmt::format(" (in '{}')", opcode);
+    where += r->init ? ", in an init pass" : ", in a performance cycle";
+    if (pos.line <= 0) return where;
+    return Diagnostic{pos, where}.str();
 }
 
 } // namespace spinout

@@ -138,8 +138,7 @@ void disarmPartial(int slot) {
 
 extern "C" void removePartialsAndDie(int sig) {
     // async-signal-safe only: atomic loads, unlink, raise
-    for (auto& s : gPartials)
-        if (s.armed.load()) unlink(s.path);
+    removePartialFiles();
     raise(sig); // the handler was reset to the default on entry
 }
 
@@ -377,6 +376,11 @@ std::string containerFor(const SoundFormat& format, int nchnls, std::int64_t fra
     if (format.container != "wav" || frames < 0) return format.container;
     const std::int64_t bytes = frames * nchnls * bytesPerSample(format.encoding);
     return bytes > kMax32 - kHeaderRoom ? "rf64" : "wav";
+}
+
+void removePartialFiles() noexcept {
+    for (auto& s : gPartials)
+        if (s.armed.load()) unlink(s.path);
 }
 
 void removePartialFilesOnSignals() {

@@ -304,6 +304,7 @@ public:
     PluginInstance& operator=(const PluginInstance&) = delete;
 
     LilvHost& host() { return host_; }
+    LilvInstance* instance() { return instance_; }
     const std::vector<ControlPort>& controls() const { return controls_; }
     bool hasMidiIn() const { return hasMidiIn_; }
     std::size_t numInputs() const { return in_.size(); }

@@ -595,13 +595,19 @@ TEST(Lv2, LoaderLoadsASessionReloadsAndKeepsTheLastGoodOne) {
 }
 
 TEST(Lv2, ASessionWithACsoundErrorLeavesTheHostRunning) {
-    // a bundle made from a broken session: it loads, logs the error and stays silent
+    // a bundle whose session was broken after it was made (spinout bundle refuses code
+    // Csound cannot parse): it loads, logs the error and stays silent
     const auto dir = fs::temp_directory_path() / "spinout_lv2_broken";
     fs::remove_all(dir);
+    fs::create_directories(dir / "src");
+    fs::copy_file(kRoot / "tests/fixtures/bad/good.toml", dir / "src" / "csound_syntax.toml");
     const auto cmd =
         fmt::format("'{}' bundle '{}' -o '{}' > /dev/null", (kBuild / "spinout").string(),
-                    (kRoot / "tests/fixtures/bad/csound_syntax.toml").string(), dir.string());
+                    (dir / "src" / "csound_syntax.toml").string(), dir.string());
     ASSERT_EQ(std::system(cmd.c_str()), 0);
+    fs::copy_file(kRoot / "tests/fixtures/bad/csound_syntax.toml",
+                  dir / "spinout-csound_syntax.lv2" / "session.toml",
+                  fs::copy_options::overwrite_existing);
     LilvWorld* w = lilv_world_new();
     LilvNode* bundle = lilv_new_file_uri(w, nullptr, (dir / "spinout-csound_syntax.lv2/").c_str());
     lilv_world_load_bundle(w, bundle);

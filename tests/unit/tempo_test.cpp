@@ -15,6 +15,13 @@ using namespace spinout;
 
 namespace {
 
+// Options at a sample rate (the others as they come: an untrusted session, no watchdog).
+ProcessorOptions atRate(double sr) {
+    ProcessorOptions o;
+    o.sr = static_cast<int>(sr);
+    return o;
+}
+
 constexpr double kSr = 48000;
 constexpr int kKsmps = 64;
 
@@ -115,7 +122,7 @@ TEST(HostTime, TheClockMovesOnAtTheTempoAndWrapsIntoBars) {
 // Csound moves the channels on by itself between positions, with the very sums the
 // processor does: the channels equal a clock advanced cycle by cycle, to the last bit.
 TEST(HostTime, TheChannelsMoveOnEveryCycleWhileTheTransportRolls) {
-    Processor p(spec(kTempoSession), {static_cast<int>(kSr), {}});
+    Processor p(spec(kTempoSession), atRate(kSr));
     ASSERT_TRUE(p.takesHostTime());
     auto& e = p.engine();
     run(p, kKsmps, 10); // stopped at first: 120 bpm, 4/4, beat 0
@@ -163,13 +170,13 @@ TEST(HostTime, TheChannelsMoveOnEveryCycleWhileTheTransportRolls) {
 // A position inside a cycle takes effect for that whole cycle, with its values as they
 // stood at the cycle's start: positions sent at every block give one steady beat.
 TEST(HostTime, APositionLandsInItsCycleAsItStoodAtTheCycleStart) {
-    Processor p(spec(kTempoSession), {static_cast<int>(kSr), {}});
+    Processor p(spec(kTempoSession), atRate(kSr));
     auto& e = p.engine();
     run(p, 100, 1, {rolling(36, 120, 10)}); // frame 36 of the first cycle
     const double start = 10 - 2.0 * 36 / kSr;
     EXPECT_DOUBLE_EQ(e.control(support::host::kBeat), start);
     // a host that sends the position at every block of 100 frames, all consistent
-    Processor q(spec(kTempoSession), {static_cast<int>(kSr), {}});
+    Processor q(spec(kTempoSession), atRate(kSr));
     double beat = 10 - 2.0 * 36 / kSr + 2.0 * 50 / kSr; // at frame 50
     run(q, 50, 1);
     std::vector<float> l(100), r(100);
@@ -184,7 +191,7 @@ TEST(HostTime, APositionLandsInItsCycleAsItStoodAtTheCycleStart) {
 }
 
 TEST(HostTime, AStopKeepsTheBeatWhereItWasAndTheOtherValues) {
-    Processor p(spec(kTempoSession), {static_cast<int>(kSr), {}});
+    Processor p(spec(kTempoSession), atRate(kSr));
     auto& e = p.engine();
     run(p, kKsmps, 1, {rolling(0, 150, 0)});
     run(p, kKsmps, 99);
@@ -210,7 +217,7 @@ TEST(HostTime, AStopKeepsTheBeatWhereItWasAndTheOtherValues) {
 }
 
 TEST(HostTime, PortsInBeatsReachTheirTargetsAsTimeAtTheTempo) {
-    Processor p(spec(kTempoSession), {static_cast<int>(kSr), {}});
+    Processor p(spec(kTempoSession), atRate(kSr));
     auto& e = p.engine();
     run(p, kKsmps, 2);
     EXPECT_DOUBLE_EQ(e.control("delay"), 250); // 0.5 beat at 120 bpm, in ms
@@ -233,7 +240,7 @@ TEST(HostTime, ASessionWithoutHostTimeHasNoClock) {
     s.hostTime = false;
     for (auto& port : s.ports)
         port.to = BeatConversion::none;
-    Processor p(s, {static_cast<int>(kSr), {}});
+    Processor p(s, atRate(kSr));
     EXPECT_FALSE(p.takesHostTime());
     run(p, kKsmps, 2, {rolling(0, 90, 4)});
     EXPECT_EQ(p.engine().control(support::host::kBpm), 0); // nothing wrote it
@@ -347,7 +354,7 @@ TEST(Programs, ProgramNAppliesTheNthPresetInFileOrder) {
     const auto s = spec(kProgramSession);
     ASSERT_EQ(s.presets.size(), 2u);
     EXPECT_EQ(s.presets[0].name, "zeta"); // file order, for program numbers and for info
-    Processor p(s, {static_cast<int>(kSr), {}});
+    Processor p(s, atRate(kSr));
     EXPECT_EQ(p.numPrograms(), 2u);
     auto& e = p.engine();
     program(p, 1);
@@ -363,7 +370,7 @@ TEST(Programs, ProgramNAppliesTheNthPresetInFileOrder) {
 }
 
 TEST(Programs, APresetsValuesStayUntilTheHostMovesThatPort) {
-    Processor p(spec(kProgramSession), {static_cast<int>(kSr), {}});
+    Processor p(spec(kProgramSession), atRate(kSr));
     auto& e = p.engine();
     // the host sets its ports every block, as a plugin's run() does
     auto hostBlock = [&](double level, double other, int number = -1) {

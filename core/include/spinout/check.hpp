@@ -6,6 +6,7 @@
 // Not real-time: it builds engines.
 #pragma once
 
+#include "spinout/processor.hpp"
 #include "spinout/spec.hpp"
 
 #include <vector>
@@ -13,6 +14,8 @@
 namespace spinout {
 
 // Every error found, each naming the session file's line; empty when the session is good.
-std::vector<Diagnostic> checkSession(const SessionSpec& spec, int sr = 48000);
+// The policy check comes first, with options.grants: a session it refuses is not built.
+// With options.watchdog, loading and each cycle are watched.
+std::vector<Diagnostic> checkSession(const SessionSpec& spec, const ProcessorOptions& options = {});
 
 } // namespace spinout

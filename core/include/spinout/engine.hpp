@@ -9,6 +9,7 @@
 #include "spinout/message_ring.hpp"
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -67,6 +68,21 @@ public:
 
     // One control cycle. Real-time safe. False once Csound stopped performing.
     bool performKsmps() noexcept;
+    // Work done so far: cycles performed and pieces of code compiled or evaluated. Any
+    // thread may read it: a watchdog tells a session that hangs from one that works by it.
+    std::uint64_t progress() const noexcept { return progress_.load(std::memory_order_relaxed); }
+
+    // What Csound is running, for a watchdog on another thread while the thread that
+    // drives this engine is stuck inside Csound (an endless loop in the session's code).
+    // Read from Csound's private state without a lock: only for the diagnosis of a
+    // process about to end. Nothing when it cannot tell.
+    struct Running {
+        bool init = false;  // in an init pass (else in a performance cycle)
+        int instr = 0;      // Csound's instr number; 0 for global code
+        std::string opcode; // as Csound names it ("##add", "oscili.a")
+        int line = 0;       // in the code compiled for that instr; 0 when unknown
+    };
+    std::optional<Running> runningAt() const;
     // Interleaved ksmps * nchnlsIn input frames, written by the host before performKsmps.
     double* spin() noexcept { return spin_; }
     // Interleaved ksmps * nchnls output frames, valid after performKsmps.
@@ -130,6 +146,7 @@ private:
     bool journalOn_ = false;
     std::vector<CodeEntry> journal_;
     std::string captured_;
+    std::atomic<std::uint64_t> progress_{0};
 };
 
 // What Csound's own parser makes of orchestra code, for the policy check: every opcode

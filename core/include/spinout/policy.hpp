@@ -11,6 +11,7 @@
 
 #include <bitset>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +53,13 @@ struct Grants {
 // opcode, GEN routine or file, the permission it needs and where it stands. Empty: the
 // session may load. Grants.folder empty means spec.dir.
 std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grants);
+
+// The rule for a file a session names, relative to its folder: why reading it would leave
+// the folder (an absolute path, a "..", a URL, or symbolic links that lead out), or
+// nothing when it lies inside (or does not exist). Without the `read` permission, every
+// file spinout reads for a session ([engine].includes, [table.NAME] sound files) and every
+// file name in its code must pass it.
+std::optional<std::string> outsideFolder(const std::string& folder, const std::string& name);
 
 // One piece of orchestra code alone (the fuzz target's entry), as global code of a
 // session in `grants.folder`; `file` names it in the diagnostics.

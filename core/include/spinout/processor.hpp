@@ -11,8 +11,10 @@
 #pragma once
 
 #include "spinout/engine.hpp"
+#include "spinout/policy.hpp"
 #include "spinout/session.hpp"
 #include "spinout/spec.hpp"
+#include "spinout/watchdog.hpp"
 
 #include <array>
 #include <cstdint>
@@ -87,12 +89,20 @@ inline double beatsToSeconds(double beats, double bpm) noexcept {
 struct ProcessorOptions {
     int sr = 48000;
     SessionOptions session;
+    // What the user granted the session: nothing unless they say so. The policy check runs
+    // on the session before Csound sees any of its code, and what spinout reads for it
+    // (includes, sound files of [table.NAME]) stays in its folder without `read`.
+    Grants grants;
+    // The offline tools' watchdog, told about the engine while it exists (null: none).
+    Watchdog* watchdog = nullptr;
 };
 
 class Processor {
 public:
-    // Builds the session: compiles globals and instrs, assigns buses, prepares the
-    // voices and queues the [[run]] chain. Errors name the session file's line.
+    // Checks the session against options.grants (each refusal a SessionFileError naming
+    // its line, before Csound sees any code), then builds it: compiles globals and
+    // instrs, assigns buses, prepares the voices and queues the [[run]] chain. Errors
+    // name the session file's line.
     Processor(const SessionSpec& spec, ProcessorOptions options = {});
     ~Processor();
 
@@ -164,6 +174,9 @@ public:
     // the session's terms, to onError as well. Off the audio thread (worker, renderer).
     void drainMessages(const std::function<void(MessageLevel, const char*)>& onMessage,
                        const std::function<void(const Diagnostic&)>& onError);
+    // For a watchdog, on its own thread, while the thread that drives this processor is
+    // stuck inside Csound: the instr, opcode and session line running now ("" unknown).
+    std::string whereStuck() const;
 
 private:
     struct Port {
@@ -197,6 +210,8 @@ private:
     void writeClock(std::int64_t frame) noexcept;
     void applyProgram(int program, std::int64_t frame) noexcept;
     Bus busNamed(const std::string& name, const SourcePos& pos) const;
+    // Csound's instr number and line in its compiled code, as the session's place.
+    std::pair<SourcePos, std::string> locate(int instr, int line) const;
     void applyPort(std::size_t index, double value, std::int64_t frame) noexcept;
     void handleMidi(const MidiMessage& m, std::int64_t frame) noexcept;
     void noteOn(int note, int velocity, std::int64_t frame) noexcept;
@@ -214,6 +229,7 @@ private:
     bool anyAutomated_ = false;
     std::vector<Bus> buses_; // by index of spec_.buses
     std::vector<std::pair<std::string, SoundTable>> tables_;
+    SourcePos compiling_; // the file line of the global code being compiled, during build()
     // voices
     std::unique_ptr<PreparedEvent> voiceEvent_;
     ArgRef pitchArg_, velocityArg_;

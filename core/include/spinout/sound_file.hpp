@@ -74,6 +74,9 @@ private:
 // For commands: on SIGINT, SIGTERM and SIGHUP, remove the partial files of the writers still
 // open, then die of the signal as before. Signals the process ignores stay ignored.
 void removePartialFilesOnSignals();
+// Removes the partial files of the writers still open, for a command about to end itself
+// (a watchdog's thread); async-signal-safe.
+void removePartialFiles() noexcept;
 
 // Reads a sound file block by block.
 class SoundFileReader {
