@@ -38,6 +38,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <pthread.h>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -545,8 +546,8 @@ void scheduleJobs(Plugin& p, Processor* proc) {
     if (p.engines.hasRetired()) send(p.collectPending, Job::collect);
 }
 
-// Audio thread.
-void run(LV2_Handle h, uint32_t nframes) {
+// Audio thread: one block, whole.
+void runBlock(LV2_Handle h, uint32_t nframes) noexcept {
     auto& p = *static_cast<Plugin*>(h);
     const auto& l = p.layout;
     if (p.library.loader) takeLoaded(p);
@@ -579,6 +580,17 @@ void run(LV2_Handle h, uint32_t nframes) {
             if (p.controls[i] != nullptr && proc->spec().ports[i].output)
                 *p.controls[i] = static_cast<float>(proc->port(i));
     scheduleJobs(p, proc);
+}
+
+// Audio thread. A host may cancel its audio thread: JACK does when a client closes (jalv
+// on exit), asynchronously, at any instruction. Unwinding through the noexcept block (or
+// Csound inside it) would end the host in std::terminate, so a cancel waits for the block
+// to end and takes the thread from here. (Two atomic flag changes: nothing that blocks.)
+void run(LV2_Handle h, uint32_t nframes) {
+    int cancelState = PTHREAD_CANCEL_ENABLE;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancelState);
+    runBlock(h, nframes);
+    pthread_setcancelstate(cancelState, nullptr);
 }
 
 // Worker thread.

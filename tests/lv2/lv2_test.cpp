@@ -33,7 +33,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <pthread.h>
 #include <random>
+#include <thread>
 
 static std::atomic<bool> g_counting{false};
 static std::atomic<long> g_allocations{0};
@@ -473,6 +475,50 @@ TEST(Lv2, NoAllocationInRunWithANoteStormAndMovingControls) {
     g_allocations = 0;
     storm(2000, true); // ten seconds, counted
     EXPECT_EQ(g_allocations.load(), 0) << "heap allocations inside run()";
+}
+
+// JACK cancels a client's audio thread when the client closes (jalv does on exit),
+// asynchronously: at any instruction, often inside run(). Unwinding through the plugin's
+// noexcept block ended the host (std::terminate, jalv exit 134 one time in ten). The block
+// now ends first and the thread goes from run(); the host lives on and the plugin plays.
+TEST(Lv2, AHostCancellingItsAudioThreadMidBlockLivesOn) {
+    Instance inst("urn:spinout:polysynth");
+    struct Shared {
+        Instance* inst;
+        std::atomic<long> blocks{0};
+    } shared{&inst};
+    auto audioThread = [](void* arg) -> void* {
+        auto& sh = *static_cast<Shared*>(arg);
+        pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, nullptr);
+        for (;;) {
+            sh.inst->notify.seq()->atom.size =
+                static_cast<uint32_t>(sh.inst->notify.buf.size() - sizeof(LV2_Atom));
+            lilv_instance_run(sh.inst->instance, 4096);
+            sh.blocks.fetch_add(1);
+        }
+    };
+    for (int round = 0; round < 20; ++round) {
+        for (const uint8_t note : {48, 52, 55, 60, 64}) {
+            const uint8_t on[3] = {0x90, note, 100};
+            inst.events.add(0, inst.midiEvent, on, 3);
+        }
+        shared.blocks = 0;
+        pthread_t thread;
+        ASSERT_EQ(pthread_create(&thread, nullptr, audioThread, &shared), 0);
+        while (shared.blocks.load() < 2)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        std::this_thread::sleep_for(std::chrono::microseconds(100 + 137 * round));
+        pthread_cancel(thread);
+        // (glibc 2.36 leaves the result null for a cancel acted on once re-enabled)
+        ASSERT_EQ(pthread_join(thread, nullptr), 0);
+        inst.events.clear(inst.sequenceType);
+    }
+    std::vector<float> out;
+    const uint8_t on[3] = {0x90, 57, 100};
+    inst.events.add(0, inst.midiEvent, on, 3);
+    for (int b = 0; b < 20; ++b)
+        inst.run(512, &out);
+    EXPECT_GT(t::peak(std::vector<double>(out.begin(), out.end())), 0.01);
 }
 
 TEST(Lv2, SixteenInstancesWorkIndependently) {
