@@ -9,6 +9,7 @@
 #include "spinout/session_file.hpp"
 #include "spinout/sound_file.hpp"
 #include "spinout/suggest.hpp"
+#include "spinout/trust.hpp"
 
 #include <fmt/format.h>
 #include <pybind11/numpy.h>
@@ -136,10 +137,19 @@ public:
     py::object render(const py::object& midi, const py::object& score, const py::object& input,
                       std::optional<int> sr, std::optional<int> ksmps,
                       std::optional<double> duration, double tail, const py::object& output,
-                      const std::string& format, const std::string& encoding) {
+                      const std::string& format, const std::string& encoding,
+                      const std::vector<std::string>& allow) {
         RenderJob job;
         job.session = spec_->path;
         job.spec = spec_;
+        // as the command: what `allow` names and what the user's trust file grants this text
+        try {
+            for (const auto& names : allow)
+                job.allow |= parsePermissionList(names);
+        } catch (const std::invalid_argument& e) {
+            throw py::value_error(fmt::format("allow: {}", e.what()));
+        }
+        job.allow |= recordedGrants(*spec_, TrustFile::defaultPath()).granted;
         if (!midi.is_none()) job.midi = pathText(midi);
         if (!score.is_none()) job.score = pathText(score);
         if (!input.is_none()) {
@@ -300,10 +310,13 @@ PYBIND11_MODULE(spinout, m) {
              py::arg("sr") = py::none(), py::arg("ksmps") = py::none(),
              py::arg("duration") = py::none(), py::arg("tail") = 2.0,
              py::arg("output") = py::none(), py::arg("format") = "", py::arg("encoding") = "",
+             py::arg("allow") = std::vector<std::string>{},
              "Renders the session as `spinout render` does and returns the samples, a float32 "
              "array of shape (frames, channels). midi, score: files; input: a sound file or an "
              "array of shape (frames,) or (frames, channels) at `sr` (default 48000); output: "
-             "also write this file (format and encoding as the command's options).")
+             "also write this file (format and encoding as the command's options); allow: the "
+             "permissions granted beyond the trust file's, as `--allow` takes them "
+             "(['exec', 'write'] or ['exec,write']).")
         .def("__repr__", [](const PySession& s) {
             return fmt::format("<spinout.Session '{}' ({}, {} ports, {} presets)>", s.spec().name,
                                s.spec().path, s.spec().ports.size(), s.spec().presets.size());

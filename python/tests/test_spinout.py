@@ -209,6 +209,36 @@ def test_a_session_from_text_names_its_lines():
     assert np.array_equal(s.render(midi=midi, duration=1), f.render(midi=midi, duration=1))
 
 
+def test_a_session_is_refused_what_it_was_not_granted(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no trust file
+    marker = tmp_path / "written.wav"
+    text = f"""[session]
+name = "Writes"
+uri = "urn:spinout:test-writes"
+kind = "effect"
+
+[instr.fx]
+body = '''
+a0 = inch(1)
+fout "{marker}", 14, a0
+outch 1, a0, 2, a0
+'''
+
+[[run]]
+instr = "fx"
+"""
+    s = spinout.Session.from_text(text, path=tmp_path / "writes.toml")
+    with pytest.raises(spinout.Error) as e:
+        s.render(input=np.zeros(4800), duration=0.1)
+    assert e.value.line == text.splitlines().index(f'fout "{marker}", 14, a0') + 1
+    assert "'write' permission" in e.value.message
+    assert not marker.exists()
+    with pytest.raises(ValueError):
+        s.render(input=np.zeros(4800), duration=0.1, allow=["writ"])
+    s.render(input=np.zeros(4800), duration=0.1, allow=["write"])
+    assert marker.exists()
+
+
 def test_missing_files_and_bad_values_raise():
     s = spinout.Session(PRESETS / "polysynth.toml")
     with pytest.raises(spinout.Error, match="cannot read the MIDI file"):
