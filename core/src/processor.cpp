@@ -398,14 +398,14 @@ void Processor::automatePort(std::size_t index, std::span<const double> pairs, A
     // Csound computes the curve (the one implementation of the shapes) into the port
     // table during a cycle, and the port takes it at the next cycle's start: so the
     // automation runs one cycle ahead of the cycles where the port follows it.
-    const auto origin = engineFrame(hostFrame);
-    const auto begin = origin + static_cast<std::int64_t>(std::llround(pairs[0] * engine_->sr()));
+    const auto begin =
+        hostFrame + static_cast<std::int64_t>(std::llround(pairs[0] * engine_->sr()));
     const auto cycleStart = begin - begin % ksmps_;
     auto& p = ports_[index];
     p.automated = anyAutomated_ = true;
     if (cycleStart - ksmps_ >= engine_->frame()) { // start it a cycle early
         session_->automatePortAt(static_cast<int>(index), pairs, mode,
-                                 origin - (begin - (cycleStart - ksmps_)), overtake);
+                                 hostFrame - (begin - (cycleStart - ksmps_)), overtake);
         return;
     }
     // It begins in the coming cycle (too late to start early): the port takes the first
@@ -416,7 +416,7 @@ void Processor::automatePort(std::size_t index, std::span<const double> pairs, A
     }
     const double cycle = static_cast<double>(ksmps_) / engine_->sr();
     session_->automatePortAt(static_cast<int>(index), pairs, mode,
-                             origin - (begin - engine_->frame()), overtake, cycle);
+                             hostFrame - (begin - engine_->frame()), overtake, cycle);
 }
 
 int Processor::activeVoices() const noexcept {
@@ -613,14 +613,6 @@ void Processor::handlePosition(const HostTime& t, std::int64_t frame) noexcept {
             if (!spec_.ports[index].output) applyPort(index, ports_[index].value, frame);
 }
 
-void Processor::warmUp() {
-    if (frame_ != 0 || origin_ != 0) return;
-    const DenormalGuard ftz;
-    session_->performCycle(); // inits the chain, allocates what Csound allocates at init
-    if (hostTime_) advanceClock(clock_, ksmps_, engine_->sr());
-    origin_ = session_->frame();
-}
-
 void Processor::cycle() noexcept {
     session_->performCycle();
     if (hostTime_) advanceClock(clock_, ksmps_, engine_->sr());
@@ -641,8 +633,7 @@ void Processor::process(const float* const* inputs, float* const* outputs, std::
                         std::span<const MidiMessage> midi,
                         std::span<const TimePosition> positions) noexcept {
     DenormalGuard ftz;
-    // host frames map to the engine's with the origin warmUp() may have moved
-    const std::int64_t blockStart = frame_ + origin_;
+    const std::int64_t blockStart = frame_;
     for (std::size_t i = 0; i < ports_.size(); ++i)
         if (ports_[i].pending) applyPort(i, ports_[i].value, blockStart);
     const int nin = spec_.audioInputs;

@@ -58,7 +58,7 @@ void ScoreFeeder::startEvent(const ScoreEvent& e, std::int64_t frame) {
     try {
         const auto prepared =
             session.prepare(e.instr, e.priority.value_or(0), processor_.schedArgs(e.args));
-        const Synth synth = session.startAt(prepared, processor_.engineFrame(frame), e.dur);
+        const Synth synth = session.startAt(prepared, frame, e.dur);
         if (!synth.valid())
             throw SessionError(fmt::format("too many instances sounding at {:.3f} s: all {} slots "
                                            "are in use",
@@ -84,7 +84,7 @@ void ScoreFeeder::startSample(const ScoreSample& s, std::int64_t frame) {
         if (table == nullptr) throw SessionError(fmt::format("no table named '{}'", s.table));
         const auto play = samplePlay(*table, s.dur, s.chan, s.gain, s.speed, s.loop, s.pan, s.skip);
         const auto prepared = session.prepare(kSamplePlayer, 1, play.args);
-        const Synth synth = session.startAt(prepared, processor_.engineFrame(frame), play.dur);
+        const Synth synth = session.startAt(prepared, frame, play.dur);
         if (!synth.valid())
             throw SessionError(fmt::format("too many instances sounding at {:.3f} s: all {} slots "
                                            "are in use",
@@ -97,7 +97,7 @@ void ScoreFeeder::startSample(const ScoreSample& s, std::int64_t frame) {
 
 void ScoreFeeder::unsched(const ScoreUnsched& u, std::int64_t frame) {
     auto& session = processor_.session();
-    const auto at = processor_.engineFrame(frame);
+    const auto at = frame;
     if (u.all) {
         for (const auto& synth : all_)
             session.stopAt(synth, at, u.release);
@@ -132,7 +132,7 @@ void ScoreFeeder::applySet(const ScoreSet& s, std::int64_t frame) {
     for (const auto& [name, value] : s.args) {
         const auto* a = target.instr->arg(name);
         if (a == nullptr || !a->isControl()) continue; // the parser reported it
-        if (!session.setAt(target.synth, a->index, value, processor_.engineFrame(frame)))
+        if (!session.setAt(target.synth, a->index, value, frame))
             throw SessionFileError({{s.pos, "[[set]]: too many pending events"}});
     }
 }
@@ -148,15 +148,14 @@ void ScoreFeeder::startAutomation(const ScoreAutomation& a, std::int64_t frame) 
         }
         if (!a.bus.empty()) {
             const auto bus = processor_.bus(a.bus);
-            session.automateBusAt(bus, a.pairs, a.mode, processor_.engineFrame(frame), a.overtake);
+            session.automateBusAt(bus, a.pairs, a.mode, frame, a.overtake);
             return;
         }
         const auto& target = started(a.event, a.pos);
         if (!session.isScheduled(target.synth)) return; // it ended: nothing to automate
         const auto* arg = target.instr->arg(a.param);
         if (arg == nullptr || !arg->isControl()) return; // the parser reported it
-        session.automateAt(target.synth, arg->index, a.pairs, a.mode, processor_.engineFrame(frame),
-                           a.overtake);
+        session.automateAt(target.synth, arg->index, a.pairs, a.mode, frame, a.overtake);
     } catch (const SessionError& err) {
         throw SessionFileError({{a.pos, fmt::format("[[automate]]: {}", err.what())}});
     }

@@ -6,8 +6,9 @@
 // (host.* channels, ports in beats) and program changes (a preset at a frame).
 //
 // Threads: process() and everything it calls are real-time safe (the plugin's
-// audio thread). The constructor, warmUp(), automatePort() and runtimeError()
-// are not (instantiation, the worker, the renderer's loop).
+// audio thread). The constructor, automatePort() and runtimeError() are not
+// (instantiation, the worker, the renderer's loop). The first process() runs the
+// session's first cycle: the chain's init pass and the voices' warm-up.
 #pragma once
 
 #include "spinout/engine.hpp"
@@ -114,8 +115,6 @@ public:
     int numOutputs() const noexcept { return spec_.audioOutputs; }
     // Frames taken from the host so far.
     std::int64_t frame() const noexcept { return frame_; }
-    // The engine's frame for a host frame (they differ after warmUp()).
-    std::int64_t engineFrame(std::int64_t hostFrame) const noexcept { return hostFrame + origin_; }
 
     // Port values, taken at the start of the next block when they changed.
     std::size_t numPorts() const noexcept { return ports_.size(); }
@@ -150,11 +149,6 @@ public:
                  std::span<const TimePosition> positions = {}) noexcept;
 
     int activeVoices() const noexcept;
-    // Off the audio thread, before the first block: one silent cycle, so that what
-    // Csound does on an engine's first cycle (the chain's init, its allocations) is
-    // not done by the first process(). The output stays silent; time zero moves by
-    // one cycle. (A loaded or reloaded session in the loader plugin.)
-    void warmUp();
     // Args from a session or score file, with "bus:NAME" given as that bus and
     // "table:NAME" as that table's number.
     SchedArgs schedArgs(const SpecArgs& args) const;
@@ -249,9 +243,8 @@ private:
     // program N: (port, value) for every input port
     std::vector<std::vector<std::pair<std::size_t, double>>> programs_;
     // block adaptation
-    std::int64_t frame_ = 0;  // frames taken from the host so far
-    std::int64_t origin_ = 0; // the engine's frame at the host's frame 0
-    int fill_ = 0;            // frames of the current cycle already taken
+    std::int64_t frame_ = 0; // frames taken from the host so far
+    int fill_ = 0;           // frames of the current cycle already taken
 };
 
 } // namespace spinout
