@@ -11,6 +11,7 @@
 #include "spinout/ports.hpp"
 #include "spinout/processor.hpp"
 #include "spinout/session_file.hpp"
+#include "spinout/text_file.hpp"
 #include "spinout/trust.hpp"
 #include "spinout/ttl.hpp"
 
@@ -245,11 +246,7 @@ void logMessages(Plugin& p, Processor& proc) {
 }
 
 std::string readFile(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return {};
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    return readTextFile(path).value_or("");
 }
 
 // Instantiation or worker: what the user granted this session. A session is untrusted

@@ -3,6 +3,7 @@
 // session's folder, and every write goes into a new folder of our own, made next
 // to the bundle's place and renamed there when complete.
 #include "bundle.hpp"
+#include "spinout/text_file.hpp"
 
 #include "spinout/policy.hpp"
 #include "spinout/session_file.hpp"
@@ -35,15 +36,6 @@ namespace {
 // The files the plugin reads from its bundle, which an include must not replace.
 const std::vector<std::string> kBundleFiles = {"manifest.ttl", "plugin.ttl", "presets.ttl",
                                                "session.toml", "spinout.so", kBundleGrantsFile};
-
-std::optional<std::string> readFile(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return std::nullopt;
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad()) return std::nullopt;
-    return ss.str();
-}
 
 // One bundle, planned before anything is written.
 struct Plan {
@@ -101,7 +93,7 @@ std::vector<std::pair<std::string, std::string>> includeFiles(const SessionSpec&
         if (std::any_of(files.begin(), files.end(),
                         [&](const auto& f) { return f.first == inBundle; }))
             continue; // named twice
-        auto content = readFile(target);
+        auto content = readTextFile(target);
         if (!content) {
             error("cannot be read");
             continue;
@@ -168,7 +160,7 @@ std::vector<std::string> pluginsIn(const fs::path& bundle) {
 bool sameContent(const fs::path& bundle, const Plan& plan) {
     for (const auto& [name, content] : plan.files) {
         if (name == "spinout.so") continue; // the binary may be another build of the same code
-        const auto theirs = readFile(bundle / name);
+        const auto theirs = readTextFile(bundle / name);
         if (!theirs || *theirs != content) return false;
     }
     return true;
@@ -321,7 +313,7 @@ std::vector<std::string> lv2SearchPath(const std::string& lv2Path) {
 }
 
 void makeBundles(const BundleJob& job, std::ostream& out) {
-    const auto binary = readFile(job.binary);
+    const auto binary = readTextFile(job.binary);
     if (!binary) throw BundleError(fmt::format("cannot read the plugin binary '{}'", job.binary));
     const fs::path outDir(job.outDir);
 

@@ -5,6 +5,7 @@
 
 #include "spinout/engine.hpp"
 #include "spinout/session.hpp"
+#include "spinout/text_file.hpp"
 
 #include <fmt/format.h>
 
@@ -283,15 +284,13 @@ void Checker::checkEngineInclude(const std::string& name, const SourcePos& pos) 
         }
     }
     const fs::path full = fs::path(name).is_absolute() ? fs::path(name) : fs::path(folder_) / name;
-    std::ifstream in(full, std::ios::binary);
-    if (!in) {
+    auto text = readTextFile(full);
+    if (!text) {
         error(pos, fmt::format("cannot read the include file '{}'", name));
         return;
     }
-    std::ostringstream ss;
-    ss << in.rdbuf();
     Piece piece;
-    piece.text = ss.str();
+    piece.text = std::move(*text);
     piece.file = full.string();
     piece.fallback = pos;
     piece.where = fmt::format("include file '{}'", name);
@@ -389,21 +388,19 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const st
             ok = false;
             continue;
         }
-        std::ifstream in(*found, std::ios::binary);
-        std::ostringstream ss;
-        ss << in.rdbuf();
+        const std::string included = readTextFile(*found).value_or("");
         files.push_back(found->string());
         const auto slash = n.rfind('/');
         const std::string nextPath = slash == std::string::npos ? path : n.substr(0, slash);
         const std::string file = found->string();
-        if (const auto open = unterminatedComment(ss.str())) {
+        if (const auto open = unterminatedComment(included)) {
             error({file, *open, 1}, fmt::format("#include file '{}': a comment opened with /* "
                                                 "is never closed with */",
                                                 name));
             ok = false;
             continue;
         }
-        ok = scanIncludes(piece, ss.str(), nextPath, depth + 1, files,
+        ok = scanIncludes(piece, included, nextPath, depth + 1, files,
                           [&](int l) {
                               return SourcePos{file, l, 1};
                           }) &&

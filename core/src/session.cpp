@@ -1,6 +1,7 @@
 // spinout::Session: templates, the csoundengine-style API, and the cycle that
 // hands the due actions to Csound in score order.
 #include "spinout/session.hpp"
+#include "spinout/text_file.hpp"
 
 #include "spinout/sample_player.hpp"
 #include "spinout/support.hpp"
@@ -258,11 +259,9 @@ void Session::includeFile(const std::string& path) {
     std::filesystem::path full(path);
     if (full.is_relative() && !engine_.options().searchDir.empty())
         full = std::filesystem::path(engine_.options().searchDir) / full;
-    std::ifstream in(full, std::ios::binary);
-    if (!in) throw SessionError(fmt::format("cannot read the include file '{}'", full.string()));
-    std::ostringstream text;
-    text << in.rdbuf();
-    compile(text.str(), fmt::format("include file '{}'", path));
+    const auto text = readTextFile(full);
+    if (!text) throw SessionError(fmt::format("cannot read the include file '{}'", full.string()));
+    compile(*text, fmt::format("include file '{}'", path));
 }
 
 // Preparing and starting events ------------------------------------------------

@@ -1,6 +1,7 @@
 // The session file parser: one function per TOML table, each adding what it
 // reads to the SessionSpec and every error to the Reader.
 #include "spinout/session_file.hpp"
+#include "spinout/text_file.hpp"
 
 #include "plugin_meta.hpp"
 #include "spinout/ports.hpp"
@@ -150,10 +151,7 @@ void parseEngine(Reader& r, const toml::table& root, SessionSpec& spec) {
                            std::filesystem::is_regular_file(full) &&
                            std::filesystem::file_size(full) <= kMaxSessionBytes) {
                     // (only inside the session's folder: what lies outside is the policy's)
-                    std::ifstream in(full, std::ios::binary);
-                    std::ostringstream text;
-                    text << in.rdbuf();
-                    checkCode(r, text.str(), {full.string(), 1, 1},
+                    checkCode(r, readTextFile(full).value_or(""), {full.string(), 1, 1},
                               fmt::format("include file '{}'", name));
                 }
                 spec.includes.push_back(name);

@@ -1,6 +1,7 @@
 // Grants and where they are recorded (see trust.hpp): SHA-256 through nettle, the trust
 // file and a bundle's grants.toml in TOML. Not real-time: reads and writes files.
 #include "spinout/trust.hpp"
+#include "spinout/text_file.hpp"
 
 #include "spinout/suggest.hpp"
 #include "toml_reader.hpp"
@@ -26,15 +27,6 @@ namespace spinout {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::optional<std::string> readWhole(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return std::nullopt;
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad()) return std::nullopt;
-    return ss.str();
-}
 
 // A TOML basic string.
 std::string tomlQuoted(std::string_view s) {
@@ -191,7 +183,7 @@ SessionDigest sessionDigest(const SessionSpec& spec) {
             continue;
         const fs::path p =
             fs::path(name).is_absolute() ? fs::path(name) : fs::path(spec.dir) / name;
-        const auto text = readWhole(p);
+        const auto text = readTextFile(p);
         d.includes.emplace_back(name, text ? sha256Hex(*text) : std::string("unreadable"));
     }
     return d;
@@ -212,7 +204,7 @@ TrustFile TrustFile::load(const std::string& path) {
     if (path.empty()) return file;
     std::error_code ec;
     if (!fs::exists(path, ec)) return file;
-    const auto text = readWhole(path);
+    const auto text = readTextFile(path);
     if (!text) throw SessionFileError({{{path, 0, 0}, "cannot read the trust file"}});
     const auto root = detail::parseToml(*text, path);
     detail::Reader r(path, *text);
@@ -313,7 +305,7 @@ GrantReport recordedGrants(const SessionSpec& spec, const std::string& trustPath
         std::error_code ec;
         if (fs::exists(bundleGrantsPath, ec)) {
             try {
-                const auto text = readWhole(bundleGrantsPath);
+                const auto text = readTextFile(bundleGrantsPath);
                 if (!text) throw SessionFileError({{{bundleGrantsPath, 0, 0}, "cannot be read"}});
                 const auto e = parseBundleGrants(*text, bundleGrantsPath);
                 if (e.digest == digest) {
