@@ -2,6 +2,7 @@
 // score reader, the score feeder, the session's cycle or the .csd export. They fail on
 // the main they were written against (see each test's comment for what it shows and
 // what was measured); they pass once the bug is fixed.
+#include "../common/files.hpp"
 #include "spinout/processor.hpp"
 #include "spinout/session_file.hpp"
 #include "spinout/sound_file.hpp"
@@ -23,6 +24,7 @@
 
 using namespace spinout;
 namespace fs = std::filesystem;
+using spinout::test::writeFile;
 namespace t = spinout::test;
 
 namespace {
@@ -84,10 +86,6 @@ fs::path dir() {
     return d;
 }
 
-void write(const fs::path& path, const std::string& text) {
-    std::ofstream(path, std::ios::binary) << text;
-}
-
 // A mono 16-bit WAV of a decaying 440 Hz sine, half a second.
 void writeTone(const fs::path& path) {
     const int frames = kSr / 2;
@@ -109,20 +107,20 @@ void writeTone(const fs::path& path) {
                             "WAVEfmt " + u32(16) + u16(1) + u16(1) + u32(kSr) + u32(kSr * 2) +
                             u16(2) + u16(16) + "data" +
                             u32(static_cast<std::uint32_t>(data.size())) + data;
-    write(path, wav);
+    writeFile(path, wav);
 }
 
 // The session in the scratch folder (with its tone.wav), returned as its path.
 fs::path session() {
     const auto path = dir() / "attack.toml";
-    write(path, kSession);
+    writeFile(path, kSession);
     writeTone(dir() / "tone.wav");
     return path;
 }
 
 fs::path score(const std::string& name, const std::string& text) {
     const auto path = dir() / (name + ".score.toml");
-    write(path, text);
+    writeFile(path, text);
     return path;
 }
 
@@ -436,7 +434,7 @@ dur = 0.1
 // "error: globals.toml: the session's global code: init error in ftgen: ftgen error".
 TEST(Attack, AnInitErrorInGlobalsNamesItsLine) {
     const auto path = dir() / "globals.toml";
-    write(path, R"([session]
+    writeFile(path, R"([session]
 name = "Globals"
 uri = "urn:spinout:test-attack-globals"
 kind = "effect"

@@ -2,6 +2,7 @@
 // it reads only inside the session's folder, writes only inside the new bundle,
 // leaves nothing half-made, and refuses a URI that a host would find twice.
 #include "../common/command.hpp"
+#include "../common/files.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -12,6 +13,8 @@
 #include <sstream>
 
 namespace fs = std::filesystem;
+using spinout::test::readFile;
+using spinout::test::writeFile;
 
 namespace {
 
@@ -26,18 +29,6 @@ spinout::test::CommandResult bundle(const std::string& args, const fs::path& lv2
     return spinout::test::runCommand(fmt::format("LV2_PATH='{}' '{}' bundle --binary '{}' {} 2>&1",
                                                  lv2Path.string(), kBin.string(), binary.string(),
                                                  args));
-}
-
-std::string read(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-void write(const fs::path& p, const std::string& text) {
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << text;
 }
 
 // A fresh folder per test: a session folder, an output folder, an empty LV2 path.
@@ -90,8 +81,8 @@ std::vector<std::string> listing(const fs::path& dir) {
 TEST(Bundle, AUriThatWouldInjectTurtleIsRefusedWithItsLine) {
     Dirs d("inject");
     // the attack: a URI that closes the IRI and declares the session's own file as the binary
-    write(d.session / "evil.so", "not a plugin");
-    write(d.session / "s.toml", effect("uri = \"urn:x> lv2:binary <evil.so> . <urn:y\""));
+    writeFile(d.session / "evil.so", "not a plugin");
+    writeFile(d.session / "s.toml", effect("uri = \"urn:x> lv2:binary <evil.so> . <urn:y\""));
     const auto r =
         bundle(fmt::format("'{}' -o '{}'", (d.session / "s.toml").string(), d.out.string()), d.lv2);
     EXPECT_EQ(r.status, 1) << r.output;
@@ -100,7 +91,7 @@ TEST(Bundle, AUriThatWouldInjectTurtleIsRefusedWithItsLine) {
     EXPECT_TRUE(listing(d.out).empty());
     for (const auto* uri : {"nocolon", "urn:a b", "urn:a\"b", "urn:a{b}", "urn:a|b", "urn:a\\b",
                             "urn:a^b", "urn:a`b", "urn:a%zz", "1urn:x", "urn:x#frag", "urn:a\tb"}) {
-        write(d.session / "s.toml", effect(fmt::format("uri = '{}'", uri)));
+        writeFile(d.session / "s.toml", effect(fmt::format("uri = '{}'", uri)));
         const auto bad = bundle(
             fmt::format("'{}' -o '{}'", (d.session / "s.toml").string(), d.out.string()), d.lv2);
         EXPECT_EQ(bad.status, 1) << uri << ": " << bad.output;
@@ -111,7 +102,7 @@ TEST(Bundle, AUriThatWouldInjectTurtleIsRefusedWithItsLine) {
 
 TEST(Bundle, StringsAreEscapedAsTurtleNotCsound) {
     Dirs d("escape");
-    write(d.session / "s.toml", effect(R"(uri = "urn:spinout:test-escape"
+    writeFile(d.session / "s.toml", effect(R"(uri = "urn:spinout:test-escape"
 doc = "a \"quoted\" word, a back\\slash, a\nnew line and > < { }")"));
     const auto r =
         bundle(fmt::format("'{}' -o '{}'", (d.session / "s.toml").string(), d.out.string()), d.lv2);
@@ -120,7 +111,7 @@ doc = "a \"quoted\" word, a back\\slash, a\nnew line and > < { }")"));
                             ": an effect without [session] category"),
               std::string::npos)
         << r.output;
-    const auto ttl = read(d.out / "spinout-s.lv2" / "plugin.ttl");
+    const auto ttl = readFile(d.out / "spinout-s.lv2" / "plugin.ttl");
     EXPECT_NE(
         ttl.find(R"(rdfs:comment "a \"quoted\" word, a back\\slash, a\nnew line and > < { }")"),
         std::string::npos)
@@ -133,8 +124,8 @@ doc = "a \"quoted\" word, a back\\slash, a\nnew line and > < { }")"));
 TEST(Bundle, IncludesMustStayInsideTheSessionsFolder) {
     Dirs d("includes");
     const auto outside = d.root / "project" / "secret.inc";
-    write(outside, "; not the session's\n");
-    write(d.session / "lib" / "ok.inc", "; fine\n");
+    writeFile(outside, "; not the session's\n");
+    writeFile(d.session / "lib" / "ok.inc", "; fine\n");
     fs::create_symlink(outside, d.session / "link.inc");
     const std::vector<std::pair<std::string, std::string>> cases = {
         {"../secret.inc", "goes up with '..'"},
@@ -143,9 +134,9 @@ TEST(Bundle, IncludesMustStayInsideTheSessionsFolder) {
         {"lib/../../secret.inc", "goes up with '..'"},
     };
     for (const auto& [include, message] : cases) {
-        write(d.session / "s.toml",
-              effect("uri = \"urn:spinout:test-includes\"",
-                     fmt::format("includes = [\"lib/ok.inc\", \"{}\"]", include)));
+        writeFile(d.session / "s.toml",
+                  effect("uri = \"urn:spinout:test-includes\"",
+                         fmt::format("includes = [\"lib/ok.inc\", \"{}\"]", include)));
         const auto r = bundle(
             fmt::format("'{}' -o '{}'", (d.session / "s.toml").string(), d.out.string()), d.lv2);
         EXPECT_EQ(r.status, 1) << include << ": " << r.output;
@@ -153,24 +144,24 @@ TEST(Bundle, IncludesMustStayInsideTheSessionsFolder) {
         EXPECT_NE(r.output.find("s.toml:8:"), std::string::npos) << r.output; // the includes line
         EXPECT_TRUE(listing(d.out).empty()) << include;
     }
-    EXPECT_EQ(read(outside), "; not the session's\n");
+    EXPECT_EQ(readFile(outside), "; not the session's\n");
     // an include named like a file of the bundle would replace its Turtle
-    write(d.session / "manifest.ttl", "<urn:x> <urn:y> <urn:z> .\n");
-    write(d.session / "s.toml",
-          effect("uri = \"urn:spinout:test-includes\"", "includes = [\"manifest.ttl\"]"));
+    writeFile(d.session / "manifest.ttl", "<urn:x> <urn:y> <urn:z> .\n");
+    writeFile(d.session / "s.toml",
+              effect("uri = \"urn:spinout:test-includes\"", "includes = [\"manifest.ttl\"]"));
     auto r =
         bundle(fmt::format("'{}' -o '{}'", (d.session / "s.toml").string(), d.out.string()), d.lv2);
     EXPECT_EQ(r.status, 1) << r.output;
     EXPECT_NE(r.output.find("has the name of a file the bundle is made of"), std::string::npos);
     // a link that stays inside is followed, and the file lands under its own name
     fs::create_symlink("lib/ok.inc", d.session / "inside.inc");
-    write(d.session / "s.toml", effect("uri = \"urn:spinout:test-includes\"",
-                                       "includes = [\"lib/ok.inc\", \"inside.inc\"]"));
+    writeFile(d.session / "s.toml", effect("uri = \"urn:spinout:test-includes\"",
+                                           "includes = [\"lib/ok.inc\", \"inside.inc\"]"));
     r = bundle(fmt::format("'{}' -o '{}'", (d.session / "s.toml").string(), d.out.string()), d.lv2);
     ASSERT_EQ(r.status, 0) << r.output;
     const auto b = d.out / "spinout-s.lv2";
-    EXPECT_EQ(read(b / "lib" / "ok.inc"), "; fine\n");
-    EXPECT_EQ(read(b / "inside.inc"), "; fine\n");
+    EXPECT_EQ(readFile(b / "lib" / "ok.inc"), "; fine\n");
+    EXPECT_EQ(readFile(b / "inside.inc"), "; fine\n");
     EXPECT_FALSE(fs::is_symlink(b / "inside.inc"));
     EXPECT_EQ(listing(d.out), (std::vector<std::string>{
                                   "spinout-s.lv2", "spinout-s.lv2/inside.inc", "spinout-s.lv2/lib",
@@ -181,42 +172,44 @@ TEST(Bundle, IncludesMustStayInsideTheSessionsFolder) {
 
 TEST(Bundle, AFailedBundleLeavesNothingAndKeepsTheOldOne) {
     Dirs d("atomic");
-    write(d.session / "s.toml", effect("uri = \"urn:spinout:test-atomic\"\nversion = \"1.2.3\""));
+    writeFile(d.session / "s.toml",
+              effect("uri = \"urn:spinout:test-atomic\"\nversion = \"1.2.3\""));
     ASSERT_EQ(
         bundle(fmt::format("'{}' -o '{}'", (d.session / "s.toml").string(), d.out.string()), d.lv2)
             .status,
         0);
     const auto before = listing(d.out);
-    const auto manifest = read(d.out / "spinout-s.lv2" / "manifest.ttl");
+    const auto manifest = readFile(d.out / "spinout-s.lv2" / "manifest.ttl");
     EXPECT_NE(manifest.find("lv2:minorVersion 2"), std::string::npos) << manifest;
     // the plugin binary cannot be read: nothing changes, no temporary folder stays
-    write(d.session / "s.toml", effect("uri = \"urn:spinout:test-atomic\"\nversion = \"1.2.4\""));
+    writeFile(d.session / "s.toml",
+              effect("uri = \"urn:spinout:test-atomic\"\nversion = \"1.2.4\""));
     auto r = bundle(fmt::format("'{}' -o '{}'", (d.session / "s.toml").string(), d.out.string()),
                     d.lv2, d.root / "missing.so");
     EXPECT_EQ(r.status, 1) << r.output;
     EXPECT_EQ(listing(d.out), before);
-    EXPECT_EQ(read(d.out / "spinout-s.lv2" / "manifest.ttl"), manifest);
+    EXPECT_EQ(readFile(d.out / "spinout-s.lv2" / "manifest.ttl"), manifest);
     // a good session and a bad one in one command: neither is written
-    write(d.session / "bad.toml", "[session]\nname = \"Bad\"\n");
+    writeFile(d.session / "bad.toml", "[session]\nname = \"Bad\"\n");
     r = bundle(fmt::format("'{}' '{}' -o '{}'", (d.session / "s.toml").string(),
                            (d.session / "bad.toml").string(), d.out.string()),
                d.lv2);
     EXPECT_EQ(r.status, 1) << r.output;
     EXPECT_NE(r.output.find("bad.toml"), std::string::npos) << r.output;
     EXPECT_EQ(listing(d.out), before);
-    EXPECT_EQ(read(d.out / "spinout-s.lv2" / "manifest.ttl"), manifest);
+    EXPECT_EQ(readFile(d.out / "spinout-s.lv2" / "manifest.ttl"), manifest);
     // an output folder that is a file: the error names it, nothing is written
-    write(d.root / "file", "x");
+    writeFile(d.root / "file", "x");
     r = bundle(
         fmt::format("'{}' -o '{}'", (d.session / "s.toml").string(), (d.root / "file").string()),
         d.lv2);
     EXPECT_EQ(r.status, 1) << r.output;
-    EXPECT_EQ(read(d.root / "file"), "x");
+    EXPECT_EQ(readFile(d.root / "file"), "x");
     // a good run replaces the old bundle as a whole
     r = bundle(fmt::format("'{}' -o '{}'", (d.session / "s.toml").string(), d.out.string()), d.lv2);
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_EQ(listing(d.out), before);
-    EXPECT_NE(read(d.out / "spinout-s.lv2" / "manifest.ttl").find("lv2:microVersion 4"),
+    EXPECT_NE(readFile(d.out / "spinout-s.lv2" / "manifest.ttl").find("lv2:microVersion 4"),
               std::string::npos);
 }
 
@@ -229,9 +222,9 @@ TEST(Bundle, AUriAlreadyOnTheLv2PathWithOtherContentIsRefused) {
                   .status,
               0);
     // an edited copy that keeps its URI, bundled elsewhere
-    auto text = read(kRoot / "presets/polysynth.toml");
+    auto text = readFile(kRoot / "presets/polysynth.toml");
     text.replace(text.find("default = 0.3"), 13, "default = 0.5");
-    write(d.session / "mysynth.toml", text);
+    writeFile(d.session / "mysynth.toml", text);
     const auto args =
         fmt::format("'{}' -o '{}'", (d.session / "mysynth.toml").string(), d.out.string());
     auto r = bundle(args, d.lv2);
@@ -268,15 +261,15 @@ TEST(Bundle, AUriAlreadyOnTheLv2PathWithOtherContentIsRefused) {
 TEST(Bundle, ALinkWhereTheBundleGoesIsReplacedNotFollowed) {
     Dirs d("link");
     const auto victim = d.root / "victim";
-    write(victim / "manifest.ttl", "precious\n");
+    writeFile(victim / "manifest.ttl", "precious\n");
     fs::create_directories(d.out);
     fs::create_directory_symlink(victim, d.out / "spinout-s.lv2");
-    write(d.session / "s.toml", effect("uri = \"urn:spinout:test-link\""));
+    writeFile(d.session / "s.toml", effect("uri = \"urn:spinout:test-link\""));
     const auto r =
         bundle(fmt::format("'{}' -o '{}'", (d.session / "s.toml").string(), d.out.string()), d.lv2);
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_FALSE(fs::is_symlink(d.out / "spinout-s.lv2"));
     EXPECT_TRUE(fs::exists(d.out / "spinout-s.lv2" / "plugin.ttl"));
     EXPECT_EQ(listing(victim), std::vector<std::string>{"manifest.ttl"});
-    EXPECT_EQ(read(victim / "manifest.ttl"), "precious\n");
+    EXPECT_EQ(readFile(victim / "manifest.ttl"), "precious\n");
 }

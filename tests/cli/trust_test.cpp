@@ -4,6 +4,7 @@
 // nothing; the same session with the right --allow (or trusted with `spinout trust`)
 // works. Hangs end with an error naming where, and no output.
 #include "../common/command.hpp"
+#include "../common/files.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -16,21 +17,11 @@
 #include <sstream>
 
 namespace fs = std::filesystem;
+using spinout::test::readFile;
+using spinout::test::writeFile;
 namespace t = spinout::test;
 
 namespace {
-
-std::string read(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-void write(const fs::path& p, const std::string& text) {
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << text;
-}
 
 // A folder per test: the session's folder inside a parent (files "outside" go there), an
 // output folder, and a configuration folder of its own (the trust file).
@@ -80,7 +71,7 @@ ksmps = 64
 instr = "fx"
 )",
                            engine, init.empty() ? "" : "init = '''\n" + init + "'''\n", args, body);
-        write(folder / "s.toml", text);
+        writeFile(folder / "s.toml", text);
         return folder / "s.toml";
     }
     int lineOf(const std::string& needle) const {
@@ -152,7 +143,7 @@ TEST_F(TrustCli, SystemIsRefusedInGlobalsInitAndBodyAndRunsWhenGranted) {
 // Opcodes that write files, onto a file that exists: it is never touched without `write`.
 TEST_F(TrustCli, WritesAreRefusedAndTheFileIsUntouched) {
     const auto victim = root / "victim.txt";
-    write(victim, "precious\n");
+    writeFile(victim, "precious\n");
     const std::vector<std::string> writers = {
         fmt::format("fout \"{}\", 1, a0\n", victim.string()),
         fmt::format("fprints \"{}\", \"x\"\n", victim.string()),
@@ -162,22 +153,22 @@ TEST_F(TrustCli, WritesAreRefusedAndTheFileIsUntouched) {
         session("", w + "outch 1, a0\n");
         const auto opcode = w.substr(w.rfind('\n', w.size() - 2) + 1).substr(0, 5);
         expectRefusedEverywhere(fmt::format("s.toml:{}:1: '", lineOf(opcode)), "write");
-        EXPECT_EQ(read(victim), "precious\n") << w;
+        EXPECT_EQ(readFile(victim), "precious\n") << w;
     }
     // granted, fout writes it
     session("", writers[0] + "outch 1, a0\n");
     const auto r = spinout(fmt::format("render s.toml --allow write --duration 0.1 -o '{}'",
                                        (out / "ok.wav").string()));
     EXPECT_EQ(r.status, 0) << r.output;
-    EXPECT_NE(read(victim), "precious\n");
+    EXPECT_NE(readFile(victim), "precious\n");
 }
 
 // Reads outside the session's folder, whichever way: refused, and no error shows what the
 // file holds.
 TEST_F(TrustCli, ReadsOutsideTheFolderAreRefusedAndShowNothingOfTheFile) {
     const auto secret = folder.parent_path() / "secret.orc";
-    write(secret, "giSecretLine = 1234567\n");
-    write(folder.parent_path() / "secret.txt", "1 2 3\n");
+    writeFile(secret, "giSecretLine = 1234567\n");
+    writeFile(folder.parent_path() / "secret.txt", "1 2 3\n");
     struct Attack {
         std::string engine, body, expected, bundleExpected;
     };
@@ -211,10 +202,10 @@ TEST_F(TrustCli, NativeCodeAndTheNetworkAreRefused) {
 
 // A sound file of [table.NAME] outside the folder is a read outside it.
 TEST_F(TrustCli, ATableSoundFileOutsideTheFolderIsRefused) {
-    write(folder.parent_path() / "outside.wav", "RIFF");
+    writeFile(folder.parent_path() / "outside.wav", "RIFF");
     session("");
     text += "\n[table.x]\nfile = \"../outside.wav\"\n";
-    write(folder / "s.toml", text);
+    writeFile(folder / "s.toml", text);
     expectRefusedEverywhere(fmt::format("s.toml:{}:", lineOf("[table.x]")), "read");
 }
 
@@ -250,9 +241,9 @@ TEST_F(TrustCli, NanIsAnErrorAndHugeValuesDoNotCrash) {
     EXPECT_NE(r.output.find("must be a number or a quoted string, not 'nan'"), std::string::npos)
         << r.output;
     // a score's values: finite, and a length a render can hold
-    write(folder / "nan.score.toml",
-          "[[event]]\ninstr = \"fx\"\ntime = 0\ndur = 1\nargs = { kfreq = nan }\n");
-    write(folder / "far.score.toml", "[[event]]\ninstr = \"fx\"\ntime = 1e300\ndur = 1\n");
+    writeFile(folder / "nan.score.toml",
+              "[[event]]\ninstr = \"fx\"\ntime = 0\ndur = 1\nargs = { kfreq = nan }\n");
+    writeFile(folder / "far.score.toml", "[[event]]\ninstr = \"fx\"\ntime = 1e300\ndur = 1\n");
     session("", "a1 = vco2:a(0.1, kfreq)\noutch 1, a1\n", "", "|kfreq=440|\n");
     r = spinout(
         fmt::format("render s.toml --score nan.score.toml -o '{}'", (out / "v.wav").string()));
@@ -267,7 +258,7 @@ TEST_F(TrustCli, NanIsAnErrorAndHugeValuesDoNotCrash) {
     for (const std::string v : {"1e308", "-1e308", "1.7976931348623157e308", "5e-324"}) {
         session("", "a1 = vco2:a(0.1, kfreq)\noutch 1, a1\n", "", fmt::format("|kfreq={}|\n", v));
         text += fmt::format("args = {{ kfreq = {} }}\n", v);
-        write(folder / "s.toml", text);
+        writeFile(folder / "s.toml", text);
         r = spinout(fmt::format("render s.toml --duration 0.2 -o '{}'", (out / "v.wav").string()));
         EXPECT_EQ(r.status, 0) << v << "\n" << r.output;
     }
@@ -322,7 +313,8 @@ TEST_F(TrustCli, TheTrustFileGrantsASessionByItsHashOnly) {
     auto r = spinout("trust s.toml --allow exec");
     EXPECT_EQ(r.status, 0) << r.output;
     const auto trustFile = config / "spinout" / "trust.toml";
-    EXPECT_NE(read(trustFile).find("allow = [\"exec\"]"), std::string::npos) << read(trustFile);
+    EXPECT_NE(readFile(trustFile).find("allow = [\"exec\"]"), std::string::npos)
+        << readFile(trustFile);
     r = spinout("trust --list");
     EXPECT_NE(r.output.find("exec  " + (folder / "s.toml").string()), std::string::npos)
         << r.output;
@@ -331,13 +323,13 @@ TEST_F(TrustCli, TheTrustFileGrantsASessionByItsHashOnly) {
     EXPECT_TRUE(fs::exists(marker));
     fs::remove(marker);
 
-    write(folder / "s.toml", text + "\n"); // one byte more
+    writeFile(folder / "s.toml", text + "\n"); // one byte more
     r = spinout("check s.toml");
     EXPECT_EQ(r.status, 1) << r.output;
     EXPECT_NE(r.output.find("--allow exec"), std::string::npos) << r.output;
     EXPECT_FALSE(fs::exists(marker));
 
-    write(folder / "s.toml", text);
+    writeFile(folder / "s.toml", text);
     r = spinout("trust --remove s.toml");
     EXPECT_EQ(r.status, 0) << r.output;
     EXPECT_EQ(spinout("check s.toml").status, 1);
@@ -352,7 +344,7 @@ TEST_F(TrustCli, TrustWithoutAllowGrantsWhatTheSessionDeclares) {
     const auto victim = root / "written.txt";
     session("", fmt::format("fprints \"{}\", \"x\"\noutch 1, a0\n", victim.string()));
     text.replace(text.find("kind = "), 0, "permissions = [\"write\"]\n");
-    write(folder / "s.toml", text);
+    writeFile(folder / "s.toml", text);
     auto r = spinout("check s.toml");
     EXPECT_NE(r.output.find("declares the 'write' permission"), std::string::npos) << r.output;
     r = spinout("trust s.toml");
@@ -370,12 +362,12 @@ TEST_F(TrustCli, BundleRecordsItsGrantsWithTheSessionsHash) {
     expectNothingWritten();
     r = spinout(fmt::format("bundle s.toml --allow exec -o '{}'", out.string()));
     ASSERT_EQ(r.status, 0) << r.output;
-    const auto grants = read(out / "spinout-s.lv2" / "grants.toml");
+    const auto grants = readFile(out / "spinout-s.lv2" / "grants.toml");
     const auto hash = t::runCommand(fmt::format("sha256sum '{}'", (folder / "s.toml").string()));
     EXPECT_NE(grants.find(hash.output.substr(0, 64)), std::string::npos) << grants;
     EXPECT_NE(grants.find("allow = [\"exec\"]"), std::string::npos) << grants;
     // a session cannot ship grants of its own as an include
-    write(folder / "grants.toml", grants);
+    writeFile(folder / "grants.toml", grants);
     session("includes = [\"grants.toml\"]");
     r = spinout(fmt::format("bundle s.toml -o '{}'", (root / "out2").string()));
     EXPECT_EQ(r.status, 1) << r.output;

@@ -3,6 +3,7 @@
 // with --allow, or a session in the user's trust file, plays until its text changes by a
 // byte. Loading never blocks run(); values a host sends never crash it; and once a host
 // unloads the plugin, no Csound callback of the process points into it.
+#include "../common/files.hpp"
 #include "lilv_host.hpp"
 
 #include <fmt/format.h>
@@ -28,24 +29,14 @@
 
 namespace fs = std::filesystem;
 using spinout::test::PluginInstance;
+using spinout::test::readFile;
 using spinout::test::World;
+using spinout::test::writeFile;
 
 namespace {
 
 const fs::path kBuild = SPINOUT_BUILD_DIR;
 const fs::path kBin = SPINOUT_BIN;
-
-std::string read(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-void write(const fs::path& p, const std::string& text) {
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << text;
-}
 
 // A synth whose global code runs `globals` (a system_i that leaves a marker, say).
 std::string synth(const std::string& globals, const std::string& uri = "urn:spinout:test-trust") {
@@ -180,12 +171,12 @@ void setSessionPath(PluginInstance& inst, const fs::path& path) {
 
 TEST_F(TrustLv2, AnEditedBundleWhoseSessionNeedsAPermissionStaysSilentAndRunsNothing) {
     // a harmless session made into a bundle, then its session.toml replaced
-    write(root / "src" / "s.toml", synth(""));
+    writeFile(root / "src" / "s.toml", synth(""));
     ASSERT_EQ(spinout(fmt::format("bundle '{}' -o '{}'", (root / "src" / "s.toml").string(),
                                   (root / "lv2").string())),
               0)
-        << read(root / "spinout.log");
-    write(root / "lv2" / "spinout-s.lv2" / "session.toml", evil());
+        << readFile(root / "spinout.log");
+    writeFile(root / "lv2" / "spinout-s.lv2" / "session.toml", evil());
     const World lv2((root / "lv2").string());
     PluginInstance inst(lv2.world, lv2.plugin("urn:spinout:test-trust"), 48000);
     const auto log = joined(inst.host().errors);
@@ -197,11 +188,11 @@ TEST_F(TrustLv2, AnEditedBundleWhoseSessionNeedsAPermissionStaysSilentAndRunsNot
 }
 
 TEST_F(TrustLv2, ABundleMadeWithAllowPlaysUntilItsSessionIsEdited) {
-    write(root / "src" / "s.toml", evil());
+    writeFile(root / "src" / "s.toml", evil());
     ASSERT_EQ(spinout(fmt::format("bundle '{}' --allow exec -o '{}'",
                                   (root / "src" / "s.toml").string(), (root / "lv2").string())),
               0)
-        << read(root / "spinout.log");
+        << readFile(root / "spinout.log");
     {
         const World lv2((root / "lv2").string());
         PluginInstance inst(lv2.world, lv2.plugin("urn:spinout:test-trust"), 48000);
@@ -212,7 +203,7 @@ TEST_F(TrustLv2, ABundleMadeWithAllowPlaysUntilItsSessionIsEdited) {
     fs::remove(marker);
     // one byte more in session.toml: the bundle's grant is void
     const auto session = root / "lv2" / "spinout-s.lv2" / "session.toml";
-    write(session, read(session) + " ");
+    writeFile(session, readFile(session) + " ");
     const World lv2((root / "lv2").string());
     PluginInstance inst(lv2.world, lv2.plugin("urn:spinout:test-trust"), 48000);
     EXPECT_NE(inst.host().stderrLog.find("grants.toml is void"), std::string::npos)
@@ -228,7 +219,7 @@ TEST_F(TrustLv2, ABundleMadeWithAllowPlaysUntilItsSessionIsEdited) {
 TEST_F(TrustLv2, TheLoaderRestoresATrustedSessionOnlyAndLogsWhyNot) {
     const auto file = root / "sessions" / "s.toml";
     const auto text = evil();
-    write(file, text);
+    writeFile(file, text);
     const World lv2((kBuild / "lv2").string());
     const LilvPlugin* loader = lv2.plugin("urn:spinout:loader");
     ASSERT_NE(loader, nullptr);
@@ -253,7 +244,7 @@ TEST_F(TrustLv2, TheLoaderRestoresATrustedSessionOnlyAndLogsWhyNot) {
         EXPECT_FALSE(fs::exists(marker));
     }
     ASSERT_EQ(spinout(fmt::format("trust --allow exec '{}'", file.string())), 0)
-        << read(root / "spinout.log");
+        << readFile(root / "spinout.log");
     {
         PluginInstance inst(lv2.world, loader, 48000);
         restore(inst, text);
@@ -274,8 +265,8 @@ TEST_F(TrustLv2, TheLoaderRestoresATrustedSessionOnlyAndLogsWhyNot) {
 
 // patch:Set of an untrusted session: the last good session keeps playing.
 TEST_F(TrustLv2, TheLoaderKeepsTheLastGoodSessionWhenANewOneIsRefused) {
-    write(root / "good.toml", synth(""));
-    write(root / "evil.toml", evil());
+    writeFile(root / "good.toml", synth(""));
+    writeFile(root / "evil.toml", evil());
     const World lv2((kBuild / "lv2").string());
     PluginInstance inst(lv2.world, lv2.plugin("urn:spinout:loader"), 48000);
     setSessionPath(inst, root / "good.toml");
@@ -341,8 +332,8 @@ TEST_F(TrustLv2, TheLoaderKeepsTheLastGoodSessionWhenANewOneIsRefused) {
 // never run(). (In a child process: the worker's thread stays stuck in Csound.)
 TEST_F(TrustLv2, AGlobalLoopInALoadedSessionNeverBlocksRun) {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
-    write(root / "good.toml", synth(""));
-    write(root / "loop.toml", synth("gix = 0\nwhile gix < 1 do\n  gix = gix * 1\nod\n"));
+    writeFile(root / "good.toml", synth(""));
+    writeFile(root / "loop.toml", synth("gix = 0\nwhile gix < 1 do\n  gix = gix * 1\nod\n"));
     EXPECT_EXIT(runWhileTheWorkerHangs(root), ::testing::ExitedWithCode(0), "longest block");
 }
 

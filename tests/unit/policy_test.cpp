@@ -2,6 +2,7 @@
 // real folder, checked with Csound's own parser; every refusal must name the opcode (or
 // file, GEN), the permission and the session line, and the same session with the grant
 // must pass.
+#include "../common/files.hpp"
 #include "spinout/policy.hpp"
 
 #include <fmt/format.h>
@@ -19,33 +20,14 @@
 
 using namespace spinout;
 namespace fs = std::filesystem;
+using spinout::test::readFile;
+using spinout::test::writeFile;
 
 namespace {
 
-// A folder of its own under a scratch parent (files "outside" the session go there).
-class PolicyTest : public ::testing::Test {
+// Policy checks of sessions written into a folder of the test's own.
+class PolicyTest : public spinout::test::FolderTest {
 protected:
-    void SetUp() override {
-        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-        parent = fs::temp_directory_path() /
-                 fmt::format("spinout_policy_{}_{}", info->name(), ::getpid());
-        fs::remove_all(parent);
-        folder = parent / "session";
-        fs::create_directories(folder);
-    }
-    void TearDown() override { fs::remove_all(parent); }
-
-    void write(const fs::path& path, const std::string& text) {
-        fs::create_directories(path.parent_path());
-        std::ofstream(path, std::ios::binary) << text;
-    }
-    static std::string read(const fs::path& path) {
-        std::ifstream in(path, std::ios::binary);
-        std::ostringstream ss;
-        ss << in.rdbuf();
-        return ss.str();
-    }
-
     // A session whose [engine] globals, an instr's init code and body are given.
     SessionSpec session(const std::string& globals, const std::string& body = "outch 1, a0\n",
                         const std::string& init = "", const std::string& extra = "") {
@@ -55,7 +37,7 @@ protected:
         text += "\n[instr.fx]\n";
         if (!init.empty()) text += "init = '''\n" + init + "'''\n";
         text += "body = '''\na0 = inch(1)\n" + body + "'''\n\n[[run]]\ninstr = \"fx\"\n";
-        write(folder / "session.toml", text);
+        writeFile(folder / "session.toml", text);
         return parseSessionFile((folder / "session.toml").string());
     }
     // The 1-based line of the session file where `needle` first stands.
@@ -93,8 +75,6 @@ protected:
         EXPECT_EQ(joined(checkPolicy(spec, grants)), "");
     }
 
-    fs::path parent;
-    fs::path folder;
     std::string text;
 };
 
@@ -174,10 +154,10 @@ TEST_F(PolicyTest, TheCheckRunsNothing) {
     EXPECT_TRUE(checkPolicy(spec, Grants::all(folder.string())).empty());
     EXPECT_FALSE(fs::exists(marker)) << "the check ran the command";
     // nor writes
-    write(folder / "precious.txt", "keep me\n");
+    writeFile(folder / "precious.txt", "keep me\n");
     spec = session("", "outch 1, a0\nfprints \"precious.txt\", \"overwritten\"\n");
     EXPECT_FALSE(checkPolicy(spec, Grants::none(folder.string())).empty());
-    EXPECT_EQ(read(folder / "precious.txt"), "keep me\n");
+    EXPECT_EQ(readFile(folder / "precious.txt"), "keep me\n");
 }
 
 TEST_F(PolicyTest, WritesNeedWriteEvenInsideTheFolder) {
@@ -198,7 +178,7 @@ TEST_F(PolicyTest, ReadsOutsideTheFolder) {
     expectRefused(spec, Permission::read, "GEN01", lineOf("giS ftgen"));
     spec = session("giP ftgen 0, 0, 0, -23, \"/proc/self/stat\"\n");
     expectRefused(spec, Permission::read, "GEN23", lineOf("giP ftgen"));
-    write(parent / "secret.txt", "1 2 3\n");
+    writeFile(parent / "secret.txt", "1 2 3\n");
     spec = session("giQ ftgen 0, 0, 0, -23, \"../secret.txt\"\n");
     expectRefused(spec, Permission::read, "GEN23", lineOf("giQ ftgen"));
     // a name the check cannot see is refused too
@@ -207,15 +187,15 @@ TEST_F(PolicyTest, ReadsOutsideTheFolder) {
 }
 
 TEST_F(PolicyTest, ReadsInsideTheFolderAreFine) {
-    write(folder / "data.txt", "1 2 3\n");
-    write(folder / "sub" / "more.txt", "4 5 6\n");
+    writeFile(folder / "data.txt", "1 2 3\n");
+    writeFile(folder / "sub" / "more.txt", "4 5 6\n");
     auto spec = session("Sline, iline readfi \"data.txt\"\n"
                         "giD ftgen 0, 0, 0, -23, \"sub/more.txt\"\n");
     EXPECT_EQ(joined(checkPolicy(spec, Grants::none(folder.string()))), "");
 }
 
 TEST_F(PolicyTest, ASymlinkInsideTheFolderPointingOut) {
-    write(parent / "outside.txt", "1 2 3\n");
+    writeFile(parent / "outside.txt", "1 2 3\n");
     fs::create_symlink(parent / "outside.txt", folder / "inside.txt");
     auto spec = session("giL ftgen 0, 0, 0, -23, \"inside.txt\"\n");
     expectRefused(spec, Permission::read, "GEN23", lineOf("giL ftgen"));
@@ -231,13 +211,13 @@ TEST_F(PolicyTest, IncludesOutsideTheFolder) {
     EXPECT_NE(ds[0].message.find("#include of '/etc/passwd' needs the 'read' permission"),
               std::string::npos)
         << ds[0].message;
-    write(parent / "outside.orc", "giOut = 1\n");
+    writeFile(parent / "outside.orc", "giOut = 1\n");
     spec = session("giA = 2\n#include \"../outside.orc\"\n");
     expectRefused(spec, Permission::read, "#include of '../outside.orc'", lineOf("#include"));
     // [engine].includes: read by spinout itself, confined the same way
     spec = session("", "outch 1, a0\n", "", "");
     text.insert(text.find("ksmps = 64\n") + 11, "includes = [\"../outside.orc\"]\n");
-    write(folder / "session.toml", text);
+    writeFile(folder / "session.toml", text);
     spec = parseSessionFile((folder / "session.toml").string());
     ds = checkPolicy(spec, Grants::none(folder.string()));
     ASSERT_EQ(ds.size(), 1u) << joined(ds);
@@ -247,10 +227,11 @@ TEST_F(PolicyTest, IncludesOutsideTheFolder) {
 }
 
 TEST_F(PolicyTest, AnIncludeInsideTheFolderIsCheckedWithItsOwnLines) {
-    write(folder / "udos.inc", "; helpers\nopcode Shell, 0, 0\nires system_i 1, \"id\"\nendop\n");
+    writeFile(folder / "udos.inc",
+              "; helpers\nopcode Shell, 0, 0\nires system_i 1, \"id\"\nendop\n");
     auto spec = session("", "outch 1, a0\n", "", "");
     text.insert(text.find("ksmps = 64\n") + 11, "includes = [\"udos.inc\"]\n");
-    write(folder / "session.toml", text);
+    writeFile(folder / "session.toml", text);
     spec = parseSessionFile((folder / "session.toml").string());
     const auto ds = checkPolicy(spec, Grants::none(folder.string()));
     ASSERT_EQ(ds.size(), 1u) << joined(ds);
@@ -258,7 +239,7 @@ TEST_F(PolicyTest, AnIncludeInsideTheFolderIsCheckedWithItsOwnLines) {
     EXPECT_EQ(ds[0].pos.line, 3);
     EXPECT_NE(ds[0].message.find("'system_i' needs the 'exec' permission"), std::string::npos);
     // and through #include in the globals, confined: allowed, and its content checked
-    write(folder / "safe.inc", "opcode Twice, a, a\nain xin\nxout ain * 2\nendop\n");
+    writeFile(folder / "safe.inc", "opcode Twice, a, a\nain xin\nxout ain * 2\nendop\n");
     spec = session("#include \"safe.inc\"\n", "outch 1, Twice(a0)\n");
     EXPECT_EQ(joined(checkPolicy(spec, Grants::none(folder.string()))), "");
     spec = session("#include \"udos.inc\"\n");
@@ -271,7 +252,7 @@ TEST_F(PolicyTest, AnIncludeInsideTheFolderIsCheckedWithItsOwnLines) {
 // Csound 6.18 crashes parsing a /* never closed (in the session's code or a file it
 // #includes): the check names the line, and the code never reaches Csound.
 TEST_F(PolicyTest, ACommentLeftOpenInAnIncludedFileIsAnErrorAtItsLine) {
-    write(folder / "open.inc", "giA = 1\n/* notes\ngiB = 2\n");
+    writeFile(folder / "open.inc", "giA = 1\n/* notes\ngiB = 2\n");
     auto spec = session("#include \"open.inc\"\n");
     const auto ds = checkPolicy(spec, Grants::none(folder.string()));
     ASSERT_EQ(ds.size(), 1u) << joined(ds);
@@ -280,7 +261,7 @@ TEST_F(PolicyTest, ACommentLeftOpenInAnIncludedFileIsAnErrorAtItsLine) {
     EXPECT_NE(ds[0].message.find("a comment opened with /* is never closed"), std::string::npos)
         << ds[0].message;
     // closed, or inside a {{ }} string, it is no comment left open
-    write(folder / "open.inc", "giA = 1\n/* notes */\ngS = {{ /* }}\n");
+    writeFile(folder / "open.inc", "giA = 1\n/* notes */\ngS = {{ /* }}\n");
     EXPECT_EQ(joined(checkPolicy(spec, Grants::none(folder.string()))), "");
 }
 
@@ -382,7 +363,7 @@ TEST_F(PolicyTest, CodeCsoundCannotParseIsRefusedWithItsLine) {
 }
 
 TEST_F(PolicyTest, TheCheckPrintsNothing) {
-    write(parent / "outside.orc", "giOut = 1\n");
+    writeFile(parent / "outside.orc", "giOut = 1\n");
     ::testing::internal::CaptureStdout();
     ::testing::internal::CaptureStderr();
     CsoundGivesUp leaks; // "#else"

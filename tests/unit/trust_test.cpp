@@ -1,6 +1,7 @@
 // Grants and what holds a session to them, through the core: SHA-256, the trust file,
 // a bundle's grants, the confinement of files spinout reads for a session, values from
 // files and hosts made finite, and the offline watchdog that names where a session hangs.
+#include "../common/files.hpp"
 #include "spinout/processor.hpp"
 #include "spinout/session_file.hpp"
 #include "spinout/trust.hpp"
@@ -21,31 +22,13 @@
 
 using namespace spinout;
 namespace fs = std::filesystem;
+using spinout::test::readFile;
+using spinout::test::writeFile;
 
 namespace {
 
-class TrustTest : public ::testing::Test {
+class TrustTest : public spinout::test::FolderTest {
 protected:
-    void SetUp() override {
-        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-        parent = fs::temp_directory_path() /
-                 fmt::format("spinout_trust_{}_{}", info->name(), ::getpid());
-        fs::remove_all(parent);
-        folder = parent / "session";
-        fs::create_directories(folder);
-    }
-    void TearDown() override { fs::remove_all(parent); }
-
-    static void write(const fs::path& path, const std::string& text) {
-        fs::create_directories(path.parent_path());
-        std::ofstream(path, std::ios::binary) << text;
-    }
-    static std::string read(const fs::path& path) {
-        std::ifstream in(path, std::ios::binary);
-        std::ostringstream ss;
-        ss << in.rdbuf();
-        return ss.str();
-    }
     // An effect whose [engine] takes `engine` and whose one instr has `body`.
     SessionSpec effect(const std::string& engine, const std::string& body = "outch 1, a0\n",
                        const std::string& name = "session.toml") {
@@ -69,11 +52,9 @@ a0 = inch(1)
 instr = "fx"
 )",
                                       engine, body);
-        write(folder / name, text);
+        writeFile(folder / name, text);
         return parseSessionFile((folder / name).string());
     }
-
-    fs::path parent, folder;
 };
 
 // Every sample of `blocks` blocks of 256 frames, the input at `in`.
@@ -108,7 +89,7 @@ TEST(Trust, PermissionListsReadCommasAndSpacesAndRefuseUnknownWords) {
 }
 
 TEST_F(TrustTest, TheTrustFileFindsASessionByItsTextAndIncludesOnly) {
-    write(folder / "udos.inc", "opcode Twice, a, a\nain xin\nxout ain * 2\nendop\n");
+    writeFile(folder / "udos.inc", "opcode Twice, a, a\nain xin\nxout ain * 2\nendop\n");
     const auto spec = effect("includes = [\"udos.inc\"]");
     TrustFile file;
     TrustEntry entry;
@@ -131,7 +112,7 @@ TEST_F(TrustTest, TheTrustFileFindsASessionByItsTextAndIncludesOnly) {
     edited.text += " ";
     EXPECT_EQ(loaded.find(sessionDigest(edited)), nullptr);
     EXPECT_TRUE(recordedGrants(edited, path).granted.none());
-    write(folder / "udos.inc", read(folder / "udos.inc") + "\n");
+    writeFile(folder / "udos.inc", readFile(folder / "udos.inc") + "\n");
     EXPECT_EQ(loaded.find(sessionDigest(spec)), nullptr);
 
     // put() replaces the entry of the same text; remove() takes it out
@@ -145,7 +126,7 @@ TEST_F(TrustTest, TheTrustFileFindsASessionByItsTextAndIncludesOnly) {
 
 TEST_F(TrustTest, ABrokenTrustFileIsAnErrorWithItsLineAndGrantsNothing) {
     const auto path = parent / "trust.toml";
-    write(path, "[[session]]\nsha256 = \"abc\"\nallow = [\"exce\"]\n");
+    writeFile(path, "[[session]]\nsha256 = \"abc\"\nallow = [\"exce\"]\n");
     try {
         TrustFile::load(path.string());
         FAIL() << "a broken trust file loaded";
@@ -166,7 +147,7 @@ TEST_F(TrustTest, ABundlesGrantsHoldOnlyForTheSessionTheyWereMadeFor) {
     grant.digest = sessionDigest(spec);
     grant.allow = parsePermissionList("exec,write");
     const auto grants = folder / kBundleGrantsFile;
-    write(grants, bundleGrantsText(grant));
+    writeFile(grants, bundleGrantsText(grant));
     const auto ok = recordedGrants(spec, "", grants.string());
     EXPECT_EQ(ok.granted, grant.allow);
     EXPECT_TRUE(ok.warnings.empty());
@@ -214,7 +195,7 @@ TEST_F(TrustTest, AProcessorRefusesWhatIsNotGrantedBeforeCsoundRunsIt) {
 // What spinout reads for a session follows the policy's rule where it reads it: a score's
 // [table.NAME] sound file (which no policy check sees) stays in the score's folder.
 TEST_F(TrustTest, SoundFilesOfTablesStayInTheirFolderUnlessReadIsGranted) {
-    write(parent / "outside.wav", "RIFF");
+    writeFile(parent / "outside.wav", "RIFF");
     fs::create_symlink(parent / "outside.wav", folder / "link.wav");
     const auto spec = effect("");
     Processor p(spec);
@@ -239,8 +220,8 @@ TEST_F(TrustTest, SoundFilesOfTablesStayInTheirFolderUnlessReadIsGranted) {
 }
 
 TEST_F(TrustTest, IncludesAndTableFilesOutsideTheFolderAreRefusedWithTheirLine) {
-    write(parent / "secret.inc", "gisecret = 42\n");
-    write(parent / "outside.wav", "RIFF");
+    writeFile(parent / "secret.inc", "gisecret = 42\n");
+    writeFile(parent / "outside.wav", "RIFF");
     const auto spec = effect("includes = [\"../secret.inc\"]");
     try {
         Processor p(spec);
@@ -259,7 +240,7 @@ TEST_F(TrustTest, IncludesAndTableFilesOutsideTheFolderAreRefusedWithTheirLine) 
 // Numbers from files are finite: TOML's nan and inf, and an inline default's.
 TEST_F(TrustTest, InfiniteAndNanValuesInFilesAreErrorsNotCrashes) {
     for (const std::string v : {"nan", "inf", "-inf", "+nan"}) {
-        write(folder / "nan.toml", fmt::format(R"([session]
+        writeFile(folder / "nan.toml", fmt::format(R"([session]
 name = "N"
 uri = "urn:spinout:nan"
 kind = "effect"
@@ -272,7 +253,7 @@ outch 1, a0
 [[run]]
 instr = "fx"
 )",
-                                               v));
+                                                   v));
         try {
             (void)parseSessionFile((folder / "nan.toml").string());
             FAIL() << "an inline default of " << v << " passed";
@@ -286,7 +267,7 @@ instr = "fx"
 // A host may send any float to a port: each becomes a value in the port's range, and the
 // sound stays finite.
 TEST_F(TrustTest, PortsTakeAnyFloatAHostSends) {
-    write(folder / "ports.toml", R"([session]
+    writeFile(folder / "ports.toml", R"([session]
 name = "P"
 uri = "urn:spinout:ports"
 kind = "effect"
@@ -348,7 +329,7 @@ scale = "integer"
 // MIDI bytes as a host may send them, status and data alike: nothing crashes, nothing
 // sounds non-finite.
 TEST_F(TrustTest, MidiWithAnyBytesNeitherCrashesNorMakesNonFiniteSound) {
-    write(folder / "synth.toml", R"([session]
+    writeFile(folder / "synth.toml", R"([session]
 name = "S"
 uri = "urn:spinout:midi-bytes"
 kind = "instrument"
