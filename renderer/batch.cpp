@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <set>
 
 namespace spinout {
@@ -183,12 +184,14 @@ std::vector<BatchItem> planBatch(const BatchRequest& request, const RenderJob& b
     const auto sets = inputSets(request);
     std::vector<BatchItem> items;
     for (const auto& session : request.sessions) {
-        const auto spec = parseSessionFile(session);
-        for (const auto& preset : presetsOf(spec, request.presets))
+        // parsed once: each render of the session takes this spec
+        const auto spec = std::make_shared<const SessionSpec>(parseSessionFile(session));
+        for (const auto& preset : presetsOf(*spec, request.presets))
             for (const auto& set : sets) {
                 BatchItem item;
                 item.job = base;
                 item.job.session = session;
+                item.job.spec = spec;
                 item.job.preset = preset;
                 item.job.midi = set.midi;
                 item.job.score = set.score;

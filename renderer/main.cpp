@@ -28,6 +28,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 
 using namespace spinout;
 
@@ -114,19 +115,23 @@ void checkTimeout(const TrustOptions& t) {
                                      t.timeout, kMaxSeconds));
 }
 
-// What the session at `path` is granted: --allow, and what the user's trust file grants
-// this very text. (A session that does not parse is reported by the command itself.)
-PermissionSet grantsFor(const std::string& path, const PermissionSet& allow) {
-    SessionSpec spec;
-    try {
-        spec = parseSessionFile(path);
-    } catch (const SessionFileError&) {
-        return allow;
-    }
+// What the session is granted: --allow, and what the user's trust file grants this very
+// text.
+PermissionSet grantsFor(const SessionSpec& spec, const PermissionSet& allow) {
     const auto report = recordedGrants(spec, TrustFile::defaultPath());
     for (const auto& w : report.warnings)
         std::cerr << "warning: " << w << "\n";
     return allow | report.granted;
+}
+
+// The same for the session at `path`. (One that does not parse is reported by the command
+// itself.)
+PermissionSet grantsFor(const std::string& path, const PermissionSet& allow) {
+    try {
+        return grantsFor(parseSessionFile(path), allow);
+    } catch (const SessionFileError&) {
+        return allow;
+    }
 }
 
 // Ends a command whose session hangs: Csound cannot be stopped from outside, so the process
@@ -269,8 +274,7 @@ private:
 };
 
 // Say before rendering when nothing will play the session: its render would be silent.
-std::string silenceReason(const RenderJob& job) {
-    const auto spec = parseSessionFile(job.session);
+std::string silenceReason(const RenderJob& job, const SessionSpec& spec) {
     if (spec.kind == SessionSpec::instrument && job.midi.empty() && job.score.empty())
         return fmt::format("nothing plays the instrument '{}': give --midi or --score", spec.name);
     if (spec.kind == SessionSpec::effect && job.input.empty())
@@ -285,9 +289,9 @@ int runRender(RenderJob& job, const std::string& output) {
     const std::string name = toStdout ? "standard output" : output;
     // the output is checked before rendering: a wrong -o fails now, not after the render
     (void)resolveOutput(output);
-    const auto reason = silenceReason(job);
+    const auto reason = silenceReason(job, *job.spec);
     if (!reason.empty()) std::cerr << "warning: " << reason << "\n";
-    if (job.bpm && !parseSessionFile(job.session).hostTime)
+    if (job.bpm && !job.spec->hostTime)
         std::cerr << "warning: the session takes no host time (host_time): --bpm changes nothing\n";
     ProgressLine progress;
     if (isatty(STDERR_FILENO) != 0)
@@ -313,7 +317,8 @@ int runRender(RenderJob& job, const std::string& output) {
 // One render with what its session is granted (--allow and the trust file), watched for
 // hangs: a single render, or one of a batch in its child process.
 int renderGranted(RenderJob job, const TrustOptions& trust) {
-    job.allow = grantsFor(job.session, job.allow);
+    if (!job.spec) job.spec = std::make_shared<const SessionSpec>(parseSessionFile(job.session));
+    job.allow = grantsFor(*job.spec, job.allow);
     const auto watchdog = makeWatchdog(trust, job.session);
     job.watchdog = watchdog.get();
     return runRender(job, job.output);
