@@ -196,17 +196,67 @@ std::optional<HeaderStatement> hostHeaderStatement(const std::string& code) {
     return std::nullopt;
 }
 
-std::optional<int> unterminatedComment(const std::string& code) {
-    Carry carry;
+// Scans as Csound's preprocessor does: a "..." string runs to the next unescaped quote,
+// across lines; ; and // comment to the end of the line; /* */ and {{ }} may span lines.
+std::optional<ParserTrap> parserTrap(const std::string& code) {
+    enum { code_, quoted, lineComment, blockComment, braces } state = code_;
+    int line = 1;
     int opened = 0;
-    const auto lines = splitLines(code);
-    for (std::size_t i = 0; i < lines.size(); ++i) {
-        const bool before = carry.inComment;
-        codeOnly(lines[i], carry);
-        if (carry.inComment && !before) opened = static_cast<int>(i) + 1;
+    auto at = [&](std::size_t i, std::string_view s) { return code.compare(i, s.size(), s) == 0; };
+    for (std::size_t i = 0; i < code.size(); ++i) {
+        const char c = code[i];
+        if (c == '\xff') return ParserTrap{line, "byte 0xff: the code is not UTF-8 text"};
+        if (c == '\n') {
+            ++line;
+            if (state == lineComment) state = code_;
+            continue;
+        }
+        switch (state) {
+        case code_:
+            if (c == '\\') {
+                // a line continuation; Csound takes \/ or \" for an escape, so that in \//*
+                // or \"/* the /* is a comment
+                const auto j = code.find_first_not_of(" \t\r", i + 1);
+                const bool continuation = j == std::string::npos || code[j] == '\n' ||
+                                          (j > i + 1 && (code[j] == ';' || at(j, "//")));
+                if (!continuation)
+                    return ParserTrap{line, "a \\ outside a string continues the line: only "
+                                            "spaces and a comment may follow it"};
+            } else if (c == '"' || at(i, "/*") || at(i, "{{")) {
+                state = c == '"' ? quoted : c == '/' ? blockComment : braces;
+                opened = line;
+                if (c != '"') ++i;
+            } else if (c == ';' || at(i, "//")) {
+                state = lineComment;
+            }
+            break;
+        case quoted:
+            if (c == '\\' && i + 1 < code.size() && code[i + 1] != '\n')
+                ++i;
+            else if (c == '"')
+                state = code_;
+            break;
+        case blockComment:
+        case braces:
+            if (at(i, state == blockComment ? "*/" : "}}")) {
+                state = code_;
+                ++i;
+            }
+            break;
+        case lineComment:
+            break;
+        }
     }
-    if (carry.inComment) return opened;
-    return std::nullopt;
+    switch (state) {
+    case blockComment:
+        return ParserTrap{opened, "a comment opened with /* is never closed with */"};
+    case braces:
+        return ParserTrap{opened, "a string opened with {{ is never closed with }}"};
+    case quoted:
+        return ParserTrap{opened, "a string opened with \" is never closed with \""};
+    default:
+        return std::nullopt;
+    }
 }
 
 Instr::Instr(std::string name, std::string body, const ArgList& args, std::string init,

@@ -393,10 +393,9 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const st
         const auto slash = n.rfind('/');
         const std::string nextPath = slash == std::string::npos ? path : n.substr(0, slash);
         const std::string file = found->string();
-        if (const auto open = unterminatedComment(included)) {
-            error({file, *open, 1}, fmt::format("#include file '{}': a comment opened with /* "
-                                                "is never closed with */",
-                                                name));
+        if (const auto trap = parserTrap(included)) {
+            error({file, trap->line, 1},
+                  fmt::format("#include file '{}': {}", name, trap->message));
             ok = false;
             continue;
         }
@@ -423,9 +422,8 @@ void Checker::checkPiece(const Piece& piece, int depth) {
             return;
         }
     }
-    if (const auto open = unterminatedComment(piece.text)) { // Csound's parser would crash
-        error(position(piece, *open),
-              fmt::format("{}: a comment opened with /* is never closed with */", piece.where));
+    if (const auto trap = parserTrap(piece.text)) { // Csound's parser would crash or leak
+        error(position(piece, trap->line), fmt::format("{}: {}", piece.where, trap->message));
         return;
     }
     std::vector<std::string> files;

@@ -99,14 +99,14 @@ void parseSessionTable(Reader& r, const toml::table& root, SessionSpec& spec) {
     spec.hostTime = r.boolean(*s, "host_time", where).value_or(false);
 }
 
-// What Csound must not see of a session's code: a comment left open (its parser crashes)
-// and sr, ksmps, nchnls, 0dbfs or A4, which come from the host and the session's keys (in
-// Csound code they would be ignored silently: the engine's header is compiled first).
+// What Csound must not see of a session's code: what its parser mishandles (parserTrap), and
+// sr, ksmps, nchnls, 0dbfs or A4, which come from the host and the session's keys (in Csound
+// code they would be ignored silently: the engine's header is compiled first).
 void checkCode(Reader& r, const std::string& code, SourcePos first, const std::string& where) {
-    if (const auto open = unterminatedComment(code)) {
+    if (const auto trap = parserTrap(code)) {
         auto at = first;
-        at.line += *open - 1;
-        r.error(at, fmt::format("{}: a comment opened with /* is never closed with */", where));
+        at.line += trap->line - 1;
+        r.error(at, fmt::format("{}: {}", where, trap->message));
         return;
     }
     const auto h = hostHeaderStatement(code);
@@ -241,10 +241,9 @@ void parseInstrs(Reader& r, const toml::table& root, SessionSpec& spec) {
         if (!body) continue;
         is.body = *body;
         is.bodyLine = r.firstTextLine(*t.get("body"));
-        if (const auto open = unterminatedComment(is.body))
-            r.error(
-                {r.filePos().file, is.bodyLine + *open - 1, 1},
-                fmt::format("{} body: a comment opened with /* is never closed with */", where));
+        if (const auto trap = parserTrap(is.body))
+            r.error({r.filePos().file, is.bodyLine + trap->line - 1, 1},
+                    fmt::format("{} body: {}", where, trap->message));
         for (const auto& [argName, sv] : r.args(t, "args", where)) {
             if (!sv.bus.empty()) {
                 r.error(sv.pos, fmt::format("{}: a default cannot be a bus", where));

@@ -1,6 +1,9 @@
+#include "spinout/engine.hpp"
 #include "spinout/instr.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace spinout;
 
@@ -101,4 +104,60 @@ TEST(Instr, LongNamesAreCheckedWithoutRecursion) {
     EXPECT_THROW(Instr("1abc", body), InstrError);
     EXPECT_THROW(Instr("", body), InstrError);
     EXPECT_NO_THROW(Instr("_a.b-c9", body));
+}
+
+namespace {
+
+// Parses `code` with Csound in a child process: false if Csound crashed on it.
+bool csoundSurvivesParsing(const std::string& code) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+        spinout::OrcParser parser;
+        (void)parser.parse(code);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status);
+}
+
+} // namespace
+
+// What Csound 6.18's preprocessor takes for a comment or a string, case by case (Fuzz.policy
+// found `"` newline `"/*`, `//` 0xff `/*` and `\//*`, which crashed it): every text found
+// safe is one Csound parses without crashing, and each trap found is named at its line.
+TEST(Instr, ParserTrapsAsCsoundSeesThem) {
+    struct Case {
+        std::string code;
+        int line;         // 0: no trap
+        std::string says; // in the message
+    };
+    const std::string comment = "/* is never closed with */";
+    const std::vector<Case> cases = {
+        {"giA = 1\n/* notes */\ngS = {{ /* }}\n", 0, ""},
+        {"gS = \"ab /* x\"\ngiA = 1\n", 0, ""},
+        {"gS = \"a\\\"/*\"\ngiA = 1\n", 0, ""},     // an escaped quote does not end the string
+        {"gS = \"ab\ncd /* x\"\ngiA = 1\n", 0, ""}, // a string spans lines
+        {"giA = 1 + \\\n2\ngiB = 1 + \\  ; c\n2\n", 0, ""}, // line continuations
+        {"\"\n\"/*", 2, comment},
+        {"gS = \"ab\ncd\" /* x\ngiA = 1\n", 2, comment},
+        {"giA = 1 ; \"\n/* x", 2, comment}, // the quote is in a comment
+        {"giA = 1\n// {{\ngS = {{hh", 3, "{{ is never closed with }}"},
+        {"giA = 1\ngS = \"abc\ngiB = 2\n", 2, "\" is never closed"},
+        {"giA = 1 ; x \"\n\"/*\n", 2, "\" is never closed"},    // a string from line 2, /* in it
+        {"giA = 1\n//\xff/* n \n?", 2, "byte 0xff"},            // 0xff ends a ; or // comment
+        {"giA = 1\n\\//*", 2, "outside a string continues"},    // \/ is an escape: /* opens
+        {"giA = 1\n\\\"/* x", 2, "outside a string continues"}, // \" is no string
+    };
+    for (const auto& c : cases) {
+        const auto trap = parserTrap(c.code);
+        if (c.line == 0) {
+            EXPECT_FALSE(trap) << c.code << "\n" << trap->message;
+            EXPECT_TRUE(csoundSurvivesParsing(c.code)) << c.code;
+            continue;
+        }
+        ASSERT_TRUE(trap) << c.code;
+        EXPECT_EQ(trap->line, c.line) << c.code;
+        EXPECT_NE(trap->message.find(c.says), std::string::npos) << trap->message;
+    }
 }

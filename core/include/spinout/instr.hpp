@@ -85,8 +85,16 @@ struct HeaderStatement {
 };
 std::optional<HeaderStatement> hostHeaderStatement(const std::string& code);
 
-// The line (1-based) of a `/*` that no `*/` closes: Csound 6.18's parser reads past the end
-// of code compiled from a string there and crashes.
-std::optional<int> unterminatedComment(const std::string& code);
+// What Csound 6.18's parser mishandles in code compiled from a string: a `/*` comment that
+// nothing closes (it reads past the end and crashes; a "..." string may span lines there,
+// so `"` newline `" /*` is such a comment), a `{{` or `"` string that nothing closes (it
+// leaks what it read), a byte 0xff (it takes it for the end of the file: in a `;`
+// comment, what follows is code again) and a `\` outside a string that does not end its
+// line (it escapes the next character: `\//*` opens a comment). The first one found.
+struct ParserTrap {
+    int line = 0;        // 1-based, in the code
+    std::string message; // "a comment opened with /* is never closed with */"
+};
+std::optional<ParserTrap> parserTrap(const std::string& code);
 
 } // namespace spinout
