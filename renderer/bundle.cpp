@@ -33,6 +33,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// A bundle carries sound files and the plugin binary: larger than any text file.
+constexpr std::size_t kMaxBundleFileBytes = std::size_t{1} << 30;
+
 // The files the plugin reads from its bundle, which an include must not replace.
 const std::vector<std::string> kBundleFiles = {"manifest.ttl", "plugin.ttl", "presets.ttl",
                                                "session.toml", "spinout.so", kBundleGrantsFile};
@@ -93,7 +96,7 @@ std::vector<std::pair<std::string, std::string>> includeFiles(const SessionSpec&
         if (std::any_of(files.begin(), files.end(),
                         [&](const auto& f) { return f.first == inBundle; }))
             continue; // named twice
-        auto content = readTextFile(target);
+        auto content = readTextFile(target, kMaxBundleFileBytes);
         if (!content) {
             error("cannot be read");
             continue;
@@ -160,7 +163,7 @@ std::vector<std::string> pluginsIn(const fs::path& bundle) {
 bool sameContent(const fs::path& bundle, const Plan& plan) {
     for (const auto& [name, content] : plan.files) {
         if (name == "spinout.so") continue; // the binary may be another build of the same code
-        const auto theirs = readTextFile(bundle / name);
+        const auto theirs = readTextFile(bundle / name, kMaxBundleFileBytes);
         if (!theirs || *theirs != content) return false;
     }
     return true;
@@ -313,7 +316,7 @@ std::vector<std::string> lv2SearchPath(const std::string& lv2Path) {
 }
 
 void makeBundles(const BundleJob& job, std::ostream& out) {
-    const auto binary = readTextFile(job.binary);
+    const auto binary = readTextFile(job.binary, kMaxBundleFileBytes);
     if (!binary) throw BundleError(fmt::format("cannot read the plugin binary '{}'", job.binary));
     const fs::path outDir(job.outDir);
 

@@ -11,6 +11,7 @@
 #include "spinout/processor.hpp"
 #include "spinout/session_file.hpp"
 #include "spinout/suggest.hpp"
+#include "spinout/text_file.hpp"
 #include "spinout/trust.hpp"
 #include "spinout/ttl.hpp"
 #include "spinout/watchdog.hpp"
@@ -528,6 +529,12 @@ int runTrust(const TrustJob& job) {
     const auto spec = parseSessionFile(job.session);
     TrustEntry entry;
     entry.digest = sessionDigest(spec);
+    // a grant names what it covers: a file that cannot be read is nothing to name
+    for (const auto& [name, sha] : entry.digest.includes)
+        if (sha == kUnreadable)
+            throw RenderError(fmt::format("{}: its include file '{}' cannot be read (not a "
+                                          "regular file, or over {} MiB): nothing trusted",
+                                          job.session, name, kMaxTextFileBytes >> 20));
     entry.allow = job.allow.empty() ? declaredPermissions(spec) : parseAllow(job.allow);
     entry.file = std::filesystem::absolute(job.session).lexically_normal().string();
     // what the session would still be refused with these grants

@@ -183,19 +183,26 @@ struct Piece {
 
 class Checker {
 public:
-    Checker(const Grants& grants, std::string folder)
-        : grants_(grants), folder_(std::move(folder)), parser_(folder_) {
+    // `parse`: false when only the #include lines are followed (no Csound instance).
+    Checker(const Grants& grants, std::string folder, bool parse = true)
+        : grants_(grants), folder_(std::move(folder)) {
         std::error_code ec;
         folderReal_ = fs::weakly_canonical(fs::absolute(folder_), ec);
         cwdReal_ = fs::weakly_canonical(fs::current_path(ec), ec);
+        if (!parse) return;
+        parser_.emplace(folder_);
         // The support code is spinout's own: parsed for its UDOs and globals, not checked.
-        const auto support = parser_.parse(support::orchestra({}));
+        const auto support = parser_->parse(support::orchestra({}));
         for (const auto& u : support.udos)
             udos_.insert(u);
         if (!support.ok) internalError("the support code does not parse: " + support.error);
     }
 
     void checkEngineInclude(const std::string& name, const SourcePos& pos);
+    // The files the piece's #include lines have Csound read, nested ones too, as found.
+    void collectIncludes(const Piece& piece, std::vector<std::string>& files) {
+        scanIncludes(piece, piece.text, ".", 0, files, [&](int l) { return position(piece, l); });
+    }
     void checkTableFile(const TableSpec& table);
     void checkPiece(const Piece& piece, int depth = 0);
     void checkDeclared(const SessionSpec& spec);
@@ -242,7 +249,7 @@ private:
     std::string folder_;
     fs::path folderReal_;
     fs::path cwdReal_;
-    OrcParser parser_;
+    std::optional<OrcParser> parser_;
     std::set<std::string> udos_;
     double total_ = 0;
     bool overBudget_ = false;
@@ -286,7 +293,9 @@ void Checker::checkEngineInclude(const std::string& name, const SourcePos& pos) 
     const fs::path full = fs::path(name).is_absolute() ? fs::path(name) : fs::path(folder_) / name;
     auto text = readTextFile(full);
     if (!text) {
-        error(pos, fmt::format("cannot read the include file '{}'", name));
+        error(pos,
+              fmt::format("cannot read the include file '{}': not a regular file, or over {} MiB",
+                          name, kMaxTextFileBytes >> 20));
         return;
     }
     Piece piece;
@@ -388,8 +397,16 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const st
             ok = false;
             continue;
         }
-        const std::string included = readTextFile(*found).value_or("");
         files.push_back(found->string());
+        const auto text = readTextFile(*found);
+        if (!text) { // Csound would wait on a FIFO, or read a device without end
+            error(where, fmt::format("#include file '{}' cannot be read: not a regular file, "
+                                     "or over {} MiB",
+                                     name, kMaxTextFileBytes >> 20));
+            ok = false;
+            continue;
+        }
+        const std::string& included = *text;
         const auto slash = n.rfind('/');
         const std::string nextPath = slash == std::string::npos ? path : n.substr(0, slash);
         const std::string file = found->string();
@@ -409,7 +426,7 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const st
 }
 
 void Checker::checkPiece(const Piece& piece, int depth) {
-    if (!parser_.usable()) return;
+    if (!parser_ || !parser_->usable()) return;
     // Csound's lexer prints a character it cannot place to stdout, from the host's process.
     for (std::size_t i = 0; i < piece.text.size(); ++i) {
         const auto c = static_cast<unsigned char>(piece.text[i]);
@@ -429,7 +446,7 @@ void Checker::checkPiece(const Piece& piece, int depth) {
     std::vector<std::string> files;
     if (!scanIncludes(piece, piece.text, ".", 0, files, [&](int l) { return position(piece, l); }))
         return; // Csound must not read what the session may not
-    const auto parsed = parser_.parse(piece.text);
+    const auto parsed = parser_->parse(piece.text);
     if (!parsed.ok) {
         std::string message;
         for (char ch : parsed.error)
@@ -437,7 +454,7 @@ void Checker::checkPiece(const Piece& piece, int depth) {
         // nothing of it runs: the engine would fail on the same parse
         error(position(piece, parsed.errorLine),
               fmt::format("in {}: Csound cannot parse this code: {}", piece.where, message));
-        if (!parser_.usable()) internalError("Csound gave up parsing; nothing after is checked");
+        if (!parser_->usable()) internalError("Csound gave up parsing; nothing after is checked");
         return;
     }
     for (const auto& u : parsed.udos)
@@ -755,15 +772,11 @@ void Checker::checkDeclared(const SessionSpec& spec) {
 
 } // namespace
 
-std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grants) {
-    Checker c(grants, grants.folder.empty() ? spec.dir : grants.folder);
-    c.checkDeclared(spec);
-    const SourcePos filePos{spec.path, 0, 0};
-    for (std::size_t i = 0; i < spec.includes.size(); ++i)
-        c.checkEngineInclude(spec.includes[i],
-                             i < spec.includePos.size() ? spec.includePos[i] : filePos);
-    for (const auto& t : spec.tables)
-        if (t.source == TableSpec::fromFile) c.checkTableFile(t);
+namespace {
+
+// The session's own code as Csound compiles it: globals, each instr's init code and body.
+std::vector<Piece> codePieces(const SessionSpec& spec) {
+    std::vector<Piece> pieces;
     if (!spec.globals.empty()) {
         Piece p;
         p.text = spec.globals;
@@ -771,7 +784,7 @@ std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grant
         p.firstLine = spec.globalsLine;
         p.fallback = {spec.path, spec.globalsLine, 1};
         p.where = "[engine] globals";
-        c.checkPiece(p);
+        pieces.push_back(std::move(p));
     }
     int number = 1000;
     for (const auto& is : spec.instrs) {
@@ -783,7 +796,7 @@ std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grant
             p.firstLine = is.initLine > 0 ? is.initLine : is.pos.line;
             p.fallback = is.pos;
             p.where = fmt::format("init code of instr '{}'", is.name);
-            c.checkPiece(p);
+            pieces.push_back(std::move(p));
         }
         if (!is.instr) continue;
         Piece p;
@@ -793,9 +806,48 @@ std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grant
         p.skipLines = 1 + is.instr->headerLines(); // "instr N" and the generated header
         p.fallback = is.pos;
         p.where = fmt::format("instr '{}'", is.name);
-        c.checkPiece(p);
+        pieces.push_back(std::move(p));
     }
+    return pieces;
+}
+
+} // namespace
+
+std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grants) {
+    Checker c(grants, grants.folder.empty() ? spec.dir : grants.folder);
+    c.checkDeclared(spec);
+    const SourcePos filePos{spec.path, 0, 0};
+    for (std::size_t i = 0; i < spec.includes.size(); ++i)
+        c.checkEngineInclude(spec.includes[i],
+                             i < spec.includePos.size() ? spec.includePos[i] : filePos);
+    for (const auto& t : spec.tables)
+        if (t.source == TableSpec::fromFile) c.checkTableFile(t);
+    for (const auto& piece : codePieces(spec))
+        c.checkPiece(piece);
     return std::move(c.diagnostics);
+}
+
+std::vector<std::string> codeIncludes(const SessionSpec& spec) {
+    // every file Csound would read, outside the folder too: read is granted to look
+    const auto grants = Grants::all(spec.dir);
+    Checker c(grants, spec.dir, false);
+    std::vector<std::string> files;
+    for (const auto& name : spec.includes) {
+        const fs::path full =
+            fs::path(name).is_absolute() ? fs::path(name) : fs::path(spec.dir) / name;
+        if (auto text = readTextFile(full)) {
+            Piece p;
+            p.text = std::move(*text);
+            p.file = full.string();
+            c.collectIncludes(p, files);
+        }
+    }
+    for (const auto& piece : codePieces(spec))
+        c.collectIncludes(piece, files);
+    std::vector<std::string> once;
+    for (auto& f : files)
+        if (std::find(once.begin(), once.end(), f) == once.end()) once.push_back(std::move(f));
+    return once;
 }
 
 std::optional<std::string> outsideFolder(const std::string& folder, const std::string& name) {

@@ -184,8 +184,21 @@ SessionDigest sessionDigest(const SessionSpec& spec) {
         const fs::path p =
             fs::path(name).is_absolute() ? fs::path(name) : fs::path(spec.dir) / name;
         const auto text = readTextFile(p);
-        d.includes.emplace_back(name, text ? sha256Hex(*text) : std::string("unreadable"));
+        d.includes.emplace_back(name, text ? sha256Hex(*text) : std::string(kUnreadable));
     }
+    // and the files its code #includes: code as much as the session's own
+    for (const auto& file : codeIncludes(spec)) {
+        const auto relative = fs::path(file).lexically_relative(spec.dir);
+        const bool inside = !relative.empty() && *relative.begin() != "..";
+        const auto name = inside ? relative.string() : file;
+        if (std::any_of(d.includes.begin(), d.includes.end(),
+                        [&](const auto& i) { return i.first == name; }))
+            continue;
+        const auto text = readTextFile(file);
+        d.includes.emplace_back(name, text ? sha256Hex(*text) : std::string(kUnreadable));
+    }
+    // by name, as a trust file's table of includes reads back
+    std::sort(d.includes.begin(), d.includes.end());
     return d;
 }
 
@@ -239,7 +252,7 @@ int TrustFile::remove(const std::string& sha256) {
 std::string TrustFile::text() const {
     std::string out =
         "# Sessions trusted with permissions beyond making sound, each by the SHA-256 of\n"
-        "# its text (and of its [engine].includes): an edited session is untrusted again.\n"
+        "# its text (and of the files it includes): an edited session is untrusted again.\n"
         "# Written by `spinout trust`; spinout's plugins and command read it.\n";
     for (const auto& e : entries_)
         out += "\n[[session]]\n" + entryText(e, true);

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <unistd.h>
 
@@ -191,6 +192,31 @@ TEST_F(TrustCli, ReadsOutsideTheFolderAreRefusedAndShowNothingOfTheFile) {
     // granted, the include outside is read
     const auto r = spinout("check s.toml --allow read");
     EXPECT_EQ(r.status, 0) << r.output;
+}
+
+// Include files that never end or never come: a device (/dev/zero) and a FIFO. Before,
+// hashing the session for the trust file read /dev/zero until memory ran out, and a FIFO
+// hung the command. Refused without `read`; with it, an error naming the file, at once.
+TEST_F(TrustCli, IncludesOfADeviceOrAFifoAreErrorsNotHangs) {
+    const auto fifo = folder / "pipe.orc";
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    for (const std::string& engine :
+         {std::string("includes = [\"/dev/zero\"]"), std::string("includes = [\"pipe.orc\"]"),
+          std::string("globals = '''\n#include \"/dev/zero\"\n'''"),
+          std::string("globals = '''\n#include \"pipe.orc\"\n'''")}) {
+        session(engine);
+        for (const std::string& cmd :
+             {std::string("check s.toml"), std::string("check s.toml --allow read"),
+              std::string("trust s.toml --allow read")}) {
+            const auto r = spinout(cmd);
+            EXPECT_EQ(r.status, 1) << engine << "\n" << cmd << "\n" << r.output;
+            EXPECT_TRUE(r.output.find("not a regular file") != std::string::npos ||
+                        r.output.find("needs the 'read' permission") != std::string::npos)
+                << engine << "\n"
+                << cmd << "\n"
+                << r.output;
+        }
+    }
 }
 
 TEST_F(TrustCli, NativeCodeAndTheNetworkAreRefused) {

@@ -124,6 +124,44 @@ TEST_F(TrustTest, TheTrustFileFindsASessionByItsTextAndIncludesOnly) {
     EXPECT_TRUE(again.entries().empty());
 }
 
+// A file the code #includes is code too: editing it, or a file it includes, voids the grant
+// as editing the session would (an attacker swapping an include of a trusted session).
+TEST_F(TrustTest, AGrantCoversTheFilesTheCodeIncludes) {
+    fs::create_directories(folder / "lib");
+    writeFile(folder / "lib" / "outer.inc", "#include \"inner.inc\"\ngiOuter = 1\n");
+    writeFile(folder / "lib" / "inner.inc", "giInner = 2\n");
+    writeFile(folder / "body.inc", "a0 = a0 * giOuter\n");
+    const auto spec = effect("globals = '''\n#include \"lib/outer.inc\"\n'''",
+                             "#include \"body.inc\"\nouth a0\n");
+    const auto digest = sessionDigest(spec);
+    std::string names;
+    for (const auto& [name, sha] : digest.includes)
+        names += name + " " + sha + "\n";
+    // by name: a TOML table (the trust file's) keeps no order
+    ASSERT_EQ(digest.includes.size(), 3u) << names;
+    EXPECT_EQ(digest.includes[0].first, "body.inc");
+    EXPECT_EQ(digest.includes[1].first, "lib/inner.inc");
+    EXPECT_EQ(digest.includes[2].first, "lib/outer.inc");
+    EXPECT_EQ(digest.includes[2].second, sha256Hex(readFile(folder / "lib" / "outer.inc")));
+
+    TrustFile file;
+    TrustEntry entry;
+    entry.digest = digest;
+    entry.allow = parsePermissionList("exec");
+    entry.file = spec.path;
+    file.put(entry);
+    const auto path = (parent / "config" / "spinout" / "trust.toml").string();
+    file.save(path);
+    EXPECT_EQ(recordedGrants(spec, path).granted, parsePermissionList("exec"));
+    // the file two includes down, changed: the grant no longer holds
+    writeFile(folder / "lib" / "inner.inc", "giInner = 2\nires system_i 1, \"id\"\n");
+    EXPECT_TRUE(recordedGrants(spec, path).granted.none());
+    writeFile(folder / "lib" / "inner.inc", "giInner = 2\n");
+    EXPECT_EQ(recordedGrants(spec, path).granted, parsePermissionList("exec"));
+    writeFile(folder / "body.inc", "a0 = a0 * 2\n");
+    EXPECT_TRUE(recordedGrants(spec, path).granted.none());
+}
+
 TEST_F(TrustTest, ABrokenTrustFileIsAnErrorWithItsLineAndGrantsNothing) {
     const auto path = parent / "trust.toml";
     writeFile(path, "[[session]]\nsha256 = \"abc\"\nallow = [\"exce\"]\n");

@@ -54,6 +54,11 @@ struct Grants {
 // session may load. Grants.folder empty means spec.dir.
 std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grants);
 
+// The files the #include lines of the session's code have Csound read (in [engine].includes
+// files, globals, init code and bodies, and in the files those include), as paths, each
+// once, in the order found; outside the session's folder too. A grant covers them.
+std::vector<std::string> codeIncludes(const SessionSpec& spec);
+
 // The rule for a file a session names, relative to its folder: why reading it would leave
 // the folder (an absolute path, a "..", a URL, or symbolic links that lead out), or
 // nothing when it lies inside (or does not exist). Without the `read` permission, every

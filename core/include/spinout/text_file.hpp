@@ -2,13 +2,21 @@
 // Not real-time (instantiation, the worker, the commands).
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <optional>
 #include <string>
 
 namespace spinout {
 
-// The file's bytes, or nothing when it cannot be opened or read.
-std::optional<std::string> readTextFile(const std::filesystem::path& path);
+// More than any session, include or grants file has reason to be.
+inline constexpr std::size_t kMaxTextFileBytes = std::size_t{16} << 20;
+
+// The file's bytes, or nothing when it is not a regular file, cannot be opened or read, or
+// holds more than `maxBytes`. The paths come from sessions: a FIFO (whose open would wait
+// for a writer), a device such as /dev/zero or a huge file must neither hang the reader nor
+// exhaust its memory.
+std::optional<std::string> readTextFile(const std::filesystem::path& path,
+                                        std::size_t maxBytes = kMaxTextFileBytes);
 
 } // namespace spinout

@@ -29,15 +29,17 @@ std::string permissionListText(const PermissionSet& set);
 // What the session declares in [session].permissions.
 PermissionSet declaredPermissions(const SessionSpec& spec);
 
-// What a grant is tied to: the session file's text and the files of its [engine].includes.
-// Changing any of them by one byte voids the grant.
+// What a grant is tied to: the session file's text, the files of its [engine].includes and
+// the files its code #includes (codeIncludes). Changing any of them by one byte voids the
+// grant.
 struct SessionDigest {
     std::string sha256;                                        // of the session file's text
     std::vector<std::pair<std::string, std::string>> includes; // name as written, SHA-256
     bool operator==(const SessionDigest&) const = default;
 };
 // The include files are read from the session's folder; one that cannot be read hashes
-// as "unreadable" (so that it matches no grant made while it could be read).
+// as kUnreadable (so that it matches no grant made while it could be read).
+inline constexpr const char* kUnreadable = "unreadable";
 SessionDigest sessionDigest(const SessionSpec& spec);
 
 struct TrustEntry {
