@@ -39,6 +39,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <pthread.h>
 #include <sstream>
 #include <string>
@@ -214,9 +215,17 @@ struct Plugin {
     Engines engines;
     std::mutex stateMutex;                    // save() reads the playing engine; collect frees
     std::atomic<std::uint32_t> generation{0}; // restores so far: loads asked before one are stale
-    std::atomic<bool> logPending{false};      // a drainLog job is queued
-    std::atomic<bool> collectPending{false};  // a collect job is queued
-    std::atomic<bool> announcePath{false};    // tell the host the session path (patch:Set)
+    // A restored state whose session did not load (refused, or an error): saved back as it
+    // came until a later load plays, so that saving the project does not lose it.
+    struct Unloaded {
+        std::string text, path;
+        std::uint32_t picked = 0;
+        std::uint32_t generation = 0; // of its restore
+    };
+    std::optional<Unloaded> unloaded;        // under stateMutex
+    std::atomic<bool> logPending{false};     // a drainLog job is queued
+    std::atomic<bool> collectPending{false}; // a collect job is queued
+    std::atomic<bool> announcePath{false};   // tell the host the session path (patch:Set)
     Pickup pickup;
     PortLayout layout;
     std::vector<float*> audio;
@@ -653,27 +662,33 @@ struct PathFeatures {
 
 // State thread (concurrent with audio and worker). The loader saves its session's
 // text (so that a project reopens the same after the file moved), the file as an
-// atom:Path the host maps, and which controls follow the host.
+// atom:Path the host maps, and which controls follow the host. A restored session that did
+// not load (untrusted here, say) is saved as it came: granted later, the project plays it.
 LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store, LV2_State_Handle sh, uint32_t,
                       const LV2_Feature* const* features) {
     auto& p = *static_cast<Plugin*>(h);
     const PathFeatures paths(features);
     std::lock_guard<std::mutex> lock(p.stateMutex); // collect frees under it
     const Engine* e = p.engines.current();
-    if (e == nullptr) return LV2_STATE_SUCCESS;
-    const auto& text = e->processor->spec().text;
+    // the state last restored, if no load played since: what the project holds
+    const bool keepUnloaded =
+        p.unloaded && (e == nullptr || e->generation < p.unloaded->generation);
+    if (e == nullptr && !keepUnloaded) return LV2_STATE_SUCCESS;
+    const auto& text = keepUnloaded ? p.unloaded->text : e->processor->spec().text;
+    const auto& path = keepUnloaded ? p.unloaded->path : e->path;
     store(sh, p.urids.state_text, text.c_str(), text.size() + 1, p.urids.atom_String,
           LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
-    if (!e->path.empty()) {
+    if (!path.empty()) {
         char* mapped = paths.map != nullptr
-                           ? paths.map->abstract_path(paths.map->handle, e->path.c_str())
+                           ? paths.map->abstract_path(paths.map->handle, path.c_str())
                            : nullptr;
-        const char* stored = mapped != nullptr ? mapped : e->path.c_str();
+        const char* stored = mapped != nullptr ? mapped : path.c_str();
         store(sh, p.urids.loader_session, stored, std::strlen(stored) + 1, p.urids.atom_Path,
               LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
         if (mapped != nullptr) paths.release(mapped);
     }
-    const int32_t picked = static_cast<int32_t>(p.pickup.picked.load());
+    const int32_t picked =
+        static_cast<int32_t>(keepUnloaded ? p.unloaded->picked : p.pickup.picked.load());
     store(sh, p.urids.state_picked, &picked, sizeof picked, p.urids.atom_Int,
           LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
     return LV2_STATE_SUCCESS;
@@ -714,6 +729,13 @@ LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrieve, LV2
     // a load still in the worker must not replace this session
     const std::uint32_t generation = ++p.generation;
     auto e = build(p, text, path, generation);
+    {
+        std::lock_guard<std::mutex> lock(p.stateMutex);
+        if (e)
+            p.unloaded.reset();
+        else
+            p.unloaded = Plugin::Unloaded{text, path, picked, generation};
+    }
     if (!e) return LV2_STATE_ERR_UNKNOWN;
     p.engines.play(std::move(e));
     p.pickup.picked = picked; // the controls the project had moved follow the host at once

@@ -223,6 +223,7 @@ TEST_F(TrustLv2, TheLoaderRestoresATrustedSessionOnlyAndLogsWhyNot) {
     const World lv2((kBuild / "lv2").string());
     const LilvPlugin* loader = lv2.plugin("urn:spinout:loader");
     ASSERT_NE(loader, nullptr);
+    LilvState* saved = nullptr;
     const auto restore = [&](PluginInstance& inst, const std::string& t) {
         LilvState* state = loaderState(lv2.world, &inst.host().mapF, t, file);
         EXPECT_NE(state, nullptr);
@@ -242,12 +243,19 @@ TEST_F(TrustLv2, TheLoaderRestoresATrustedSessionOnlyAndLogsWhyNot) {
             << log;
         EXPECT_EQ(playNote(inst), 0.0f);
         EXPECT_FALSE(fs::exists(marker));
+        // the project saved now keeps the session it could not play, to play once granted
+        saved = lilv_state_new_from_instance(
+            loader, inst.instance(), &inst.host().mapF, nullptr, nullptr, nullptr, nullptr,
+            [](const char*, void*, uint32_t*, uint32_t*) -> const void* { return nullptr; },
+            nullptr, 0, nullptr);
+        ASSERT_NE(saved, nullptr);
     }
     ASSERT_EQ(spinout(fmt::format("trust --allow exec '{}'", file.string())), 0)
         << readFile(root / "spinout.log");
     {
         PluginInstance inst(lv2.world, loader, 48000);
-        restore(inst, text);
+        lilv_state_restore(saved, inst.instance(), nullptr, nullptr, 0, nullptr);
+        lilv_state_free(saved);
         EXPECT_EQ(joined(inst.host().errors), "");
         EXPECT_GT(playNote(inst), 0.01f) << "trusted, it plays";
         EXPECT_TRUE(fs::exists(marker));
