@@ -195,6 +195,7 @@ Engine::~Engine() {
 }
 
 void Engine::onMessage(int attr, const char* text, std::size_t len) noexcept {
+    if (muted_) return;
     const int type = attr & CSOUNDMSG_TYPE_MASK;
     // Csound prints its start-up banner as errors: until started, everything is information.
     const auto level = startingUp_                 ? MessageLevel::info
@@ -350,6 +351,13 @@ std::optional<Engine::Running> Engine::runningAt() const {
 
 std::int64_t Engine::frame() const noexcept {
     return csoundGetCurrentTimeSamples(cs_);
+}
+
+void Engine::rewind() {
+    muted_ = true; // Csound announces "SECTION 1:" as an error
+    csoundRewindScore(cs_);
+    muted_ = false;
+    std::fill_n(spout_, static_cast<std::size_t>(options_.ksmps) * options_.nchnls, 0.0);
 }
 
 bool Engine::scoreEvent(char type, std::span<const double> pfields) noexcept {

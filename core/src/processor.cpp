@@ -127,6 +127,7 @@ void Processor::build() {
         buses_.push_back(b.kind == BusKind::control ? s.assignBus(b.kind, b.value)
                                                     : s.assignBus(b.kind));
     }
+    warmUpVoices(); // before anything is queued: it may perform a cycle and rewind
 
     buildHostTime(); // before the ports: a port in beats takes the tempo
     buildPorts();    // then the chain and the voices start with their values
@@ -232,16 +233,27 @@ void Processor::buildVoices() {
         fail(m.pos, e.what());
     }
     // Released and stolen voices sound on through their release: up to two tails per
-    // voice (see keepTail). Csound allocates an instance, and much of what it needs,
-    // on the instance's first init pass: all of them are made and inited now.
+    // voice (see keepTail).
     voices_.resize(static_cast<std::size_t>(m.voices));
     tails_.reserve(static_cast<std::size_t>(m.voices) * 2);
+}
+
+void Processor::warmUpVoices() {
+    if (!spec_.midi) return;
+    auto& s = *session_;
+    const auto& m = *spec_.midi;
+    // Csound allocates an instance, and much of what it needs, on the instance's first
+    // init pass: every instance the voices can need is made and inited now, in a cycle of
+    // its own when the session schedules nothing at load (warm_up.hpp).
     int instances = m.voices * 3;
     for (const auto& run : spec_.runs)
         if (run.instr == m.instr) ++instances;
     try {
-        warmUpInstances(s, *voiceEvent_, instances);
+        const auto event = s.prepare(m.instr, m.priority.value_or(0), schedArgs(m.args));
+        warmUpInstances(s, event, instances, !schedulesAtLoad(spec_));
     } catch (const SessionError& e) {
+        fail(m.pos, e.what());
+    } catch (const InstrError& e) {
         fail(m.pos, e.what());
     }
 }

@@ -146,12 +146,18 @@ Session::Session(Engine& engine, SessionOptions options)
     table(support::kTimingTableChannel, timingTable_);
     pairs_ = table(support::kPairsTableChannel, pairsTable_);
     audioBusCountChannel_ = channelId(support::kAudioBusCountChannel);
+    startAlwaysOn(true);
+    registerInstr(samplePlayer());
+}
+
+// The internal instrs that play from frame 0 to the end: the silence that every cycle's
+// output starts from, and the clearing of the audio buses.
+void Session::startAlwaysOn(bool journal) {
     const double silence[] = {support::kSilenceInstr, 0, -1};
     const double clear[] = {static_cast<double>(support::busClearInstr(options_.numPriorities)), 0,
                             -1};
-    sendEvent(silence, 0);
-    sendEvent(clear, 0);
-    registerInstr(samplePlayer());
+    sendEvent(silence, 0, journal);
+    sendEvent(clear, 0, journal);
 }
 
 Session::~Session() = default;
@@ -815,7 +821,8 @@ void Session::startSupportInstr(int number) {
 }
 
 // Hands an event to Csound at `frame`, which lies in the coming cycle.
-void Session::sendEvent(std::span<const double> pfields, std::int64_t frame) noexcept {
+void Session::sendEvent(std::span<const double> pfields, std::int64_t frame,
+                        bool journal) noexcept {
     const std::int64_t offset = std::max<std::int64_t>(0, frame - engine_.frame());
     std::array<double, kMaxPfields> p{};
     std::copy(pfields.begin(), pfields.end(), p.begin());
@@ -826,7 +833,7 @@ void Session::sendEvent(std::span<const double> pfields, std::int64_t frame) noe
     const auto shift = offset == 0 ? 0 : engine_.ksmps();
     p[1] = (static_cast<double>(offset - shift) + 0.25) / engine_.sr();
     engine_.scoreEvent('i', std::span<const double>(p.data(), pfields.size()));
-    journal_.event(engine_.frame() + offset, pfields);
+    if (journal) journal_.event(engine_.frame() + offset, pfields);
 }
 
 // The cycle ----------------------------------------------------------------------
@@ -946,6 +953,19 @@ void Session::defer(const Due& d) noexcept {
 }
 
 bool Session::performCycle() noexcept {
+    dispatchDue();
+    const bool ok = engine_.performKsmps();
+    const double cycle = static_cast<double>(engine_.frame() / engine_.ksmps());
+    slots_.reap(alive_, cycle, engine_.frame(), [&](int slot) {
+        auto& s = slots_[slot];
+        for (int i = 0; i < s.numBuses; ++i)
+            buses_.dropRef(s.buses[static_cast<std::size_t>(i)]);
+        store(genTable_, slot, 0);
+    });
+    return ok;
+}
+
+void Session::dispatchDue() noexcept {
     const std::int64_t now = engine_.frame();
     collectDue(now + engine_.ksmps());
     // Csound's score order, so that instances init (and draw random numbers) in the order
@@ -983,15 +1003,23 @@ bool Session::performCycle() noexcept {
         if (counts) ++events;
         dispatch(d);
     }
-    const bool ok = engine_.performKsmps();
-    const double cycle = static_cast<double>(engine_.frame() / engine_.ksmps());
-    slots_.reap(alive_, cycle, engine_.frame(), [&](int slot) {
-        auto& s = slots_[slot];
-        for (int i = 0; i < s.numBuses; ++i)
-            buses_.dropRef(s.buses[static_cast<std::size_t>(i)]);
-        store(genTable_, slot, 0);
-    });
-    return ok;
+}
+
+void Session::performCycleBeforeStart(const Synth& only) {
+    if (engine_.frame() != 0) throw SessionError("a cycle before the start, after it");
+    // the rest waits for the host's first cycle (the rewind would end what it started)
+    collectDue(engine_.ksmps());
+    for (const auto& d : due_) {
+        if (d.event.kind == QueuedEvent::start && d.event.slot == only.slot &&
+            d.event.generation == only.generation)
+            dispatch(d);
+        else
+            defer(d);
+    }
+    engine_.performKsmps();
+    // No reaping: what ended frees its slot after the host's first cycle (heartbeats).
+    engine_.rewind();
+    startAlwaysOn(false); // the rewind ended them; the journal has them from frame 0
 }
 
 void Session::preallocate(int events) {

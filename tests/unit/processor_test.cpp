@@ -149,6 +149,32 @@ TEST(Processor, NoteStartsAtItsFramePlusTheReportedLatency) {
     }
 }
 
+// The voices' warm-up (every instance's first init pass) runs when the Processor is made, in
+// a cycle of its own, not in the host's first block; a session that may schedule at load
+// (here only a comment says "schedule") has it in the first block instead. Both play the
+// same samples.
+TEST(Processor, TheVoicesWarmUpBeforeTheFirstBlock) {
+    const std::string counting = R"(|kpitch=60, iamp=0.5, ibus=0|
+iinits chnget "inits"
+chnset iinits + 1, "inits"
+aenv = linsegr:a(0, 0.005, 1, 0.05, 0)
+busmix(ibus, oscili:a(iamp * 0.3, mtof:k(kpitch)) * aenv)
+)";
+    std::vector<std::vector<float>> outputs;
+    for (const bool mayScheduleAtLoad : {false, true}) {
+        const auto body = mayScheduleAtLoad ? counting + "; no schedule here\n" : counting;
+        const auto spec = parseSessionText(synthSession(8, body), "synth.toml");
+        Processor p(spec);
+        EXPECT_EQ(p.engine().frame(), 0);
+        EXPECT_EQ(p.engine().control("inits"), mayScheduleAtLoad ? 0 : 24) << "8 voices x 3";
+        outputs.push_back(
+            play(spec, {{100, 0x90, 69, 127}, {9000, 0x80, 69, 0}}, {256}, 24000, &p));
+        EXPECT_EQ(p.engine().control("inits"), 25) << "the warm-up and the note";
+    }
+    EXPECT_GT(t::peak(std::vector<double>(outputs[0].begin(), outputs[0].end())), 0.1);
+    EXPECT_EQ(outputs[0], outputs[1]);
+}
+
 TEST(Processor, SustainPedalHoldsReleasedNotes) {
     const auto spec = parseSessionText(synthSession(), "synth.toml");
     const auto out =

@@ -89,6 +89,10 @@ public:
     const double* spout() const noexcept { return spout_; }
     // Frames performed so far.
     std::int64_t frame() const noexcept;
+    // Back to frame 0 after cycles performed before the host's first (the voices' warm-up):
+    // every instance ends and every pending event goes; tables, channels, compiled code and
+    // what instances allocated stay. spout is silent again. Not real-time.
+    void rewind();
 
     // A score event ('i', 'f', 'e', ...) with numeric pfields; p[1] (p2) is the delay in
     // seconds from now. Real-time safe while at most kEventsPerCycle events are handed
@@ -143,6 +147,7 @@ private:
     std::size_t lineLength_ = 0;
     bool capturing_ = false;
     bool startingUp_ = true;
+    bool muted_ = false; // messages dropped (rewind's "SECTION 1:")
     bool journalOn_ = false;
     std::vector<CodeEntry> journal_;
     std::string captured_;

@@ -7,8 +7,9 @@
 //
 // Threads: process() and everything it calls are real-time safe (the plugin's
 // audio thread). The constructor, automatePort() and runtimeError() are not
-// (instantiation, the worker, the renderer's loop). The first process() runs the
-// session's first cycle: the chain's init pass and the voices' warm-up.
+// (instantiation, the worker, the renderer's loop). The constructor warms the voices in a
+// cycle of its own when it can (warm_up.hpp); the first process() runs the session's first
+// cycle: the chain's init pass (and the voices' warm-up when it could not).
 #pragma once
 
 #include "spinout/engine.hpp"
@@ -196,6 +197,7 @@ private:
     void build();
     void buildPorts();
     void buildVoices();
+    void warmUpVoices();
     void buildHostTime();
     void buildPrograms();
     void changePort(std::size_t index, double value) noexcept;

@@ -224,6 +224,12 @@ public:
     // Hands the events due in the next cycle to Csound and performs it. Real-time safe.
     bool performCycle() noexcept;
     std::int64_t frame() const noexcept { return engine_.frame(); }
+    // Performs a cycle before the host's first with the start of `only` alone (the voices'
+    // warm-up: warm_up.hpp), and goes back to frame 0 (Engine::rewind); everything else
+    // queued waits for the host's first cycle. Its slot is freed after that cycle, as if it
+    // had run in it: an exported .csd, which runs it there, makes the same writes. Only at
+    // frame 0, with nothing playing. Not real-time.
+    void performCycleBeforeStart(const Synth& only);
     double time() const noexcept { return static_cast<double>(frame()) / engine_.sr(); }
     // Instances playing or waiting to start.
     int activeCount() const noexcept { return static_cast<int>(slots_.active().size()); }
@@ -267,6 +273,7 @@ private:
     bool write(const QueuedEvent& q) noexcept;
     void apply(const QueuedEvent& q) noexcept;
     void collectDue(std::int64_t end) noexcept;
+    void dispatchDue() noexcept; // the coming cycle's events, to Csound in its score order
     void dispatch(const Due& d) noexcept;
     void defer(const Due& d) noexcept;
     void start(int slot, std::int64_t frame) noexcept;
@@ -275,7 +282,9 @@ private:
     // Every host-side write into Csound's tables and channels goes through here (journaled).
     void store(int table, int index, double value) noexcept;
     void storeChannel(int channel, double value) noexcept;
-    void sendEvent(std::span<const double> pfields, std::int64_t frame) noexcept;
+    void sendEvent(std::span<const double> pfields, std::int64_t frame,
+                   bool journal = true) noexcept;
+    void startAlwaysOn(bool journal);
 
     Engine& engine_;
     SessionOptions options_;

@@ -5,17 +5,31 @@
 #pragma once
 
 #include "spinout/session.hpp"
+#include "spinout/spec.hpp"
 
 namespace spinout {
 
 // Preallocates `instances` instances of the event's instr and runs their init passes at
-// once, in the coming cycle, with the event's args (defaults, ports, fixed args) through
-// `subinstrinit` in a holder with p3 = 0: the holder ends after its init pass and every
-// instance goes back to Csound's free list with its memory, so that up to `instances` of
-// them can start later without allocating. No perf pass runs: nothing sounds. While it
-// runs, the global giSpinoutWarmUp (support.hpp) is 1, so that init code with side effects beyond
-// its instance (scheduling, writing globals or files) can skip them. Call once per session, off the
-// audio thread.
-void warmUpInstances(Session& session, const PreparedEvent& event, int instances);
+// once, with the event's args (defaults, ports, fixed args) through `subinstrinit` in a
+// holder with p3 = 0: the holder ends after its init pass and every instance goes back to
+// Csound's free list with its memory, so that up to `instances` of them can start later
+// without allocating. No perf pass runs: nothing sounds. While it runs, the global
+// giSpinoutWarmUp (support.hpp) is 1, so that init code with side effects beyond its
+// instance (scheduling, writing globals or files) can skip them. Once per session, off
+// the audio thread.
+//
+// `ownCycle`: the init passes run now, in a cycle of their own, after which the engine
+// goes back to frame 0 (Session::performCycleBeforeStart): the host's first cycle then does only
+// its own work, not this (6 ms for the polysynth, most of it vco2's tables). Only before anything
+// else is queued or playing, and only when the session's code schedules nothing at load
+// (see schedulesAtLoad): the rewind would drop it. Otherwise the init passes wait for the
+// first cycle, in the audio thread. Either way, an exported .csd runs them at time 0 and
+// writes the same samples.
+void warmUpInstances(Session& session, const PreparedEvent& event, int instances, bool ownCycle);
+
+// Whether the session's code (globals, instr init code and bodies, and the files they
+// include) names an opcode that starts instances or events or compiles code at run time.
+// A scan of words, comments included: it may say yes for code that would not.
+bool schedulesAtLoad(const SessionSpec& spec);
 
 } // namespace spinout
