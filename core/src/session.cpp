@@ -1007,9 +1007,14 @@ void Session::dispatchDue() noexcept {
 
 void Session::performCycleBeforeStart(const Synth& only) {
     if (engine_.frame() != 0) throw SessionError("a cycle before the start, after it");
-    // the rest waits for the host's first cycle (the rewind would end what it started)
+    // Host writes (tables, channels) go first in any cycle and last: they are made now, so
+    // that the start sees them as in the first cycle. Every other event waits for the
+    // host's first cycle (the rewind would end what it started).
     collectDue(engine_.ksmps());
+    for (const auto& d : due_)
+        if (d.hostWrite) dispatch(d);
     for (const auto& d : due_) {
+        if (d.hostWrite) continue;
         if (d.event.kind == QueuedEvent::start && d.event.slot == only.slot &&
             d.event.generation == only.generation)
             dispatch(d);
