@@ -173,10 +173,7 @@ RenderResult render(const RenderJob& job) {
     const auto idle = [&] {
         if (job.watchdog != nullptr) job.watchdog->idle();
     };
-    busy("loading the session");
-    auto owner = std::make_shared<Processor>(spec, po);
-    Processor& proc = *owner;
-
+    // A preset and --set are the ports' values from the start: what loads sees them.
     if (!job.preset.empty()) {
         const auto* preset = spec.preset(job.preset);
         if (preset == nullptr) {
@@ -186,7 +183,9 @@ RenderResult render(const RenderJob& job) {
             throw RenderError(fmt::format("{}: no preset '{}'{}", job.session, job.preset,
                                           didYouMean(job.preset, names, "presets")));
         }
-        proc.applyPreset(*preset);
+        for (const auto& [symbol, value] : preset->values)
+            if (const int i = spec.portIndex(symbol); i >= 0)
+                po.portValues.emplace_back(static_cast<std::size_t>(i), value);
     }
     for (const auto& [symbol, value] : job.sets) {
         const int i = spec.portIndex(symbol);
@@ -201,8 +200,11 @@ RenderResult render(const RenderJob& job) {
         if (value < port.min || value > port.max)
             throw RenderError(
                 fmt::format("--set {}={}: outside {} .. {}", symbol, value, port.min, port.max));
-        proc.setPort(static_cast<std::size_t>(i), value);
+        po.portValues.emplace_back(static_cast<std::size_t>(i), value);
     }
+    busy("loading the session");
+    auto owner = std::make_shared<Processor>(spec, po);
+    Processor& proc = *owner;
 
     // The score reaches the processor block by block, as MIDI does.
     ScoreFeeder feeder(proc, score);

@@ -127,11 +127,10 @@ void Processor::build() {
         buses_.push_back(b.kind == BusKind::control ? s.assignBus(b.kind, b.value)
                                                     : s.assignBus(b.kind));
     }
-    warmUpVoices(); // before anything is queued: it may perform a cycle and rewind
-
     buildHostTime(); // before the ports: a port in beats takes the tempo
-    buildPorts();    // then the chain and the voices start with their values
+    buildPorts();    // then the warm-up, the chain and the voices start with their values
     buildPrograms();
+    warmUpVoices(); // before the chain: it may perform a cycle and rewind
 
     for (const auto& run : spec_.runs) {
         try {
@@ -179,8 +178,11 @@ void Processor::buildPorts() {
         ports_.push_back(p);
         if (ps.to != BeatConversion::none) tempoPorts_.push_back(ports_.size() - 1);
         if (ps.output) continue;
+        double value = ps.def;
+        for (const auto& [index, v] : options_.portValues)
+            if (index == ports_.size() - 1) value = v;
         ports_.back().value = ports_.back().hostValue =
-            clampPortValue(ps, static_cast<float>(ps.def));
+            clampPortValue(ps, static_cast<float>(value));
         applyPort(ports_.size() - 1, ports_.back().value, 0);
     }
 }

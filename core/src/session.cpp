@@ -151,13 +151,14 @@ Session::Session(Engine& engine, SessionOptions options)
 }
 
 // The internal instrs that play from frame 0 to the end: the silence that every cycle's
-// output starts from, and the clearing of the audio buses.
+// output starts from, and the clearing of the audio buses; startSupportInstr adds others.
 void Session::startAlwaysOn(bool journal) {
-    const double silence[] = {support::kSilenceInstr, 0, -1};
-    const double clear[] = {static_cast<double>(support::busClearInstr(options_.numPriorities)), 0,
-                            -1};
-    sendEvent(silence, 0, journal);
-    sendEvent(clear, 0, journal);
+    if (alwaysOn_.empty())
+        alwaysOn_ = {support::kSilenceInstr, support::busClearInstr(options_.numPriorities)};
+    for (const int number : alwaysOn_) {
+        const double p[] = {static_cast<double>(number), 0, -1};
+        sendEvent(p, 0, journal);
+    }
 }
 
 Session::~Session() = default;
@@ -818,6 +819,7 @@ void Session::storeChannel(int channel, double value) noexcept {
 void Session::startSupportInstr(int number) {
     const double p[] = {static_cast<double>(number), 0, -1};
     sendEvent(p, engine_.frame());
+    if (engine_.frame() == 0) alwaysOn_.push_back(number); // a rewind ends it: started again
 }
 
 // Hands an event to Csound at `frame`, which lies in the coming cycle.

@@ -456,3 +456,113 @@ outch 1, a(0)
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.output.find("globals.toml:11"), std::string::npos) << r.output;
 }
+
+// Found by attacking the voices' warm-up in its own cycle: run before the ports, it saw the
+// args' defaults where the first cycle (and csound on the .csd) sees the ports' values,
+// --set and a preset included, and the host's tempo; and a `schedule` a macro builds
+// (`$S.ule`) was dropped by the rewind. Each voice init writes what it saw to a global
+// that a [[run]] instr plays: 0.7 (the port's default) or 0.3 (--set) plus bpm / 1000.
+TEST(Attack, TheVoicesWarmUpSeesThePortsAndTheHostTimeAndKeepsWhatCodeSchedules) {
+    const auto folder = dir() / "warmup";
+    fs::create_directories(folder);
+    writeFile(folder / "ports.toml", R"([session]
+name = "Warm-up sees ports"
+uri = "urn:spinout:test-warm-ports"
+kind = "instrument"
+audio_outputs = 1
+host_time = true
+
+[engine]
+ksmps = 64
+globals = '''
+giSeen init -1
+'''
+
+[instr.voice]
+priority = 1
+body = '''
+|kpitch=60, iamp=0.5, klevel=0.1|
+giSeen = i(klevel) + chnget:i("host.bpm") / 1000
+out oscili:a(iamp * klevel, mtof:k(kpitch))
+'''
+
+[instr.meter]
+priority = 2
+body = '''
+|kx=0|
+out a(k(giSeen))
+'''
+
+[[run]]
+instr = "meter"
+
+[midi]
+instr = "voice"
+pitch = "kpitch"
+velocity = "iamp"
+voices = 2
+
+[[port]]
+symbol = "level"
+target = "voice.klevel"
+min = 0
+max = 1
+default = 0.7
+)");
+    writeFile(folder / "macro.toml", R"([session]
+name = "Warm-up keeps what code schedules"
+uri = "urn:spinout:test-warm-macro"
+kind = "instrument"
+audio_outputs = 1
+
+[engine]
+ksmps = 64
+globals = '''
+#define S #sched#
+instr 77
+  out a(0.25)
+endin
+$S.ule 77, 0, -1
+'''
+
+[instr.voice]
+body = '''
+|kpitch=60, iamp=0.5|
+out oscili:a(iamp, mtof:k(kpitch))
+'''
+
+[midi]
+instr = "voice"
+pitch = "kpitch"
+velocity = "iamp"
+voices = 1
+)");
+    writeFile(folder / "none.score.toml", "");
+    struct Case {
+        std::string session, extra;
+        double level;
+    };
+    for (const auto& c : {Case{"ports", "", 0.7 + 0.12},
+                          Case{"ports", "--set level=0.3", 0.3 + 0.12}, Case{"macro", "", 0.25}}) {
+        const auto session = folder / (c.session + ".toml");
+        const auto wav = folder / (c.session + ".wav");
+        const auto csd = folder / (c.session + ".csd");
+        const auto csoundWav = folder / (c.session + ".csound.wav");
+        const auto args =
+            fmt::format("'{}' --score '{}' --duration 0.1 --tail 0 {}", session.string(),
+                        (folder / "none.score.toml").string(), c.extra);
+        const auto r = t::run(fmt::format("render {} -o '{}'", args, wav.string()));
+        ASSERT_EQ(r.status, 0) << r.output;
+        const auto rendered = readMono(wav);
+        ASSERT_EQ(rendered.size(), 4800u);
+        // (a(k) ramps up over the first cycle)
+        EXPECT_NEAR(rendered[64], c.level, 1e-6) << c.session << " " << c.extra;
+        EXPECT_NEAR(rendered.back(), c.level, 1e-6) << c.session << " " << c.extra;
+        ASSERT_EQ(t::run(fmt::format("csd {} -o '{}'", args, csd.string())).status, 0);
+        const auto cmd =
+            fmt::format("cd '{}' && csound -o '{}' '{}' > '{}.log' 2>&1", folder.string(),
+                        csoundWav.string(), csd.string(), csd.string());
+        ASSERT_EQ(std::system(cmd.c_str()), 0) << "csound failed on " << csd;
+        EXPECT_EQ(maxDifference(rendered, readMono(csoundWav)), 0.0) << c.session << " " << c.extra;
+    }
+}

@@ -25,6 +25,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace spinout {
@@ -97,6 +98,10 @@ struct ProcessorOptions {
     Grants grants;
     // The offline tools' watchdog, told about the engine while it exists (null: none).
     Watchdog* watchdog = nullptr;
+    // Ports' values from the start (port index, value), in place of their defaults: a
+    // render's preset and --set. What loads (the voices' warm-up) sees them, as the first
+    // cycle does. A later value for the same port wins.
+    std::vector<std::pair<std::size_t, double>> portValues;
 };
 
 class Processor {

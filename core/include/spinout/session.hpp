@@ -285,6 +285,7 @@ private:
     void sendEvent(std::span<const double> pfields, std::int64_t frame,
                    bool journal = true) noexcept;
     void startAlwaysOn(bool journal);
+    std::vector<int> alwaysOn_; // instrs playing from frame 0 to the end
 
     Engine& engine_;
     SessionOptions options_;

@@ -19,17 +19,21 @@ namespace spinout {
 // the audio thread.
 //
 // `ownCycle`: the init passes run now, in a cycle of their own, after which the engine
-// goes back to frame 0 (Session::performCycleBeforeStart): the host's first cycle then does only
-// its own work, not this (6 ms for the polysynth, most of it vco2's tables). Only before anything
-// else is queued or playing, and only when the session's code schedules nothing at load
-// (see schedulesAtLoad): the rewind would drop it. Otherwise the init passes wait for the
-// first cycle, in the audio thread. Either way, an exported .csd runs them at time 0 and
-// writes the same samples.
+// goes back to frame 0 (Session::performCycleBeforeStart): the host's first cycle then
+// does only its own work, not this (6 ms for the polysynth, most of it vco2's tables).
+// Call it after the ports and host time have queued their first values (host writes, made
+// in that cycle before the warm-up, as in the first cycle) and before anything else
+// starts; and only when the session's code schedules nothing at load (schedulesAtLoad):
+// the rewind would drop it. Otherwise the init passes wait for the first cycle, in the
+// audio thread. Either way an exported .csd runs them at time 0 and writes the same
+// samples. (A plugin's host gives its port values with the first block: the warm-up
+// there sees the values the Processor was made with, the ports' defaults.)
 void warmUpInstances(Session& session, const PreparedEvent& event, int instances, bool ownCycle);
 
 // Whether the session's code (globals, instr init code and bodies, and the files they
-// include) names an opcode that starts instances or events or compiles code at run time.
-// A scan of words, comments included: it may say yes for code that would not.
+// include) names an opcode that starts instances or events or compiles code at run time,
+// or defines a macro (which could build such a name). A scan of words, comments included:
+// it may say yes for code that would not.
 bool schedulesAtLoad(const SessionSpec& spec);
 
 } // namespace spinout
