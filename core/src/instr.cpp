@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cmath>
 #include <sstream>
+#include <variant>
 
 namespace spinout {
 
@@ -198,7 +199,76 @@ std::optional<HeaderStatement> hostHeaderStatement(const std::string& code) {
 
 // Scans as Csound's preprocessor does: a "..." string runs to the next unescaped quote,
 // across lines; ; and // comment to the end of the line; /* */ and {{ }} may span lines.
+namespace {
+
+// The 1-based line of position `at` in `text`.
+int lineAt(const std::string& text, std::size_t at) {
+    return 1 +
+           static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
+}
+
+// A well-formed `#define NAME #body#` (no args) starting at `at`: where it ends, or why not.
+// Csound reads the body raw; its text comes back wherever $NAME is used, so a body must
+// hold nothing that opens or closes a string or comment there.
+std::variant<std::size_t, std::string> defineEnd(const std::string& code, std::size_t at) {
+    auto i = at + std::string_view("#define").size();
+    const auto nameAt = code.find_first_not_of(" \t", i);
+    if (nameAt == i || nameAt == std::string::npos) return std::string("a #define without a name");
+    i = nameAt;
+    while (i < code.size() &&
+           (std::isalnum(static_cast<unsigned char>(code[i])) != 0 || code[i] == '_'))
+        ++i;
+    if (i == nameAt) return std::string("a #define without a name");
+    if (i < code.size() && code[i] == '(')
+        return std::string("a macro with arguments (#define NAME(...)) is not supported");
+    i = code.find_first_not_of(" \t", i);
+    if (i == std::string::npos || code[i] != '#')
+        return std::string("a #define whose body does not start with #");
+    const auto end = code.find('#', i + 1);
+    if (end == std::string::npos) return std::string("a #define whose body is never closed with #");
+    const std::string_view body(code.data() + i + 1, end - i - 1);
+    for (const std::string_view bad : {"\"", "{{", "}}", "/*", "*/", "//", ";", "\\"})
+        if (body.find(bad) != std::string_view::npos)
+            return fmt::format("a #define whose body holds {} (it comes back wherever the "
+                               "macro is used)",
+                               bad);
+    return end + 1;
+}
+
+// What Csound's preprocessor acts on wherever it stands, strings and comments included.
+std::optional<ParserTrap> directiveTrap(const std::string& code) {
+    if (const auto nul = code.find('\0'); nul != std::string::npos)
+        return ParserTrap{lineAt(code, nul), "byte 0x00: Csound's parser stops reading there"};
+    for (const std::string_view d :
+         {"#exit", "###", "#ifdef", "#ifndef", "#else", "#end", "#undef"})
+        if (const auto at = code.find(d); at != std::string::npos)
+            return ParserTrap{lineAt(code, at),
+                              fmt::format("'{}': preprocessor conditionals and stops are not "
+                                          "supported in session code",
+                                          d)};
+    for (auto at = code.find("#define"); at != std::string::npos; at = code.find("#define", at + 1))
+        if (const auto end = defineEnd(code, at); std::holds_alternative<std::string>(end))
+            return ParserTrap{lineAt(code, at), std::get<std::string>(end)};
+    for (auto at = code.find("#include"); at != std::string::npos;
+         at = code.find("#include", at + 1)) {
+        auto i = at + std::string_view("#include").size();
+        const bool str = code.compare(i, 3, "str") == 0;
+        if (str) i += 3;
+        i = code.find_first_not_of(" \t", i);
+        const char term = i == std::string::npos ? '\n' : code[i] == '<' ? '>' : code[i];
+        const auto end = term == '\n' ? std::string::npos
+                                      : code.find_first_of(std::string(1, term) + "\n", i + 1);
+        if ((str && term != '"') || end == std::string::npos || code[end] != term)
+            return ParserTrap{lineAt(code, at),
+                              "a malformed #include: give #include \"file\" on one line"};
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
 std::optional<ParserTrap> parserTrap(const std::string& code) {
+    if (auto trap = directiveTrap(code)) return trap;
     enum { code_, quoted, lineComment, blockComment, braces } state = code_;
     int line = 1;
     int opened = 0;
@@ -206,14 +276,19 @@ std::optional<ParserTrap> parserTrap(const std::string& code) {
     for (std::size_t i = 0; i < code.size(); ++i) {
         const char c = code[i];
         if (c == '\xff') return ParserTrap{line, "byte 0xff: the code is not UTF-8 text"};
-        if (c == '\n') {
-            ++line;
+        if (c == '\n' || c == '\r') { // a lone CR ends Csound's line comments too
+            if (c == '\n') ++line;
             if (state == lineComment) state = code_;
             continue;
         }
         switch (state) {
         case code_:
-            if (c == '\\') {
+            if (at(i, "#define")) { // its body is read raw (checked by directiveTrap)
+                const auto end = std::get<std::size_t>(defineEnd(code, i));
+                line += static_cast<int>(std::count(code.begin() + static_cast<long>(i),
+                                                    code.begin() + static_cast<long>(end), '\n'));
+                i = end - 1;
+            } else if (c == '\\') {
                 // a line continuation; Csound takes \/ or \" for an escape, so that in \//*
                 // or \"/* the /* is a comment
                 const auto j = code.find_first_not_of(" \t\r", i + 1);
@@ -231,9 +306,15 @@ std::optional<ParserTrap> parserTrap(const std::string& code) {
             }
             break;
         case quoted:
-            if (c == '\\' && i + 1 < code.size() && code[i + 1] != '\n')
-                ++i;
-            else if (c == '"')
+            if (c == '\\') {
+                // \ then ; (spaces between or not) is a line continuation even here, and its
+                // comment swallows the rest of the line, the closing quote with it
+                const auto j = code.find_first_not_of(" \t", i + 1);
+                if (j != std::string::npos && code[j] == ';')
+                    return ParserTrap{line, "a \\ before ; in a string: Csound takes it for a "
+                                            "line continuation and its comment"};
+                if (i + 1 < code.size() && code[i + 1] != '\n') ++i;
+            } else if (c == '"')
                 state = code_;
             break;
         case blockComment:

@@ -148,6 +148,25 @@ TEST(Instr, ParserTrapsAsCsoundSeesThem) {
         {"giA = 1\n//\xff/* n \n?", 2, "byte 0xff"},            // 0xff ends a ; or // comment
         {"giA = 1\n\\//*", 2, "outside a string continues"},    // \/ is an escape: /* opens
         {"giA = 1\n\\\"/* x", 2, "outside a string continues"}, // \" is no string
+        // found by attacking parserTrap: each crashed Csound's parser, and passed
+        {"giA = 1 ;\r/*", 1, comment},        // a lone CR ends a ; comment
+        {"giA = 1 // c\r/* x\n", 1, comment}, // and a // comment
+        {"gS = \"#exit\"\n", 1, "'#exit'"},   // acted on inside a string
+        {"gS = \"\\;\"\n\"/* \"\n", 1, "before ; in a string"},
+        {"#define X #\"#\n/*\"\n", 1, "body holds \""}, // a body is read raw
+        {"#define X #{{#\n/* }}\n", 1, "body holds {{"},
+        {"#define X #/*#\n$X\n;*/\n", 1, "body holds /*"},
+        {"#define X(a) #\"$a#\n/*\"\n", 1, "with arguments"},
+        {"#define M(a) #x#\n$M(", 1, "with arguments"},
+        {"#define f(", 1, "with arguments"},
+        {"#ifdef NOPE\n\"\n#end\n/* \"\n", 1, "'#ifdef'"},
+        {"#ifdef M_PI \"\n/* \"\n", 1, "'#ifdef'"},
+        {"giA = 1\n#undef M_PI \"\n/* \"\n", 2, "'#undef'"},
+        {"#include\"\n/*\"\n", 1, "malformed #include"},
+        {"giA = $M_PI\n###\n###\ngiB = $M_PI\n", 2, "'###'"},
+        {std::string("giA = 1\n/*\0*/", 13), 2, "0x00"},
+        // macros without arguments and safe bodies stay usable
+        {"#define LEVEL #0.5 * 2#\ngiA = $LEVEL\ngiB = $M_PI\n", 0, ""},
     };
     for (const auto& c : cases) {
         const auto trap = parserTrap(c.code);

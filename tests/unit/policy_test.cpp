@@ -372,7 +372,7 @@ TEST_F(PolicyTest, CodeCsoundCannotParseIsRefusedWithItsLine) {
     ASSERT_FALSE(ds.empty());
     EXPECT_NE(ds[0].message.find("cannot parse"), std::string::npos);
     // a preprocessor error that makes Csound give up (longjmp) is caught, not a crash
-    spec = session("#else\n");
+    spec = session("#define X #$X#\ngiA = $X\n"); // a macro that names itself
     CsoundGivesUp leaks;
     EXPECT_FALSE(checkPolicy(spec, Grants::all(folder.string())).empty());
 }
@@ -381,10 +381,11 @@ TEST_F(PolicyTest, TheCheckPrintsNothing) {
     writeFile(parent / "outside.orc", "giOut = 1\n");
     ::testing::internal::CaptureStdout();
     ::testing::internal::CaptureStderr();
-    CsoundGivesUp leaks; // "#else"
-    for (const char* code : {"ires system_i 1, \"id\"\n", "#include \"../outside.orc\"\n",
-                             "#include \"missing.orc\"\n", "#else\n", "this is not csound\n",
-                             "giA ftgen 0, 0, 0, 1, \"missing.wav\", 0, 0, 0\n"})
+    CsoundGivesUp leaks; // "$X"
+    for (const char* code :
+         {"ires system_i 1, \"id\"\n", "#include \"../outside.orc\"\n",
+          "#include \"missing.orc\"\n", "#define X #$X#\ngiA = $X\n", "this is not csound\n",
+          "giA ftgen 0, 0, 0, 1, \"missing.wav\", 0, 0, 0\n"})
         checkPolicyCode(code, Grants::none(folder.string()));
     EXPECT_EQ(::testing::internal::GetCapturedStdout(), "");
     EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");

@@ -88,9 +88,13 @@ std::optional<HeaderStatement> hostHeaderStatement(const std::string& code);
 // What Csound 6.18's parser mishandles in code compiled from a string: a `/*` comment that
 // nothing closes (it reads past the end and crashes; a "..." string may span lines there,
 // so `"` newline `" /*` is such a comment), a `{{` or `"` string that nothing closes (it
-// leaks what it read), a byte 0xff (it takes it for the end of the file: in a `;`
-// comment, what follows is code again) and a `\` outside a string that does not end its
-// line (it escapes the next character: `\//*` opens a comment). The first one found.
+// leaks what it read), a byte 0xff (it takes it for the end of the file: in a `;` comment,
+// what follows is code again) or 0x00, a `\` outside a string that does not end its line
+// (it escapes the next character: `\//*` opens a comment), a `\` before `;` in a string,
+// and the preprocessor's raw reads: a #define with arguments or with a body holding
+// string or comment marks, #ifdef/#ifndef/#else/#end/#undef/#exit/###, and a malformed
+// #include (all crashed it, found by fuzzing and attacks). A lone CR ends a line comment
+// there. The first one found, or nothing.
 struct ParserTrap {
     int line = 0;        // 1-based, in the code
     std::string message; // "a comment opened with /* is never closed with */"
