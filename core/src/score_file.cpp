@@ -236,7 +236,7 @@ struct ScoreReader {
         for (std::size_t i = 2; i < a.pairs.size(); i += 2)
             if (a.pairs[i] < a.pairs[i - 2])
                 r.error(a.pos, "[[automate]]: times must not decrease");
-        if (!a.pairs.empty() && (a.pairs[0] < 0 || a.pairs[a.pairs.size() - 2] > kMaxSeconds))
+        if (a.pairs.size() >= 2 && (a.pairs[0] < 0 || a.pairs[a.pairs.size() - 2] > kMaxSeconds))
             r.error(a.pos, fmt::format("[[automate]]: times must be from 0 to {} s", kMaxSeconds));
         return a;
     }
