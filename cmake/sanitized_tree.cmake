@@ -58,8 +58,8 @@ foreach(source ${fuzz_sources})
   if(EXISTS ${PROJECT_SOURCE_DIR}/fuzz/${name}.dict)
     set(dict -dict=${PROJECT_SOURCE_DIR}/fuzz/${name}.dict)
   endif()
-  # A fixed seed: a CI run is reproducible, and fails for a change, not for where a random
-  # walk went. Exploring (other seeds, long runs) is scripts/fuzz's job; what it finds
+  # A fixed seed: a CI run mostly repeats the last one's walk (the path also depends on
+  # the build's addresses and speed), so it fails for a change more than for chance. Exploring (other seeds, long runs) is scripts/fuzz's job; what it finds
   # becomes a seed in fuzz/corpus/NAME.
   add_test(NAME Fuzz.${name}
            COMMAND ${SPINOUT_SANITIZED_DIR}/fuzz/${target} -seed=1 -max_total_time=${SPINOUT_FUZZ_SECONDS}
