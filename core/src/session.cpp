@@ -146,15 +146,14 @@ Session::Session(Engine& engine, SessionOptions options)
     table(support::kTimingTableChannel, timingTable_);
     pairs_ = table(support::kPairsTableChannel, pairsTable_);
     audioBusCountChannel_ = channelId(support::kAudioBusCountChannel);
+    // The internal instrs that play from frame 0 to the end: the silence that every
+    // cycle's output starts from, and the clearing of the audio buses.
+    alwaysOn_ = {support::kSilenceInstr, support::busClearInstr(options_.numPriorities)};
     startAlwaysOn(true);
     registerInstr(samplePlayer());
 }
 
-// The internal instrs that play from frame 0 to the end: the silence that every cycle's
-// output starts from, and the clearing of the audio buses; startSupportInstr adds others.
 void Session::startAlwaysOn(bool journal) {
-    if (alwaysOn_.empty())
-        alwaysOn_ = {support::kSilenceInstr, support::busClearInstr(options_.numPriorities)};
     for (const int number : alwaysOn_) {
         const double p[] = {static_cast<double>(number), 0, -1};
         sendEvent(p, 0, journal);
@@ -1009,9 +1008,9 @@ void Session::dispatchDue() noexcept {
 
 void Session::performCycleBeforeStart(const Synth& only) {
     if (engine_.frame() != 0) throw SessionError("a cycle before the start, after it");
-    // Host writes (tables, channels) go first in any cycle and last: they are made now, so
-    // that the start sees them as in the first cycle. Every other event waits for the
-    // host's first cycle (the rewind would end what it started).
+    // Host writes (tables, channels) go first in any cycle: made now, they are there for
+    // the start as in the first cycle. Every other event waits for the host's first cycle
+    // (the rewind would end what it started).
     collectDue(engine_.ksmps());
     for (const auto& d : due_)
         if (d.hostWrite) dispatch(d);

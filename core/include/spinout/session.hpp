@@ -284,8 +284,8 @@ private:
     void storeChannel(int channel, double value) noexcept;
     void sendEvent(std::span<const double> pfields, std::int64_t frame,
                    bool journal = true) noexcept;
-    void startAlwaysOn(bool journal);
-    std::vector<int> alwaysOn_; // instrs playing from frame 0 to the end
+    void startAlwaysOn(bool journal); // alwaysOn_, from frame 0
+    std::vector<int> alwaysOn_; // instrs playing from frame 0 to the end (startSupportInstr adds)
 
     Engine& engine_;
     SessionOptions options_;
