@@ -250,22 +250,27 @@ std::optional<ParserTrap> directiveTrap(const std::string& code) {
         if (const auto end = defineEnd(code, at); std::holds_alternative<std::string>(end))
             return ParserTrap{lineAt(code, at), std::get<std::string>(end)};
     for (auto at = code.find("#include"); at != std::string::npos;
-         at = code.find("#include", at + 1)) {
-        auto i = at + std::string_view("#include").size();
-        const bool str = code.compare(i, 3, "str") == 0;
-        if (str) i += 3;
-        i = code.find_first_not_of(" \t", i);
-        const char term = i == std::string::npos ? '\n' : code[i] == '<' ? '>' : code[i];
-        const auto end = term == '\n' ? std::string::npos
-                                      : code.find_first_of(std::string(1, term) + "\n", i + 1);
-        if ((str && term != '"') || end == std::string::npos || code[end] != term)
+         at = code.find("#include", at + 1))
+        if (!includeNameAt(code, at))
             return ParserTrap{lineAt(code, at),
                               "a malformed #include: give #include \"file\" on one line"};
-    }
     return std::nullopt;
 }
 
 } // namespace
+
+std::optional<std::string> includeNameAt(std::string_view text, std::size_t pos) {
+    auto i = pos + std::string_view("#include").size();
+    const bool str = text.compare(i, 3, "str") == 0;
+    if (str) i += 3;
+    i = text.find_first_not_of(" \t", i);
+    if (i == std::string_view::npos || text[i] == '\n' || text[i] == '\r') return std::nullopt;
+    const char term = text[i];
+    if (str && term != '"') return std::nullopt; // not an #includestr Csound acts on
+    const auto end = text.find_first_of(std::string{term, '\n'}, i + 1);
+    if (end == std::string_view::npos || text[end] != term) return std::nullopt;
+    return std::string(text.substr(i + 1, end - i - 1));
+}
 
 std::optional<ParserTrap> parserTrap(const std::string& code) {
     if (auto trap = directiveTrap(code)) return trap;

@@ -330,17 +330,10 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const st
          pos = text.find("#include", pos + 1)) {
         const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + pos, '\n'));
         const SourcePos where = at(line);
-        std::size_t i = pos + 8;
-        const bool str = text.compare(i, 3, "str") == 0;
-        if (str) i += 3;
-        while (i < text.size() && (text[i] == ' ' || text[i] == '\t'))
-            ++i;
-        if (i >= text.size() || text[i] == '\n' || text[i] == '\r') continue; // ignored
-        const char term = str ? '"' : text[i];
-        if (str && text[i] != '"') continue; // not an #includestr Csound acts on
-        const auto end = text.find_first_of(std::string(1, term) + "\n", i + 1);
-        if (end == std::string::npos || text[end] != term) continue; // "ill formed": ignored
-        const std::string name = text.substr(i + 1, end - i - 1);
+        const auto includeName = includeNameAt(text, pos);
+        if (!includeName) continue; // parserTrap refuses it before Csound sees the code
+        const std::string& name = *includeName;
+        const bool str = text.compare(pos + 8, 3, "str") == 0; // #includestr
         if (name.size() > 99) {
             // Csound 6.18 copies the name into a 100-byte buffer.
             error(where, fmt::format("#include name longer than 99 characters: '{}...'",

@@ -163,6 +163,7 @@ TEST(Instr, ParserTrapsAsCsoundSeesThem) {
         {"#ifdef M_PI \"\n/* \"\n", 1, "'#ifdef'"},
         {"giA = 1\n#undef M_PI \"\n/* \"\n", 2, "'#undef'"},
         {"#include\"\n/*\"\n", 1, "malformed #include"},
+        {"giA = 1\n#include <udos.inc>\n", 2, "malformed #include"}, // the same mark closes it
         {"giA = $M_PI\n###\n###\ngiB = $M_PI\n", 2, "'###'"},
         {std::string("giA = 1\n/*\0*/", 13), 2, "0x00"},
         // macros without arguments and safe bodies stay usable

@@ -101,4 +101,10 @@ struct ParserTrap {
 };
 std::optional<ParserTrap> parserTrap(const std::string& code);
 
+// The `#include` (or `#includestr`) at `pos` as Csound's preprocessor reads it: the name
+// between a delimiter (the first character after spaces and tabs; `"` for #includestr) and
+// the same character again on that line. Nothing when it is not well formed (parserTrap
+// refuses such a line; Csound would ignore it, or worse).
+std::optional<std::string> includeNameAt(std::string_view text, std::size_t pos);
+
 } // namespace spinout
