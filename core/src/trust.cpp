@@ -1,6 +1,7 @@
 // Grants and where they are recorded (see trust.hpp): SHA-256 through nettle, the trust
 // file and a bundle's grants.toml in TOML. Not real-time: reads and writes files.
 #include "spinout/trust.hpp"
+#include "spinout/quoted.hpp"
 #include "spinout/text_file.hpp"
 
 #include "spinout/suggest.hpp"
@@ -28,33 +29,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A TOML basic string.
-std::string tomlQuoted(std::string_view s) {
-    std::string out = "\"";
-    for (const char c : s) {
-        switch (c) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
-        default:
-            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-                out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-            else
-                out += c;
-        }
-    }
-    return out + "\"";
-}
-
 bool isSha256(const std::string& s) {
     return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
@@ -68,19 +42,19 @@ std::vector<std::string> permissionNames() {
 
 // The keys of one entry, as the trust file's [[session]] and grants.toml hold them.
 std::string entryText(const TrustEntry& e, bool withFile) {
-    std::string out = fmt::format("sha256 = {}\n", tomlQuoted(e.digest.sha256));
+    std::string out = fmt::format("sha256 = {}\n", quotedString(e.digest.sha256));
     std::vector<std::string> allow;
     for (auto p : kAllPermissions)
         if (e.allow.test(static_cast<std::size_t>(p)))
-            allow.push_back(tomlQuoted(permissionName(p)));
+            allow.push_back(quotedString(permissionName(p)));
     out += fmt::format("allow = [{}]\n", fmt::join(allow, ", "));
     if (!e.digest.includes.empty()) {
         std::vector<std::string> items;
         for (const auto& [name, sha] : e.digest.includes)
-            items.push_back(fmt::format("{} = {}", tomlQuoted(name), tomlQuoted(sha)));
+            items.push_back(fmt::format("{} = {}", quotedString(name), quotedString(sha)));
         out += fmt::format("includes = {{ {} }}\n", fmt::join(items, ", "));
     }
-    if (withFile && !e.file.empty()) out += fmt::format("file = {}\n", tomlQuoted(e.file));
+    if (withFile && !e.file.empty()) out += fmt::format("file = {}\n", quotedString(e.file));
     return out;
 }
 

@@ -3,6 +3,8 @@
 // IRIs are checked, strings escaped, numbers finite; anything else is a TtlError.
 #include "spinout/ttl.hpp"
 
+#include "spinout/quoted.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -69,36 +71,6 @@ std::string iriProblem(std::string_view iri) {
             return "a '%' is not followed by two hex digits";
     }
     return {};
-}
-
-std::string turtleString(std::string_view text) {
-    std::string out = "\"";
-    for (const char ch : text) {
-        const auto c = static_cast<unsigned char>(ch);
-        switch (ch) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
-        default:
-            if (c < 0x20 || c == 0x7F)
-                out += fmt::format("\\u{:04X}", c);
-            else
-                out += ch; // UTF-8 passes as it is (toml++ has checked it)
-        }
-    }
-    return out + "\"";
 }
 
 std::string iriEncode(std::string_view text) {
@@ -276,7 +248,7 @@ std::string controlPort(int index, const PortSpec& p) {
         props = " ;\n        lv2:portProperty lv2:integer , lv2:enumeration";
         for (std::size_t i = 0; i < p.choices.size(); ++i)
             props += fmt::format(" ;\n        lv2:scalePoint [ rdfs:label {} ; rdf:value {} ]",
-                                 turtleString(p.choices[i]), num(static_cast<double>(i)));
+                                 quotedString(p.choices[i]), num(static_cast<double>(i)));
         break;
     }
     case PortScale::linear:
@@ -294,7 +266,7 @@ std::string controlPort(int index, const PortSpec& p) {
         lv2:minimum {} ;
         lv2:maximum {}{}
     ])",
-                           index, turtleString(p.symbol), turtleString(p.name), num(p.min),
+                           index, quotedString(p.symbol), quotedString(p.name), num(p.min),
                            num(p.max), props);
     return fmt::format(R"( , [
         a lv2:InputPort , lv2:ControlPort ;
@@ -305,7 +277,7 @@ std::string controlPort(int index, const PortSpec& p) {
         lv2:minimum {} ;
         lv2:maximum {}{}
     ])",
-                       index, turtleString(p.symbol), turtleString(p.name), num(p.def), num(p.min),
+                       index, quotedString(p.symbol), quotedString(p.name), num(p.def), num(p.min),
                        num(p.max), props);
 }
 
@@ -383,11 +355,11 @@ std::string featuresTtl(bool events, bool loader) {
 std::string projectTtl(const std::string& projectIri, const std::string& name,
                        const PluginMeta& m) {
     std::string out =
-        fmt::format("{}\n    a doap:Project ;\n    doap:name {}", projectIri, turtleString(name));
+        fmt::format("{}\n    a doap:Project ;\n    doap:name {}", projectIri, quotedString(name));
     if (!m.license.empty()) out += " ;\n    doap:license " + iriRef(m.license, "the license");
     if (!m.authorName.empty()) {
         out += " ;\n    doap:maintainer [\n        a foaf:Person ;\n        foaf:name " +
-               turtleString(m.authorName);
+               quotedString(m.authorName);
         if (!m.authorEmail.empty())
             out += " ;\n        foaf:mbox " + iriRef(m.authorEmail, "the author's email");
         if (!m.authorHomepage.empty())
@@ -423,8 +395,8 @@ std::string pluginTtl(const SessionSpec& spec) {
     out += fmt::format("{}\n    a lv2:Plugin{} ;\n    lv2:project {} ;\n    doap:name {} ;\n",
                        iriRef(spec.uri, "the session's uri"),
                        m.lv2Class.empty() ? "" : " , " + localName("lv2", m.lv2Class), project,
-                       turtleString(spec.name));
-    if (!spec.doc.empty()) out += fmt::format("    rdfs:comment {} ;\n", turtleString(spec.doc));
+                       quotedString(spec.name));
+    if (!spec.doc.empty()) out += fmt::format("    rdfs:comment {} ;\n", quotedString(spec.doc));
     out += versionTtl(m.minor, m.micro);
     out += featuresTtl(l.events >= 0 && !l.timeOnly, false);
     std::string ports = audioPorts(l.audioIn, l.numIn, true, "in") +
@@ -442,7 +414,7 @@ std::string presetsTtl(const SessionSpec& spec) {
     std::string out = kPrefixes;
     for (const auto& p : spec.presets) {
         out += fmt::format("{}\n    a pset:Preset ;\n    lv2:appliesTo {} ;\n    rdfs:label {}",
-                           presetIri(spec, p), uri, turtleString(p.label));
+                           presetIri(spec, p), uri, quotedString(p.label));
         // every port, so that loading a preset gives the same sound from any state
         for (const auto& port : spec.ports) {
             if (port.output) continue; // a preset sets inputs
@@ -450,7 +422,7 @@ std::string presetsTtl(const SessionSpec& spec) {
             for (const auto& [symbol, v] : p.values)
                 if (symbol == port.symbol) value = v;
             out += fmt::format(" ;\n    lv2:port [ lv2:symbol {} ; pset:value {} ]",
-                               turtleString(port.symbol), num(value));
+                               quotedString(port.symbol), num(value));
         }
         out += " .\n\n";
     }

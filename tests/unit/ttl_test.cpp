@@ -1,9 +1,11 @@
 // The Turtle spinout writes: IRIs checked, strings escaped, and the [session]
 // keys that become what a host shows (author, license, version, category).
+#include "spinout/quoted.hpp"
 #include "spinout/session_file.hpp"
 #include "spinout/ttl.hpp"
 
 #include <gtest/gtest.h>
+#include <toml++/toml.h>
 
 #include <cmath>
 
@@ -52,13 +54,20 @@ TEST(Ttl, IrisAreAbsoluteAndHoldNothingTurtleReads) {
 }
 
 TEST(Ttl, StringsEscapeAsTurtleDoes) {
-    EXPECT_EQ(turtleString("plain été"), "\"plain été\"");
-    EXPECT_EQ(turtleString("a \"q\" \\ b"), R"("a \"q\" \\ b")");
-    EXPECT_EQ(turtleString("l1\nl2\r\t"), R"("l1\nl2\r\t")");
-    EXPECT_EQ(turtleString(std::string("x\x01y\x7f", 4)), R"("x\u0001y\u007F")");
+    EXPECT_EQ(quotedString("plain été"), "\"plain été\"");
+    EXPECT_EQ(quotedString("a \"q\" \\ b"), R"("a \"q\" \\ b")");
+    EXPECT_EQ(quotedString("l1\nl2\r\t"), R"("l1\nl2\r\t")");
+    EXPECT_EQ(quotedString(std::string("x\x01y\x7f", 4)), R"("x\u0001y\u007F")");
     // Csound's escaping would leave Turtle's triple-quote and > untouched: Turtle's does too
-    EXPECT_EQ(turtleString("> . <urn:x> a <y>"), "\"> . <urn:x> a <y>\"");
+    EXPECT_EQ(quotedString("> . <urn:x> a <y>"), "\"> . <urn:x> a <y>\"");
     EXPECT_EQ(iriEncode("bright pad/2#x"), "bright%20pad%2F2%23x");
+}
+
+// The trust file and bundle grants write their strings the same way: TOML reads them back.
+TEST(Ttl, QuotedStringsReadBackAsTomlBasicStrings) {
+    const std::string text = "a \"q\" \\ l1\nl2\r\t x\x01y\x7f";
+    const auto doc = toml::parse("k = " + quotedString(text));
+    EXPECT_EQ(doc["k"].value<std::string>().value_or("?"), text);
 }
 
 TEST(Ttl, GeneratedTurtleRefusesWhatItCannotHold) {

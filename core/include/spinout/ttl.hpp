@@ -1,7 +1,7 @@
 // The Turtle of a session's plugin, generated from the session file (the one
 // source of truth for ports). Text only: nothing here includes LV2.
 // Generated Turtle is data, never code: every IRI written passes iriProblem(),
-// every string is escaped by turtleString(), every number is finite.
+// every string is escaped by quotedString() (quoted.hpp), every number is finite.
 #pragma once
 
 #include "spinout/spec.hpp"
@@ -55,9 +55,6 @@ public:
 // scheme ":" rest (RFC 3987's shape), none of <>"{}|\^` , spaces or control
 // characters, every % followed by two hex digits. Otherwise what is wrong.
 std::string iriProblem(std::string_view iri);
-// A Turtle string literal: quoted, with \ " and control characters escaped
-// (Turtle's ECHAR and UCHAR; not a Csound string).
-std::string turtleString(std::string_view text);
 // Text made safe for an IRI's fragment: every byte outside A-Z a-z 0-9 - . _ ~ as %XX.
 std::string iriEncode(std::string_view text);
 
