@@ -151,25 +151,21 @@ PermissionSet declaredPermissions(const SessionSpec& spec) {
 SessionDigest sessionDigest(const SessionSpec& spec) {
     SessionDigest d;
     d.sha256 = sha256Hex(spec.text);
-    for (const auto& name : spec.includes) {
+    // each file once, under the name it goes by
+    const auto add = [&](const std::string& name, const fs::path& file) {
         if (std::any_of(d.includes.begin(), d.includes.end(),
                         [&](const auto& i) { return i.first == name; }))
-            continue;
-        const fs::path p =
-            fs::path(name).is_absolute() ? fs::path(name) : fs::path(spec.dir) / name;
-        const auto text = readTextFile(p);
+            return;
+        const auto text = readTextFile(file);
         d.includes.emplace_back(name, text ? sha256Hex(*text) : std::string(kUnreadable));
-    }
+    };
+    for (const auto& name : spec.includes)
+        add(name, fs::path(name).is_absolute() ? fs::path(name) : fs::path(spec.dir) / name);
     // and the files its code #includes: code as much as the session's own
     for (const auto& file : codeIncludes(spec)) {
         const auto relative = fs::path(file).lexically_relative(spec.dir);
         const bool inside = !relative.empty() && *relative.begin() != "..";
-        const auto name = inside ? relative.string() : file;
-        if (std::any_of(d.includes.begin(), d.includes.end(),
-                        [&](const auto& i) { return i.first == name; }))
-            continue;
-        const auto text = readTextFile(file);
-        d.includes.emplace_back(name, text ? sha256Hex(*text) : std::string(kUnreadable));
+        add(inside ? relative.string() : file, file);
     }
     // by name, as a trust file's table of includes reads back
     std::sort(d.includes.begin(), d.includes.end());
