@@ -756,10 +756,7 @@ SessionSpec parseSessionText(const std::string& text, const std::string& path) {
 SessionSpec parseSessionFile(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw SessionFileError({{{path, 0, 0}, "cannot read the session file"}});
-    // read no more than one byte past the limit: the size of a pipe or device is unknown
-    std::string text(kMaxSessionBytes + 1, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<std::size_t>(in.gcount()));
+    const std::string text = readUpTo(in, kMaxSessionBytes); // a pipe or a device too
     if (text.size() > kMaxSessionBytes) {
         std::error_code ec;
         const auto size = std::filesystem::file_size(path, ec);

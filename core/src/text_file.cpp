@@ -1,8 +1,10 @@
 // readTextFile: see text_file.hpp.
 #include "spinout/text_file.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
+#include <istream>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +32,19 @@ std::optional<std::string> readTextFile(const std::filesystem::path& path, std::
         }
     }
     ::close(fd);
+    return text;
+}
+
+std::string readUpTo(std::istream& in, std::size_t maxBytes) {
+    std::string text;
+    char buffer[65536];
+    while (text.size() <= maxBytes) {
+        const auto want = std::min(sizeof buffer, maxBytes + 1 - text.size());
+        in.read(buffer, static_cast<std::streamsize>(want));
+        const auto got = static_cast<std::size_t>(in.gcount());
+        text.append(buffer, got);
+        if (got < want) break;
+    }
     return text;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <iosfwd>
 #include <optional>
 #include <string>
 
@@ -18,5 +19,10 @@ inline constexpr std::size_t kMaxTextFileBytes = std::size_t{16} << 20;
 // exhaust its memory.
 std::optional<std::string> readTextFile(const std::filesystem::path& path,
                                         std::size_t maxBytes = kMaxTextFileBytes);
+
+// What the stream holds, read in blocks up to one byte past `maxBytes` (more than
+// `maxBytes` bytes back: the stream is too long), for a file that may be a pipe, whose
+// size is unknown. Memory grows with what is read, not with the limit.
+std::string readUpTo(std::istream& in, std::size_t maxBytes);
 
 } // namespace spinout
