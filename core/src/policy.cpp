@@ -183,19 +183,28 @@ struct Piece {
 
 class Checker {
 public:
-    // `parse`: false when only the #include lines are followed (no Csound instance).
-    Checker(const Grants& grants, std::string folder, bool parse = true)
+    enum class Parse {
+        none,    // only the #include lines are followed (no Csound instance)
+        scratch, // with an instance of the check's own
+        engine,  // with the engine's, in which the support code is compiled (`engine`)
+    };
+    Checker(const Grants& grants, std::string folder, Parse parse, OrcParser* engine = nullptr)
         : grants_(grants), folder_(std::move(folder)) {
         std::error_code ec;
         folderReal_ = fs::weakly_canonical(fs::absolute(folder_), ec);
         cwdReal_ = fs::weakly_canonical(fs::current_path(ec), ec);
-        if (!parse) return;
-        parser_.emplace(folder_);
-        // The support code is spinout's own: parsed for its UDOs and globals, not checked.
-        const auto support = parser_->parse(support::orchestra({}));
-        for (const auto& u : support.udos)
-            udos_.insert(u);
-        if (!support.ok) internalError("the support code does not parse: " + support.error);
+        // The support code is spinout's own: its UDOs may be called, its globals named.
+        for (const auto name : support::kUdos)
+            udos_.emplace(name);
+        if (parse == Parse::engine) {
+            parser_ = engine;
+        } else if (parse == Parse::scratch) {
+            scratch_.emplace(folder_);
+            parser_ = &*scratch_;
+            // a scratch instance learns them from the code, which is not checked
+            const auto support = parser_->parse(support::orchestra({}));
+            if (!support.ok) internalError("the support code does not parse: " + support.error);
+        }
     }
 
     void checkEngineInclude(const std::string& name, const SourcePos& pos);
@@ -249,7 +258,8 @@ private:
     std::string folder_;
     fs::path folderReal_;
     fs::path cwdReal_;
-    std::optional<OrcParser> parser_;
+    std::optional<OrcParser> scratch_;
+    OrcParser* parser_ = nullptr; // scratch_ or the engine's
     std::set<std::string> udos_;
     double total_ = 0;
     bool overBudget_ = false;
@@ -806,8 +816,9 @@ std::vector<Piece> codePieces(const SessionSpec& spec) {
 
 } // namespace
 
-std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grants) {
-    Checker c(grants, grants.folder.empty() ? spec.dir : grants.folder);
+namespace {
+
+std::vector<Diagnostic> check(const SessionSpec& spec, Checker& c) {
     c.checkDeclared(spec);
     const SourcePos filePos{spec.path, 0, 0};
     for (std::size_t i = 0; i < spec.includes.size(); ++i)
@@ -820,10 +831,27 @@ std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grant
     return std::move(c.diagnostics);
 }
 
+std::string folderOf(const SessionSpec& spec, const Grants& grants) {
+    return grants.folder.empty() ? spec.dir : grants.folder;
+}
+
+} // namespace
+
+std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grants) {
+    Checker c(grants, folderOf(spec, grants), Checker::Parse::scratch);
+    return check(spec, c);
+}
+
+std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grants,
+                                    OrcParser& engine) {
+    Checker c(grants, folderOf(spec, grants), Checker::Parse::engine, &engine);
+    return check(spec, c);
+}
+
 std::vector<std::string> codeIncludes(const SessionSpec& spec) {
     // every file Csound would read, outside the folder too: read is granted to look
     const auto grants = Grants::all(spec.dir);
-    Checker c(grants, spec.dir, false);
+    Checker c(grants, spec.dir, Checker::Parse::none);
     std::vector<std::string> files;
     for (const auto& name : spec.includes) {
         const fs::path full =
@@ -855,7 +883,8 @@ std::optional<std::string> outsideFolder(const std::string& folder, const std::s
 
 std::vector<Diagnostic> checkPolicyCode(std::string_view code, const Grants& grants,
                                         const std::string& file) {
-    Checker c(grants, grants.folder.empty() ? fs::current_path().string() : grants.folder);
+    Checker c(grants, grants.folder.empty() ? fs::current_path().string() : grants.folder,
+              Checker::Parse::scratch);
     Piece p;
     p.text = std::string(code);
     p.file = file;

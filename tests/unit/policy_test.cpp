@@ -3,7 +3,9 @@
 // file, GEN), the permission and the session line, and the same session with the grant
 // must pass.
 #include "../common/files.hpp"
+#include "spinout/engine.hpp"
 #include "spinout/policy.hpp"
+#include "spinout/support.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -16,6 +18,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 using namespace spinout;
@@ -114,6 +117,17 @@ TEST(PolicyOpcodes, RulesOfKnownOpcodes) {
     EXPECT_EQ(opcodeRule("readfi").kind, OpcodeClass::readsFile);
     EXPECT_EQ(opcodeRule("fout").kind, OpcodeClass::writesFile);
     EXPECT_EQ(opcodeRule("no_such_opcode").kind, OpcodeClass::unknown);
+}
+
+// The check lets session code call the support code's UDOs by the names support.hpp
+// lists (a check in the engine's Csound does not parse the support code again).
+TEST(PolicyOpcodes, TheSupportUdosAreTheOnesSupportOrcDefines) {
+    OrcParser parser;
+    const auto parsed = parser.parse(support::orchestra({}));
+    ASSERT_TRUE(parsed.ok) << parsed.error;
+    std::set<std::string> defined(parsed.udos.begin(), parsed.udos.end());
+    std::set<std::string> listed(support::kUdos.begin(), support::kUdos.end());
+    EXPECT_EQ(defined, listed);
 }
 
 TEST(PolicyPresets, TheShippedPresetsNeedNoPermission) {

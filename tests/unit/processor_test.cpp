@@ -1,6 +1,7 @@
 // The block processor: what a host hears, whatever its block sizes.
 #include "spinout/processor.hpp"
 #include "spinout/session_file.hpp"
+#include "spinout/support.hpp"
 
 #include "../common/analysis.hpp"
 
@@ -319,5 +320,67 @@ TEST(Processor, ANoteOffReleasesAtTheStartOfItsCycle) {
             }
         // the release segment starts at the held value: its first sample is the one before
         EXPECT_EQ(release - 1, off - off % 64) << "note-off at " << off;
+    }
+}
+
+namespace {
+
+int countRedefinitions(const std::string& text) {
+    int n = 0;
+    for (auto at = text.find("redefined opcode"); at != std::string::npos;
+         at = text.find("redefined opcode", at + 1))
+        ++n;
+    return n;
+}
+
+} // namespace
+
+// The policy check parses the session's code in the engine's own Csound, before compiling
+// it there, so every UDO the session defines is defined once more by the compile. Csound's
+// "redefined opcode" warnings are the same as for the code compiled alone: none of the
+// check's making, and the session's own redefinitions still said.
+TEST(Processor, TheCheckInTheEnginesCsoundAddsNoRedefinitionWarnings) {
+    const std::string gain = "opcode gain, a, ak\nain, kg xin\nxout ain * kg\nendop\n";
+    const std::string gainK = "opcode gain, k, kk\nkin, kg xin\nxout kin * kg\nendop\n";
+    const std::string busin = "opcode busin, a, k\nkb xin\nxout a(0)\nendop\n";
+    const std::vector<std::pair<std::string, int>> cases = {
+        {gain, 0}, {gain + gainK, 0}, {gain + gain, 1}, {busin, 1}, {gain + busin + gain, 2}};
+    for (const auto& [globals, warnings] : cases) {
+        const auto text = fmt::format(R"([session]
+name = "Udos"
+uri = "urn:spinout:test-udos"
+kind = "effect"
+[engine]
+ksmps = 64
+globals = '''
+{}'''
+[instr.fx]
+body = '''
+a0 = gain(inch(1), 0.5)
+outch 1, a0
+'''
+[[run]]
+instr = "fx"
+)",
+                                      globals);
+        Processor p(parseSessionText(text, "udos.toml"));
+        std::string said;
+        p.drainMessages([&](MessageLevel, const char* line) { said += std::string(line) + "\n"; },
+                        {});
+        // Csound alone, on the support code and then the globals, as the engine compiles
+        // them
+        std::string alone;
+        {
+            Engine bare(EngineOptions{});
+            bare.compile(support::orchestra({}));
+            bare.compile(globals);
+            bare.messages().drain(
+                [&](MessageLevel, const char* line) { alone += std::string(line) + "\n"; });
+        }
+        EXPECT_EQ(countRedefinitions(alone), warnings) << alone;
+        EXPECT_EQ(countRedefinitions(said), countRedefinitions(alone))
+            << globals << "\nspinout:\n"
+            << said << "\nCsound alone:\n"
+            << alone;
     }
 }

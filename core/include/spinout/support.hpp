@@ -4,7 +4,9 @@
 // the orchestra sees them as SPINOUT_* macros.
 #pragma once
 
+#include <array>
 #include <string>
+#include <string_view>
 
 namespace spinout::support {
 
@@ -68,6 +70,9 @@ inline constexpr const char* kSpeed = "host.speed";             // 1 rolling, 0 
 inline constexpr const char* kPlaying = "host.playing";         // 1 while speed is not 0
 inline constexpr const char* kSeconds = "host.seconds";         // the transport's time
 } // namespace host
+
+// The UDOs support.orc defines, which session code calls (a test holds them to the file).
+inline constexpr std::array<std::string_view, 3> kUdos = {"busin", "busout", "busmix"};
 
 struct Sizes {
     int slots = 1024;     // simultaneous instances
