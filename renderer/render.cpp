@@ -166,6 +166,7 @@ RenderResult render(const RenderJob& job) {
     po.grants = Grants::none(spec.dir);
     po.grants.permissions = job.allow;
     po.watchdog = job.watchdog;
+    po.realTime = false;
     // Csound's time between two calls: the watchdog waits on it, and on nothing else
     const auto busy = [&](const char* what) {
         if (job.watchdog != nullptr) job.watchdog->busy(what);

@@ -182,7 +182,7 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
     startingUp_ = false;
     spin_ = csoundGetSpin(cs_);
     spout_ = csoundGetSpout(cs_);
-    reserveEventNodes();
+    if (options_.reserveEventNodes) reserveEventNodes();
 }
 
 // Csound takes an event node from its free list, or callocs one, for each event it is

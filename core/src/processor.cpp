@@ -74,6 +74,7 @@ void Processor::build() {
     eo.a4 = spec_.a4;
     eo.searchDir = spec_.dir;
     eo.journal = options_.session.journal;
+    eo.reserveEventNodes = options_.realTime;
     const SourcePos filePos{spec_.path, 0, 0};
     try {
         engine_ = std::make_unique<Engine>(eo);

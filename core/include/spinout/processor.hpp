@@ -96,6 +96,11 @@ struct ProcessorOptions {
     // on the session before Csound sees any of its code, and what spinout reads for it
     // (includes, sound files of [table.NAME]) stays in its folder without `read`.
     Grants grants;
+    // process() runs in a real-time thread (a plugin host): Csound's pool of event nodes
+    // is filled at load (EngineOptions::reserveEventNodes). The offline tools set false:
+    // their loop may allocate, and what they write is the same. (The voices' warm-up runs
+    // either way: its init passes draw from Csound's random generator, which is heard.)
+    bool realTime = true;
     // The offline tools' watchdog, told about the engine while it exists (null: none).
     Watchdog* watchdog = nullptr;
     // Ports' values from the start (port index, value), in place of their defaults: a
