@@ -241,3 +241,24 @@ TEST(Render, TheExportedCsdHasTheRendersLength) {
         EXPECT_EQ(a.samples, b.samples) << how;
     }
 }
+
+// The report's level is the file's: its peak and RMS over every channel, in dBFS as
+// printed (one decimal), for a stereo render of a shipped preset.
+TEST(Render, TheReportedPeakAndRmsAreTheFilesOwn) {
+    const auto out = t::tmp("level.wav");
+    fs::remove(out);
+    const auto r = t::run(fmt::format("render presets/polysynth.toml --midi presets/polysynth.mid "
+                                      "--preset pad --duration 3 -o '{}'",
+                                      out.string()));
+    ASSERT_EQ(r.status, 0) << r.output;
+    double peakDb = 0, rmsDb = 0;
+    const auto at = r.output.find("peak ");
+    ASSERT_NE(at, std::string::npos) << r.output;
+    ASSERT_EQ(std::sscanf(r.output.c_str() + at, "peak %lf dBFS, rms %lf dBFS", &peakDb, &rmsDb), 2)
+        << r.output;
+    const auto a = readSoundFile(out.string());
+    ASSERT_EQ(a.nchnls, 2);
+    EXPECT_NEAR(peakDb, t::db(t::peak(a.samples)), 0.051) << r.output;
+    EXPECT_NEAR(rmsDb, t::db(t::rms(a.samples)), 0.051) << r.output;
+    EXPECT_LT(rmsDb, peakDb - 3); // a real signal, not a constant
+}
