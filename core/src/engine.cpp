@@ -99,8 +99,8 @@ void pinCsoundModules() {
 }
 
 // Every Csound instance of the process is made here: the first one's modules are pinned,
-// so the policy check's scratch parser, made and destroyed before an engine, does not
-// unload them for the engine to load again (a hundred libraries).
+// so the policy check's parser, made and destroyed before the engine, does not unload
+// them for the engine to load again (a hundred libraries).
 CSOUND* createCsound(void* hostData) {
     initializeCsound();
     CSOUND* cs = csoundCreate(hostData);
@@ -202,20 +202,8 @@ Engine::~Engine() {
     }
 }
 
-bool Engine::expectedRedefinition(const char* text, std::size_t len) noexcept {
-    constexpr std::string_view prefix = "WARNING: redefined opcode: ";
-    const std::string_view line(text, len);
-    if (line.substr(0, prefix.size()) != prefix) return false;
-    const auto name = line.substr(prefix.size(), line.find('\n') - prefix.size());
-    auto it = std::find(expectedRedefinitions_.begin(), expectedRedefinitions_.end(), name);
-    if (it == expectedRedefinitions_.end()) return false;
-    expectedRedefinitions_.erase(it); // once: a second is the session's own
-    return true;
-}
-
 void Engine::onMessage(int attr, const char* text, std::size_t len) noexcept {
     if (muted_) return;
-    if (!expectedRedefinitions_.empty() && expectedRedefinition(text, len)) return;
     const int type = attr & CSOUNDMSG_TYPE_MASK;
     // Csound prints its start-up banner as errors: until started, everything is information.
     const auto level = startingUp_                 ? MessageLevel::info
@@ -638,7 +626,7 @@ struct Walker {
     }
 };
 
-TokenTypes tokenTypes(CSOUND* cs, jmp_buf* jump) {
+TokenTypes calibrate(CSOUND* cs, jmp_buf* jump) {
     TokenTypes types;
     bool jumped = false;
     TREE* tree = guardedParse(cs, jump, kCalibration, &jumped);
@@ -676,31 +664,16 @@ OrcParser::OrcParser(const std::string& includeDir) {
     if (!includeDir.empty()) opts.push_back(fmt::format("--env:INCDIR={}", includeDir));
     for (const auto& o : opts)
         csoundSetOption(cs_, o.c_str());
-    calibrate();
-}
-
-OrcParser::OrcParser(Engine& engine) : cs_(engine.cs_), engine_(&engine) {
-    csoundSetHostData(cs_, this);
-    csoundSetMessageCallback(cs_, parserMessageCallback);
-    calibrate();
-}
-
-void OrcParser::calibrate() {
     auto* jump = exitJump(cs_);
     static std::once_flag once;
     std::call_once(once, [&] {
-        if (jump != nullptr) parserTypes() = tokenTypes(cs_, jump);
+        if (jump != nullptr) parserTypes() = calibrate(cs_, jump);
     });
     if (jump == nullptr || !parserTypes().ok()) usable_ = false;
     captured_.clear();
 }
 
 OrcParser::~OrcParser() {
-    if (engine_ != nullptr) { // the engine's again
-        csoundSetMessageCallback(cs_, messageCallback);
-        csoundSetHostData(cs_, engine_);
-        return;
-    }
     csoundSetHostData(cs_, nullptr);
     csoundDestroy(cs_);
 }
@@ -739,20 +712,6 @@ OrcParse OrcParser::parse(std::string_view code) {
     walker.walk(tree->next, "");
     csoundDeleteTree(cs_, tree);
     out.ok = true;
-    // Csound warns when a definition replaces one it knew (same name and types): the
-    // definitions of a name beyond its warnings are new to the instance.
-    std::vector<std::string> names = out.udos;
-    std::sort(names.begin(), names.end());
-    names.erase(std::unique(names.begin(), names.end()), names.end());
-    for (const auto& name : names) {
-        auto fresh = std::count(out.udos.begin(), out.udos.end(), name);
-        const auto warning = fmt::format("redefined opcode: {}\n", name);
-        for (auto at = captured_.find(warning); at != std::string::npos;
-             at = captured_.find(warning, at + 1))
-            --fresh;
-        for (; fresh > 0; --fresh)
-            firstDefined_.push_back(name);
-    }
     return out;
 }
 

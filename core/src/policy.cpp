@@ -183,28 +183,19 @@ struct Piece {
 
 class Checker {
 public:
-    enum class Parse {
-        none,    // only the #include lines are followed (no Csound instance)
-        scratch, // with an instance of the check's own
-        engine,  // with the engine's, in which the support code is compiled (`engine`)
-    };
-    Checker(const Grants& grants, std::string folder, Parse parse, OrcParser* engine = nullptr)
+    // `parse`: false when only the #include lines are followed (no Csound instance).
+    Checker(const Grants& grants, std::string folder, bool parse = true)
         : grants_(grants), folder_(std::move(folder)) {
         std::error_code ec;
         folderReal_ = fs::weakly_canonical(fs::absolute(folder_), ec);
         cwdReal_ = fs::weakly_canonical(fs::current_path(ec), ec);
-        // The support code is spinout's own: its UDOs may be called, its globals named.
-        for (const auto name : support::kUdos)
-            udos_.emplace(name);
-        if (parse == Parse::engine) {
-            parser_ = engine;
-        } else if (parse == Parse::scratch) {
-            scratch_.emplace(folder_);
-            parser_ = &*scratch_;
-            // a scratch instance learns them from the code, which is not checked
-            const auto support = parser_->parse(support::orchestra({}));
-            if (!support.ok) internalError("the support code does not parse: " + support.error);
-        }
+        if (!parse) return;
+        parser_.emplace(folder_);
+        // The support code is spinout's own: parsed for its UDOs and globals, not checked.
+        const auto support = parser_->parse(support::declarations({}));
+        for (const auto& u : support.udos)
+            udos_.insert(u);
+        if (!support.ok) internalError("the support code does not parse: " + support.error);
     }
 
     void checkEngineInclude(const std::string& name, const SourcePos& pos);
@@ -258,8 +249,7 @@ private:
     std::string folder_;
     fs::path folderReal_;
     fs::path cwdReal_;
-    std::optional<OrcParser> scratch_;
-    OrcParser* parser_ = nullptr; // scratch_ or the engine's
+    std::optional<OrcParser> parser_;
     std::set<std::string> udos_;
     double total_ = 0;
     bool overBudget_ = false;
@@ -816,9 +806,8 @@ std::vector<Piece> codePieces(const SessionSpec& spec) {
 
 } // namespace
 
-namespace {
-
-std::vector<Diagnostic> check(const SessionSpec& spec, Checker& c) {
+std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grants) {
+    Checker c(grants, grants.folder.empty() ? spec.dir : grants.folder);
     c.checkDeclared(spec);
     const SourcePos filePos{spec.path, 0, 0};
     for (std::size_t i = 0; i < spec.includes.size(); ++i)
@@ -831,27 +820,10 @@ std::vector<Diagnostic> check(const SessionSpec& spec, Checker& c) {
     return std::move(c.diagnostics);
 }
 
-std::string folderOf(const SessionSpec& spec, const Grants& grants) {
-    return grants.folder.empty() ? spec.dir : grants.folder;
-}
-
-} // namespace
-
-std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grants) {
-    Checker c(grants, folderOf(spec, grants), Checker::Parse::scratch);
-    return check(spec, c);
-}
-
-std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grants,
-                                    OrcParser& engine) {
-    Checker c(grants, folderOf(spec, grants), Checker::Parse::engine, &engine);
-    return check(spec, c);
-}
-
 std::vector<std::string> codeIncludes(const SessionSpec& spec) {
     // every file Csound would read, outside the folder too: read is granted to look
     const auto grants = Grants::all(spec.dir);
-    Checker c(grants, spec.dir, Checker::Parse::none);
+    Checker c(grants, spec.dir, false);
     std::vector<std::string> files;
     for (const auto& name : spec.includes) {
         const fs::path full =
@@ -883,8 +855,7 @@ std::optional<std::string> outsideFolder(const std::string& folder, const std::s
 
 std::vector<Diagnostic> checkPolicyCode(std::string_view code, const Grants& grants,
                                         const std::string& file) {
-    Checker c(grants, grants.folder.empty() ? fs::current_path().string() : grants.folder,
-              Checker::Parse::scratch);
+    Checker c(grants, grants.folder.empty() ? fs::current_path().string() : grants.folder);
     Piece p;
     p.text = std::string(code);
     p.file = file;

@@ -52,6 +52,8 @@ private:
 
 Processor::Processor(const SessionSpec& spec, ProcessorOptions options)
     : spec_(spec), options_(std::move(options)), ksmps_(spec.ksmps) {
+    if (auto refusals = checkPolicy(spec_, options_.grants); !refusals.empty())
+        throw SessionFileError(std::move(refusals));
     try {
         build();
     } catch (...) {
@@ -85,14 +87,6 @@ void Processor::build() {
     if (options_.watchdog != nullptr)
         options_.watchdog->watch(engine_.get(), [this] { return whereStuck(); });
     auto& s = *session_;
-    // Csound knows only the support code yet: the check parses the session's in the same
-    // instance, and nothing of it is compiled unless the check lets it.
-    {
-        OrcParser parser(*engine_);
-        if (auto refusals = checkPolicy(spec_, options_.grants, parser); !refusals.empty())
-            throw SessionFileError(std::move(refusals));
-        engine_->expectRedefinitions(parser.firstDefined());
-    }
     s.preallocate();
 
     for (std::size_t i = 0; i < spec_.includes.size(); ++i) {
@@ -130,7 +124,6 @@ void Processor::build() {
             fail(is.pos, e.what());
         }
     }
-    engine_->expectRedefinitions({}); // the session's code is compiled
     for (const auto& b : spec_.buses) {
         buses_.push_back(b.kind == BusKind::control ? s.assignBus(b.kind, b.value)
                                                     : s.assignBus(b.kind));

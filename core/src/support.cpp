@@ -10,6 +10,13 @@ namespace detail {
 extern const char* const kSupportOrc;
 } // namespace detail
 
+std::string declarations(const Sizes& sizes) {
+    std::string text = orchestra(sizes);
+    if (const auto instr = text.find("\ninstr "); instr != std::string::npos)
+        text.resize(instr + 1);
+    return text;
+}
+
 std::string orchestra(const Sizes& sizes) {
     std::string out;
     auto define = [&](std::string_view name, const auto& value) {

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -119,15 +120,30 @@ TEST(PolicyOpcodes, RulesOfKnownOpcodes) {
     EXPECT_EQ(opcodeRule("no_such_opcode").kind, OpcodeClass::unknown);
 }
 
-// The check lets session code call the support code's UDOs by the names support.hpp
-// lists (a check in the engine's Csound does not parse the support code again).
-TEST(PolicyOpcodes, TheSupportUdosAreTheOnesSupportOrcDefines) {
-    OrcParser parser;
-    const auto parsed = parser.parse(support::orchestra({}));
-    ASSERT_TRUE(parsed.ok) << parsed.error;
-    std::set<std::string> defined(parsed.udos.begin(), parsed.udos.end());
-    std::set<std::string> listed(support::kUdos.begin(), support::kUdos.end());
-    EXPECT_EQ(defined, listed);
+// The check's parser learns the support code from its declarations alone (support.orc up to
+// its first instr): the same UDOs as the whole code, and every global the whole code
+// assigns is known to session code parsed after them.
+TEST(PolicyOpcodes, TheSupportDeclarationsHoldWhatSessionCodeCanName) {
+    OrcParser whole, declared;
+    const auto all = whole.parse(support::orchestra({}));
+    const auto decl = declared.parse(support::declarations({}));
+    ASSERT_TRUE(all.ok) << all.error;
+    ASSERT_TRUE(decl.ok) << decl.error;
+    EXPECT_LT(support::declarations({}).size(), support::orchestra({}).size());
+    EXPECT_EQ(std::set<std::string>(decl.udos.begin(), decl.udos.end()),
+              std::set<std::string>(all.udos.begin(), all.udos.end()));
+    std::map<std::string, bool> globals; // name, is an array
+    for (const auto& call : all.calls)
+        for (const auto& out : call.outputs)
+            if (out.kind == OrcArg::variable && out.text.size() > 1 && out.text[0] == 'g')
+                globals[out.text] = out.array;
+    ASSERT_FALSE(globals.empty());
+    for (const auto& [g, array] : globals) {
+        // a local of the global's type, given its value
+        const auto use = declared.parse(
+            fmt::format("instr 1\n{}__use{} = {}\nendin\n", g[1], array ? "[]" : "", g));
+        EXPECT_TRUE(use.ok) << g << ": " << use.error;
+    }
 }
 
 TEST(PolicyPresets, TheShippedPresetsNeedNoPermission) {

@@ -322,7 +322,6 @@ TEST(Processor, ANoteOffReleasesAtTheStartOfItsCycle) {
         EXPECT_EQ(release - 1, off - off % 64) << "note-off at " << off;
     }
 }
-
 namespace {
 
 int countRedefinitions(const std::string& text) {
@@ -335,11 +334,10 @@ int countRedefinitions(const std::string& text) {
 
 } // namespace
 
-// The policy check parses the session's code in the engine's own Csound, before compiling
-// it there, so every UDO the session defines is defined once more by the compile. Csound's
-// "redefined opcode" warnings are the same as for the code compiled alone: none of the
-// check's making, and the session's own redefinitions still said.
-TEST(Processor, TheCheckInTheEnginesCsoundAddsNoRedefinitionWarnings) {
+// What Csound says of a session's UDOs is what it says of the same code compiled alone:
+// the policy check's parse leaves nothing in the engine (no "redefined opcode" of its
+// making), and the session's own redefinitions (of its UDOs, of busin) are still said.
+TEST(Processor, UdoWarningsAreCsoundsOwn) {
     const std::string gain = "opcode gain, a, ak\nain, kg xin\nxout ain * kg\nendop\n";
     const std::string gainK = "opcode gain, k, kk\nkin, kg xin\nxout kin * kg\nendop\n";
     const std::string busin = "opcode busin, a, k\nkb xin\nxout a(0)\nendop\n";

@@ -133,21 +133,10 @@ public:
     // Csound's messages, forwarded without allocation from the performing thread.
     MessageRing& messages() noexcept { return messages_; }
 
-    // The policy check parsed the session's code in this instance (OrcParser(Engine&)),
-    // which defined these UDOs here first (OrcParser::firstDefined), so the compile that
-    // follows redefines each: one "redefined opcode" warning per entry is the check's
-    // doing, not the session's, and is dropped. Call with {} once the session's code is
-    // compiled. Off the audio thread.
-    void expectRedefinitions(std::vector<std::string> names) {
-        expectedRedefinitions_ = std::move(names);
-    }
-
     // Internal: called by the message callback.
     void onMessage(int attr, const char* text, std::size_t len) noexcept;
 
 private:
-    friend class OrcParser; // parses in cs_ for the policy check
-    bool expectedRedefinition(const char* text, std::size_t len) noexcept;
     double* channel(const std::string& name, int type);
     void reserveEventNodes();
     std::optional<CsoundError> captureErrors(int status);
@@ -166,14 +155,13 @@ private:
     bool journalOn_ = false;
     std::vector<CodeEntry> journal_;
     std::string captured_;
-    std::vector<std::string> expectedRedefinitions_;
     std::atomic<std::uint64_t> progress_{0};
 };
 
 // What Csound's own parser makes of orchestra code, for the policy check: every opcode
 // call (statements and function calls alike, after Csound expands expressions), with its
-// arguments as literals or names. Built from the TREE of csoundParseOrc: a parse runs
-// nothing the code says.
+// arguments as literals or names. Built from the TREE of csoundParseOrc on a scratch
+// instance that is never started, so nothing the code says runs.
 struct OrcArg {
     enum Kind { number, string, variable, other } kind = other;
     std::string text;   // a number as written, a string literal with its quotes, a name
@@ -198,20 +186,13 @@ struct OrcParse {
     std::vector<std::string> udos; // opcodes the code defines
 };
 
-// A Csound instance that parses pieces of code in the order an engine would compile
-// them: UDOs, macros and global variables of earlier pieces are known to later ones.
-// Parsing runs nothing the code says. Csound's messages are captured, never printed.
+// A scratch Csound instance (never started) that parses pieces of code in the order an
+// engine would compile them: UDOs, macros and global variables of earlier pieces are
+// known to later ones. Csound's messages are captured, never printed.
 class OrcParser {
 public:
-    // A scratch instance of its own, never started. `includeDir`: the folder Csound
-    // searches for #include'd files (INCDIR), as Engine.
+    // `includeDir`: the folder Csound searches for #include'd files (INCDIR), as Engine.
     explicit OrcParser(const std::string& includeDir = "");
-    // The engine's own instance, before the engine compiles the code parsed: no second
-    // instance to make (a third of a short render's start), and the #include'd files are
-    // found as the engine finds them. The UDOs parsed stay defined in the engine (the
-    // compile redefines them: see firstDefined). If the code is refused, the engine must
-    // be thrown away. While the parser lives, the engine's messages come to it.
-    explicit OrcParser(Engine& engine);
     ~OrcParser();
     OrcParser(const OrcParser&) = delete;
     OrcParser& operator=(const OrcParser&) = delete;
@@ -219,22 +200,15 @@ public:
     OrcParse parse(std::string_view code);
     // False once Csound gave up mid-parse (its state is then unknown): parse no more.
     bool usable() const noexcept { return usable_; }
-    // The UDOs the parsed code defined that the instance did not know before (a name
-    // once for each such definition: overloads of one name are definitions of their own).
-    const std::vector<std::string>& firstDefined() const noexcept { return firstDefined_; }
 
     // Internal: called by the message callback.
     void onMessage(const char* text, std::size_t len);
 
 private:
-    void calibrate();
-
     CSOUND_* cs_ = nullptr;
-    Engine* engine_ = nullptr; // the engine whose instance this borrows, or null
     bool usable_ = true;
     std::string captured_;
     std::vector<std::string> globals_; // declarations of the globals seen so far
-    std::vector<std::string> firstDefined_;
 };
 
 // The opcodes of the running Csound (built-ins and plugin libraries), one entry per

@@ -18,8 +18,6 @@
 
 namespace spinout {
 
-class OrcParser;
-
 // What an untrusted session may allocate without the `memory` permission, checked
 // statically (constant sizes in the code).
 struct MemoryBudget {
@@ -55,10 +53,6 @@ struct Grants {
 // opcode, GEN routine or file, the permission it needs and where it stands. Empty: the
 // session may load. Grants.folder empty means spec.dir.
 std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grants);
-// The same, parsing with the engine the session is then compiled into (OrcParser(Engine&)):
-// the support code compiled in it, nothing of the session yet. The Processor's way.
-std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grants,
-                                    OrcParser& engine);
 
 // The files the #include lines of the session's code have Csound read (in [engine].includes
 // files, globals, init code and bodies, and in the files those include), as paths, each

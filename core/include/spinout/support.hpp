@@ -4,9 +4,7 @@
 // the orchestra sees them as SPINOUT_* macros.
 #pragma once
 
-#include <array>
 #include <string>
-#include <string_view>
 
 namespace spinout::support {
 
@@ -71,9 +69,6 @@ inline constexpr const char* kPlaying = "host.playing";         // 1 while speed
 inline constexpr const char* kSeconds = "host.seconds";         // the transport's time
 } // namespace host
 
-// The UDOs support.orc defines, which session code calls (a test holds them to the file).
-inline constexpr std::array<std::string_view, 3> kUdos = {"busin", "busout", "busmix"};
-
 struct Sizes {
     int slots = 1024;     // simultaneous instances
     int maxControls = 32; // k-args per instr
@@ -86,5 +81,9 @@ struct Sizes {
 
 // The support orchestra with its SPINOUT_* macros defined.
 std::string orchestra(const Sizes& sizes);
+// Its opening up to the first instr: the macros, globals and UDOs that session code can
+// name. What the policy check's parser needs before it parses a session as the engine
+// would (the instrs take it three times as long to parse).
+std::string declarations(const Sizes& sizes);
 
 } // namespace spinout::support
