@@ -259,6 +259,24 @@ std::optional<ParserTrap> directiveTrap(const std::string& code) {
 
 } // namespace
 
+std::vector<MacroDefinition> macroDefinitions(const std::string& code) {
+    std::vector<MacroDefinition> out;
+    for (auto at = code.find("#define"); at != std::string::npos;
+         at = code.find("#define", at + 1)) {
+        const auto end = defineEnd(code, at);
+        if (!std::holds_alternative<std::size_t>(end)) continue;
+        const auto nameAt = code.find_first_not_of(" \t", at + std::string_view("#define").size());
+        auto nameEnd = nameAt;
+        while (std::isalnum(static_cast<unsigned char>(code[nameEnd])) != 0 || code[nameEnd] == '_')
+            ++nameEnd;
+        const auto bodyAt = code.find('#', nameEnd) + 1;
+        out.push_back({code.substr(nameAt, nameEnd - nameAt),
+                       code.substr(bodyAt, std::get<std::size_t>(end) - 1 - bodyAt),
+                       lineAt(code, at)});
+    }
+    return out;
+}
+
 std::optional<std::string> includeNameAt(std::string_view text, std::size_t pos) {
     auto i = pos + std::string_view("#include").size();
     const bool str = text.compare(i, 3, "str") == 0;

@@ -205,6 +205,7 @@ public:
     }
     void checkTableFile(const TableSpec& table);
     void checkPiece(const Piece& piece, int depth = 0);
+    void checkMacros(const std::string& text, const std::function<SourcePos(int)>& at);
     void checkDeclared(const SessionSpec& spec);
 
     std::vector<Diagnostic> diagnostics;
@@ -251,6 +252,7 @@ private:
     fs::path cwdReal_;
     std::optional<OrcParser> parser_;
     std::set<std::string> udos_;
+    std::map<std::string, std::pair<std::string, SourcePos>> macros_; // body, where defined
     double total_ = 0;
     bool overBudget_ = false;
     std::vector<std::string> included_; // the #include'd files of the current piece
@@ -409,6 +411,7 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const st
             ok = false;
             continue;
         }
+        checkMacros(included, [&](int l) { return SourcePos{file, l, 1}; });
         ok = scanIncludes(piece, included, nextPath, depth + 1, files,
                           [&](int l) {
                               return SourcePos{file, l, 1};
@@ -416,6 +419,31 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const st
              ok;
     }
     return ok;
+}
+
+// A macro's body comes back wherever $NAME is used, and the check parses each use with the
+// body defined before it in the check's order. Csound may compile that use after a later
+// definition: an instr compiled again at another priority, spinout's own code that uses
+// Csound's constants (M_PI_2), code compiled at run time. So in session code each macro
+// has one body, and Csound's constants (M_...) and spinout's (SPINOUT_...) keep theirs.
+void Checker::checkMacros(const std::string& text, const std::function<SourcePos(int)>& at) {
+    for (const auto& m : macroDefinitions(text)) {
+        const auto pos = at(m.line);
+        const auto subject = fmt::format("'#define {}'", m.name);
+        if (m.name.rfind("M_", 0) == 0 || m.name.rfind("SPINOUT_", 0) == 0) {
+            refuse(pos, Permission::exec, subject,
+                   "it gives a constant of Csound's (M_...) or spinout's (SPINOUT_...) another "
+                   "value, where code the check has read uses it");
+            continue;
+        }
+        const auto [first, added] = macros_.try_emplace(m.name, m.body, pos);
+        if (!added && first->second.first != m.body)
+            refuse(pos, Permission::exec, subject,
+                   fmt::format("a second body for the macro (the first at {}:{}): the check "
+                               "reads each use with one body, and Csound may compile it with "
+                               "the other",
+                               first->second.second.file, first->second.second.line));
+    }
 }
 
 void Checker::checkPiece(const Piece& piece, int depth) {
@@ -436,6 +464,7 @@ void Checker::checkPiece(const Piece& piece, int depth) {
         error(position(piece, trap->line), fmt::format("{}: {}", piece.where, trap->message));
         return;
     }
+    checkMacros(piece.text, [&](int l) { return position(piece, l); });
     std::vector<std::string> files;
     if (!scanIncludes(piece, piece.text, ".", 0, files, [&](int l) { return position(piece, l); }))
         return; // Csound must not read what the session may not

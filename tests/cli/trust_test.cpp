@@ -415,3 +415,53 @@ TEST_F(TrustCli, TheShippedPresetsNeedNoPermission) {
 }
 
 } // namespace
+
+// Found by attack: a macro given a second body after the check had read its uses. Instr
+// 'a' is checked with $GAIN = 0.5, then compiled again for the [[run]] at priority 2,
+// after instr 'b' gave GAIN a body that runs a command. Refused without exec; with exec
+// granted, the command does run (so the refusal is what stops it).
+TEST_F(TrustCli, AMacroGivenASecondBodyIsRefused) {
+    const auto marker = root / "ran";
+    writeFile(folder / "s.toml", fmt::format(R"([session]
+name = "Macro"
+uri = "urn:spinout:test-macro"
+kind = "effect"
+audio_inputs = 0
+audio_outputs = 1
+[engine]
+ksmps = 64
+globals = '''
+gScmd = "touch {}"
+#define GAIN #0.5#
+'''
+[instr.a]
+priority = 1
+body = '''
+kg = $GAIN
+outch 1, a(0) * kg
+'''
+[instr.b]
+priority = 1
+body = '''
+#define GAIN #0
+ires system_i 1, gScmd
+kz = 0#
+outch 1, a(0)
+'''
+[[run]]
+instr = "a"
+priority = 2
+)",
+                                             marker.string()));
+    const auto wav = out / "out.wav";
+    auto r = spinout(fmt::format("render s.toml --duration 0.1 -o '{}'", wav.string()));
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("s.toml:22:1: '#define GAIN' needs the 'exec' permission"),
+              std::string::npos)
+        << r.output;
+    EXPECT_FALSE(fs::exists(marker));
+    expectNothingWritten();
+    r = spinout(fmt::format("render s.toml --allow exec --duration 0.1 -o '{}'", wav.string()));
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_TRUE(fs::exists(marker)) << "the attack no longer runs its command: test it anew";
+}

@@ -342,6 +342,37 @@ TEST_F(PolicyTest, AMacroThatHidesAnOpcode) {
     expectRefused(spec, Permission::exec, "'system_i'", lineOf("ires $X"));
 }
 
+// The check reads each use of a macro with the body defined before it; Csound may compile
+// the use after another definition (an instr compiled again at a second priority,
+// spinout's sample player and its $M_PI_2, run-time compilation). Found by attack: each of
+// these ran system_i unchecked. A macro has one body; Csound's and spinout's keep theirs.
+TEST_F(PolicyTest, AMacroHasOneBodyAndTheConstantsKeepTheirs) {
+    // a macro whose body, where it is used, runs a command
+    const auto hidden = [](const char* name) {
+        return fmt::format("#define {} #0\nires system_i 1, gScmd\nkz = 0#\n", name);
+    };
+    auto spec = session("gScmd init \"true\"\n#define GAIN #0.5#\n", "kg = $GAIN\noutch 1, a0 * kg\n", hidden("GAIN"));
+    expectRefused(spec, Permission::exec, "'#define GAIN'", lineOf("#define GAIN #0\n"));
+    spec = session(hidden("M_PI_2"));
+    expectRefused(spec, Permission::exec, "'#define M_PI_2'", lineOf("#define M_PI_2"));
+    spec = session("", "outch 1, a0\n", hidden("SPINOUT_SLOTS"));
+    expectRefused(spec, Permission::exec, "'#define SPINOUT_SLOTS'", lineOf("#define SPINOUT"));
+    // in an #include'd file, and in code compiled at run time
+    writeFile(folder / "macros.inc", hidden("GAIN"));
+    spec = session("#define GAIN #0.5#\n#include \"macros.inc\"\n");
+    const auto ds = checkPolicy(spec, Grants::none(folder.string()));
+    ASSERT_EQ(ds.size(), 1u) << joined(ds);
+    EXPECT_EQ(ds[0].pos.file, (folder / "macros.inc").string());
+    EXPECT_NE(ds[0].message.find("'#define GAIN'"), std::string::npos) << joined(ds);
+    spec = session("#define GAIN #0.5#\nires compilestr \"#define GAIN #2#\"\n");
+    expectRefused(spec, Permission::exec, "'#define GAIN'", lineOf("ires compilestr"));
+    // one body, defined again (the same file included twice): nothing to refuse
+    writeFile(folder / "same.inc", "#define GAIN #0.5#\n");
+    spec = session("#include \"same.inc\"\n#define GAIN #0.5#\n", "kg = $GAIN\noutch 1, a0 * kg\n",
+                   "#include \"same.inc\"\n");
+    EXPECT_EQ(joined(checkPolicy(spec, Grants::none(folder.string()))), "");
+}
+
 TEST_F(PolicyTest, AUdoWrappingSystem) {
     auto spec = session("opcode Run, 0, S\nScmd xin\nires system_i 1, Scmd\nendop\n",
                         "outch 1, a0\nRun \"id\"\n");

@@ -101,6 +101,15 @@ struct ParserTrap {
 };
 std::optional<ParserTrap> parserTrap(const std::string& code);
 
+// Every well-formed `#define NAME #body#` in the code, in order, wherever it stands: Csound's
+// preprocessor acts on it in strings and comments too (parserTrap refuses the others).
+struct MacroDefinition {
+    std::string name;
+    std::string body;
+    int line = 0; // 1-based, in the code
+};
+std::vector<MacroDefinition> macroDefinitions(const std::string& code);
+
 // The `#include` (or `#includestr`) at `pos` as Csound's preprocessor reads it: the name
 // between a delimiter (the first character after spaces and tabs; `"` for #includestr) and
 // the same character again on that line. Nothing when it is not well formed (parserTrap
