@@ -207,11 +207,20 @@ int lineAt(const std::string& text, std::size_t at) {
            static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
 }
 
+// The length of the `#define` token at `i` as Csound's preprocessor reads it (`#`, spaces
+// or tabs, `define`: DEFINE in csound_pre.lex), or 0.
+std::size_t defineTokenAt(std::string_view code, std::size_t i) {
+    if (i >= code.size() || code[i] != '#') return 0;
+    const auto word = code.find_first_not_of(" \t", i + 1);
+    if (word == std::string_view::npos || code.compare(word, 6, "define") != 0) return 0;
+    return word + 6 - i;
+}
+
 // A well-formed `#define NAME #body#` (no args) starting at `at`: where it ends, or why not.
 // Csound reads the body raw; its text comes back wherever $NAME is used, so a body must
 // hold nothing that opens or closes a string or comment there.
 std::variant<std::size_t, std::string> defineEnd(const std::string& code, std::size_t at) {
-    auto i = at + std::string_view("#define").size();
+    auto i = at + defineTokenAt(code, at);
     const auto nameAt = code.find_first_not_of(" \t", i);
     if (nameAt == i || nameAt == std::string::npos) return std::string("a #define without a name");
     i = nameAt;
@@ -246,7 +255,7 @@ std::optional<ParserTrap> directiveTrap(const std::string& code) {
                               fmt::format("'{}': preprocessor conditionals and stops are not "
                                           "supported in session code",
                                           d)};
-    for (auto at = code.find("#define"); at != std::string::npos; at = code.find("#define", at + 1))
+    for (auto at = findDefine(code, 0); at != std::string::npos; at = findDefine(code, at + 1))
         if (const auto end = defineEnd(code, at); std::holds_alternative<std::string>(end))
             return ParserTrap{lineAt(code, at), std::get<std::string>(end)};
     for (auto at = code.find("#include"); at != std::string::npos;
@@ -259,13 +268,18 @@ std::optional<ParserTrap> directiveTrap(const std::string& code) {
 
 } // namespace
 
+std::size_t findDefine(std::string_view code, std::size_t from) {
+    for (auto at = code.find('#', from); at != std::string_view::npos; at = code.find('#', at + 1))
+        if (defineTokenAt(code, at) != 0) return at;
+    return std::string_view::npos;
+}
+
 std::vector<MacroDefinition> macroDefinitions(const std::string& code) {
     std::vector<MacroDefinition> out;
-    for (auto at = code.find("#define"); at != std::string::npos;
-         at = code.find("#define", at + 1)) {
+    for (auto at = findDefine(code, 0); at != std::string::npos; at = findDefine(code, at + 1)) {
         const auto end = defineEnd(code, at);
         if (!std::holds_alternative<std::size_t>(end)) continue;
-        const auto nameAt = code.find_first_not_of(" \t", at + std::string_view("#define").size());
+        const auto nameAt = code.find_first_not_of(" \t", at + defineTokenAt(code, at));
         auto nameEnd = nameAt;
         while (std::isalnum(static_cast<unsigned char>(code[nameEnd])) != 0 || code[nameEnd] == '_')
             ++nameEnd;
@@ -306,7 +320,7 @@ std::optional<ParserTrap> parserTrap(const std::string& code) {
         }
         switch (state) {
         case code_:
-            if (at(i, "#define")) { // its body is read raw (checked by directiveTrap)
+            if (defineTokenAt(code, i) != 0) { // its body is read raw (checked by directiveTrap)
                 const auto end = std::get<std::size_t>(defineEnd(code, i));
                 line += static_cast<int>(std::count(code.begin() + static_cast<long>(i),
                                                     code.begin() + static_cast<long>(end), '\n'));

@@ -39,7 +39,7 @@ void warmUpInstances(Session& session, const PreparedEvent& event, int instances
 namespace {
 
 bool namesAny(std::string_view code) {
-    if (code.find("#define") != std::string_view::npos) return true; // `$S.ule` is schedule
+    if (findDefine(code, 0) != std::string_view::npos) return true; // `$S.ule` is schedule
     static constexpr std::array<std::string_view, 17> words = {
         "schedule",   "schedulek",  "event_i",    "event",      "scoreline_i",     "scoreline",
         "alwayson",   "turnon",     "schedwhen",  "schedkwhen", "schedkwhennamed", "readscore",

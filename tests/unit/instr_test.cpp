@@ -166,8 +166,14 @@ TEST(Instr, ParserTrapsAsCsoundSeesThem) {
         {"giA = 1\n#include <udos.inc>\n", 2, "malformed #include"}, // the same mark closes it
         {"giA = $M_PI\n###\n###\ngiB = $M_PI\n", 2, "'###'"},
         {std::string("giA = 1\n/*\0*/", 13), 2, "0x00"},
+        // Csound takes `#`, spaces or tabs, `define` for a #define (found by attack: the
+        // body rules and the policy's macro rules missed these spellings)
+        {"# define X #\"#\n/*\"\n", 1, "body holds \""},
+        {"giA = 1\n#\t define X #{{#\n/* }}\n", 2, "body holds {{"},
+        {"#  define f(", 1, "with arguments"},
         // macros without arguments and safe bodies stay usable
         {"#define LEVEL #0.5 * 2#\ngiA = $LEVEL\ngiB = $M_PI\n", 0, ""},
+        {"# define LEVEL #0.5#\ngiA = $LEVEL\n", 0, ""},
     };
     for (const auto& c : cases) {
         const auto trap = parserTrap(c.code);

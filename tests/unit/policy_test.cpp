@@ -351,7 +351,8 @@ TEST_F(PolicyTest, AMacroHasOneBodyAndTheConstantsKeepTheirs) {
     const auto hidden = [](const char* name) {
         return fmt::format("#define {} #0\nires system_i 1, gScmd\nkz = 0#\n", name);
     };
-    auto spec = session("gScmd init \"true\"\n#define GAIN #0.5#\n", "kg = $GAIN\noutch 1, a0 * kg\n", hidden("GAIN"));
+    auto spec = session("gScmd init \"true\"\n#define GAIN #0.5#\n",
+                        "kg = $GAIN\noutch 1, a0 * kg\n", hidden("GAIN"));
     expectRefused(spec, Permission::exec, "'#define GAIN'", lineOf("#define GAIN #0\n"));
     spec = session(hidden("M_PI_2"));
     expectRefused(spec, Permission::exec, "'#define M_PI_2'", lineOf("#define M_PI_2"));
@@ -364,6 +365,11 @@ TEST_F(PolicyTest, AMacroHasOneBodyAndTheConstantsKeepTheirs) {
     ASSERT_EQ(ds.size(), 1u) << joined(ds);
     EXPECT_EQ(ds[0].pos.file, (folder / "macros.inc").string());
     EXPECT_NE(ds[0].message.find("'#define GAIN'"), std::string::npos) << joined(ds);
+    // Csound's spelling with spaces or a tab after the # (found by attack)
+    spec = session("#define GAIN #0.5#\n# define GAIN #2#\n");
+    expectRefused(spec, Permission::exec, "'#define GAIN'", lineOf("# define GAIN #2#"));
+    spec = session("#\tdefine M_PI_2 #2#\n");
+    expectRefused(spec, Permission::exec, "'#define M_PI_2'", lineOf("define M_PI_2"));
     spec = session("#define GAIN #0.5#\nires compilestr \"#define GAIN #2#\"\n");
     expectRefused(spec, Permission::exec, "'#define GAIN'", lineOf("ires compilestr"));
     // one body, defined again (the same file included twice): nothing to refuse

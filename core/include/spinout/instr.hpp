@@ -101,6 +101,10 @@ struct ParserTrap {
 };
 std::optional<ParserTrap> parserTrap(const std::string& code);
 
+// Where Csound's preprocessor sees the next #define from `from` on: `#`, then any spaces or
+// tabs, then `define` (`# define` and `#\tdefine` define macros too). npos: none.
+std::size_t findDefine(std::string_view code, std::size_t from);
+
 // Every well-formed `#define NAME #body#` in the code, in order, wherever it stands: Csound's
 // preprocessor acts on it in strings and comments too (parserTrap refuses the others).
 struct MacroDefinition {
