@@ -216,10 +216,17 @@ std::size_t defineTokenAt(std::string_view code, std::size_t i) {
     return word + 6 - i;
 }
 
-// A well-formed `#define NAME #body#` (no args) starting at `at`: where it ends, or why not.
+// Where the parts of a `#define NAME #body#` stand in the code.
+struct DefineParts {
+    std::size_t nameAt = 0, nameEnd = 0;
+    std::size_t bodyAt = 0, bodyEnd = 0; // between the two #
+    std::size_t end = 0;                 // past the closing #
+};
+
+// A well-formed `#define NAME #body#` (no args) starting at `at`: its parts, or why not.
 // Csound reads the body raw; its text comes back wherever $NAME is used, so a body must
 // hold nothing that opens or closes a string or comment there.
-std::variant<std::size_t, std::string> defineEnd(const std::string& code, std::size_t at) {
+std::variant<DefineParts, std::string> defineAt(const std::string& code, std::size_t at) {
     auto i = at + defineTokenAt(code, at);
     const auto nameAt = code.find_first_not_of(" \t", i);
     if (nameAt == i || nameAt == std::string::npos) return std::string("a #define without a name");
@@ -228,6 +235,7 @@ std::variant<std::size_t, std::string> defineEnd(const std::string& code, std::s
            (std::isalnum(static_cast<unsigned char>(code[i])) != 0 || code[i] == '_'))
         ++i;
     if (i == nameAt) return std::string("a #define without a name");
+    const auto nameEnd = i;
     if (i < code.size() && code[i] == '(')
         return std::string("a macro with arguments (#define NAME(...)) is not supported");
     i = code.find_first_not_of(" \t", i);
@@ -241,7 +249,7 @@ std::variant<std::size_t, std::string> defineEnd(const std::string& code, std::s
             return fmt::format("a #define whose body holds {} (it comes back wherever the "
                                "macro is used)",
                                bad);
-    return end + 1;
+    return DefineParts{nameAt, nameEnd, i + 1, end, end + 1};
 }
 
 // What Csound's preprocessor acts on wherever it stands, strings and comments included.
@@ -256,8 +264,8 @@ std::optional<ParserTrap> directiveTrap(const std::string& code) {
                                           "supported in session code",
                                           d)};
     for (auto at = findDefine(code, 0); at != std::string::npos; at = findDefine(code, at + 1))
-        if (const auto end = defineEnd(code, at); std::holds_alternative<std::string>(end))
-            return ParserTrap{lineAt(code, at), std::get<std::string>(end)};
+        if (const auto define = defineAt(code, at); std::holds_alternative<std::string>(define))
+            return ParserTrap{lineAt(code, at), std::get<std::string>(define)};
     for (auto at = code.find("#include"); at != std::string::npos;
          at = code.find("#include", at + 1))
         if (!includeNameAt(code, at))
@@ -277,16 +285,11 @@ std::size_t findDefine(std::string_view code, std::size_t from) {
 std::vector<MacroDefinition> macroDefinitions(const std::string& code) {
     std::vector<MacroDefinition> out;
     for (auto at = findDefine(code, 0); at != std::string::npos; at = findDefine(code, at + 1)) {
-        const auto end = defineEnd(code, at);
-        if (!std::holds_alternative<std::size_t>(end)) continue;
-        const auto nameAt = code.find_first_not_of(" \t", at + defineTokenAt(code, at));
-        auto nameEnd = nameAt;
-        while (std::isalnum(static_cast<unsigned char>(code[nameEnd])) != 0 || code[nameEnd] == '_')
-            ++nameEnd;
-        const auto bodyAt = code.find('#', nameEnd) + 1;
-        out.push_back({code.substr(nameAt, nameEnd - nameAt),
-                       code.substr(bodyAt, std::get<std::size_t>(end) - 1 - bodyAt),
-                       lineAt(code, at)});
+        const auto define = defineAt(code, at);
+        if (!std::holds_alternative<DefineParts>(define)) continue;
+        const auto& d = std::get<DefineParts>(define);
+        out.push_back({code.substr(d.nameAt, d.nameEnd - d.nameAt),
+                       code.substr(d.bodyAt, d.bodyEnd - d.bodyAt), lineAt(code, at)});
     }
     return out;
 }
@@ -321,7 +324,7 @@ std::optional<ParserTrap> parserTrap(const std::string& code) {
         switch (state) {
         case code_:
             if (defineTokenAt(code, i) != 0) { // its body is read raw (checked by directiveTrap)
-                const auto end = std::get<std::size_t>(defineEnd(code, i));
+                const auto end = std::get<DefineParts>(defineAt(code, i)).end;
                 line += static_cast<int>(std::count(code.begin() + static_cast<long>(i),
                                                     code.begin() + static_cast<long>(end), '\n'));
                 i = end - 1;
