@@ -27,14 +27,31 @@ std::string orchestra(const Engine& engine) {
     return orc;
 }
 
+// A path in <CsOptions>, or a string p-field of a score line: neither reads octal escapes
+// as the orchestra does (csoundString). Quoted, with " and \ escaped, and a line break
+// written as \n or \r so that it stays on its line.
+std::string quoted(std::string_view text) {
+    std::string out = "\"";
+    for (const char c : text) {
+        if (c == '\n' || c == '\r') {
+            out += c == '\n' ? "\\n" : "\\r";
+            continue;
+        }
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    out += '"';
+    return out;
+}
+
 } // namespace
 
 std::string exportCsd(const Session& session, const CsdOptions& options) {
     auto& engine = const_cast<Session&>(session).engine();
     const double sr = engine.sr();
     std::string options_line = "-d -m0 --sample-accurate -f";
-    options_line += " -o " + csoundString(options.output);
-    if (!options.input.empty()) options_line += " -i " + csoundString(options.input);
+    options_line += " -o " + quoted(options.output);
+    if (!options.input.empty()) options_line += " -i " + quoted(options.input);
 
     std::string score;
     for (const auto& j : session.journal().entries()) {
@@ -54,7 +71,7 @@ std::string exportCsd(const Session& session, const CsdOptions& options) {
             break;
         case JournalEntry::channelWrite:
             score += fmt::format("i {} {} 0 {} {}\n", support::kChannelWriteInstr, time,
-                                 csoundString(j.channel), csoundNumber(j.value));
+                                 quoted(j.channel), csoundNumber(j.value));
             break;
         }
     }

@@ -126,14 +126,19 @@ std::string csoundNumber(double value) {
 }
 
 std::string csoundString(std::string_view text) {
+    // Csound's preprocessor acts inside strings too (#include, #exit, ###, $NAME, a
+    // backslash before ; continues the line, a lone CR ends it), before the lexer reads it:
+    // every byte but letters, digits, space and inert punctuation goes as a three-digit
+    // octal escape, which only Csound's unquoting turns back into the byte. A CR written
+    // as itself once let a string argument end the line and run code (found by attack).
+    static constexpr std::string_view inert = " _-.,:/+=@%&*()[]<>?!~'|^";
     std::string out = "\"";
-    for (char c : text) {
-        if (c == '"' || c == '\\') out += '\\';
-        if (c == '\n') {
-            out += "\\n";
-            continue;
-        }
-        out += c;
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if ((byte < 0x80 && std::isalnum(byte) != 0) || inert.find(c) != std::string_view::npos)
+            out += c;
+        else
+            out += fmt::format("\\{:03o}", byte);
     }
     out += '"';
     return out;

@@ -345,6 +345,15 @@ PortTarget parseTarget(Reader& r, const SessionSpec& spec, const std::string& te
         t.kind = PortTarget::channel;
         t.name = text.substr(4);
         if (t.name.empty()) r.error(p, fmt::format("{}: the channel needs a name", where));
+        // the name goes into Csound code and into an exported .csd's score, as a string
+        const auto odd = std::find_if(t.name.begin(), t.name.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) == 0 &&
+                   std::string_view("_.:-").find(c) == std::string_view::npos;
+        });
+        if (odd != t.name.end())
+            r.error(p, fmt::format("{}: a channel's name is letters, digits and _ . : - "
+                                   "(not '{}')",
+                                   where, t.name));
         return t;
     }
     const auto dot = text.find('.');

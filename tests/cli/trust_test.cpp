@@ -465,3 +465,55 @@ priority = 2
     EXPECT_EQ(r.status, 0) << r.output;
     EXPECT_TRUE(fs::exists(marker)) << "the attack no longer runs its command: test it anew";
 }
+
+// Found by attack: a string argument holding CRs ended the generated `strset` line, and
+// what followed ran as global code, in `check` as in `render` (from a score's [[event]]
+// too, and from a [table] file's name). The argument is a string, byte for byte.
+TEST_F(TrustCli, AStringArgumentStaysAString) {
+    const auto marker = root / "ran";
+    writeFile(folder / "s.toml", fmt::format(R"([session]
+name = "Strings"
+uri = "urn:spinout:test-strings"
+kind = "effect"
+audio_inputs = 0
+audio_outputs = 1
+[engine]
+ksmps = 64
+globals = '''
+gScmd = "touch {}"
+'''
+[instr.v]
+body = '''
+|Sname="a"|
+if timeinstk() == 1 then
+  printf "name=[%s] length=%d\n", 1, Sname, strlen(Sname)
+endif
+outch 1, a(0)
+'''
+[[run]]
+instr = "v"
+args = {{ Sname = "x\r\rires system_i 1, gScmd\rSjunk = " }}
+)",
+                                             marker.string()));
+    for (const std::string cmd :
+         {std::string("check s.toml"),
+          "render s.toml --duration 0.1 -v -o " + (out / "out.wav").string()}) {
+        const auto r = spinout(cmd);
+        EXPECT_EQ(r.status, 0) << cmd << "\n" << r.output;
+        EXPECT_FALSE(fs::exists(marker)) << cmd << " ran the command in the string";
+        if (cmd.rfind("render", 0) == 0)
+            EXPECT_NE(r.output.find("length=34"), std::string::npos) << r.output;
+    }
+}
+
+// A channel's name reaches Csound code and an exported .csd's score as a string: it is
+// letters, digits and _ . : -.
+TEST_F(TrustCli, AChannelNameIsPlain) {
+    session("", "outch 1, a0 * chnget:k(\"gain\")\n");
+    text += "[[port]]\nsymbol = \"gain\"\ntarget = \"chn:ga\\rin\"\n";
+    writeFile(folder / "s.toml", text);
+    const auto r = spinout("check s.toml");
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("a channel's name is letters, digits and _ . : -"), std::string::npos)
+        << r.output;
+}

@@ -244,3 +244,36 @@ TEST(Engine, RejectsBadOptions) {
     o.ksmps = 0;
     EXPECT_THROW(Engine e(o), EngineError);
 }
+
+// A string literal spinout writes reads back as its text, whatever bytes it holds, and
+// none of them reaches Csound's preprocessor: a CR in a string argument once ended the
+// generated line and ran the rest as code (found by attack), and #exit, ###, $NAME,
+// #include and a backslash before ; act inside strings.
+TEST(Engine, AStringLiteralReadsBackAsItsTextAndRunsNothing) {
+    Engine e(mono());
+    ASSERT_FALSE(e.compile("giRan init 0\n"));
+    std::string everyByte;
+    for (int b = 1; b < 256; ++b)
+        everyByte += static_cast<char>(b);
+    const std::vector<std::string> texts = {
+        "plain words",
+        "x\r\rgiRan = 1\rSjunk = ",
+        "x\ngiRan = 1\n",
+        "#exit",
+        "###\n###",
+        "$M_PI and $NOPE",
+        "#include \"/etc/passwd\"",
+        "a\\;\ngiRan = 1",
+        "{{ }} /* // ; \" \\",
+        "caf\xc3\xa9 \xff",
+        everyByte,
+    };
+    for (const auto& text : texts) {
+        const auto err = e.compile(fmt::format("chnset {}, \"read\"\n", csoundString(text)));
+        ASSERT_FALSE(err) << err->message;
+        EXPECT_EQ(e.getString("read"), text);
+    }
+    run(e, 1);
+    const auto ran = e.evalCode("return giRan");
+    EXPECT_EQ(ran, 0) << "code in a string ran";
+}

@@ -223,7 +223,8 @@ std::vector<OpcodeEntry> csoundOpcodes();
 
 // Formats a number so that Csound parses it back to the same double.
 std::string csoundNumber(double value);
-// Quotes a string as a Csound string literal.
+// A Csound orchestra string literal that Csound reads back as `text`, byte for byte,
+// whatever it holds: nothing in it reaches the preprocessor (see engine.cpp).
 std::string csoundString(std::string_view text);
 
 } // namespace spinout
