@@ -109,45 +109,61 @@ const std::map<std::string, Allocation> kAllocations = {
     {"vdelayxws", {3, Allocation::seconds}},    {"flanger", {3, Allocation::seconds}},
 };
 
+// A string constant's value as Csound makes it (unquote_string in csound_orc_compile.c,
+// 6.18), from the token's text: its quotes (a {{ }} string's token has them too) dropped,
+// \a \b \f \n \r \t \v \" \\ and up to three octal digits turned into their byte; any
+// other backslash stays, with what follows it; a backslash before the closing quote reads
+// the quote. Code given to compilestr is checked as this text, so it must be Csound's to
+// the byte: a backslash-newline this once dropped is a line continuation to Csound, and
+// a check that read `system_i` as string data let it run (found by attack).
 std::string unquote(const std::string& literal) {
-    if (literal.size() < 2) return {};
-    const std::string s = literal.substr(1, literal.size() - 2);
     std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] != '\\' || i + 1 == s.size()) {
-            out += s[i];
+    const std::size_t n = literal.size() < 2 ? 0 : literal.size() - 1;
+    for (std::size_t i = 1; i < n; ++i) {
+        if (literal[i] != '\\') {
+            out += literal[i];
             continue;
         }
-        const char c = s[++i];
+        const char c = literal[++i];
         switch (c) {
-        case 'n':
-            out += '\n';
-            break;
-        case 't':
-            out += '\t';
-            break;
-        case 'r':
-            out += '\r';
-            break;
         case 'a':
             out += '\a';
             break;
         case 'b':
             out += '\b';
             break;
+        case 'f':
+            out += '\f';
+            break;
+        case 'n':
+            out += '\n';
+            break;
+        case 'r':
+            out += '\r';
+            break;
+        case 't':
+            out += '\t';
+            break;
+        case 'v':
+            out += '\v';
+            break;
+        case '"':
+            out += '"';
+            break;
+        case '\\':
+            out += '\\';
+            break;
         default:
             if (c >= '0' && c <= '7') {
-                int v = 0;
-                int n = 0;
-                while (n < 3 && i < s.size() && s[i] >= '0' && s[i] <= '7') {
-                    v = v * 8 + (s[i] - '0');
-                    ++i;
-                    ++n;
-                }
-                --i;
+                int v = c - '0';
+                for (int k = 1; k < 3 && i + 1 < literal.size() && literal[i + 1] >= '0' &&
+                                literal[i + 1] <= '7';
+                     ++k)
+                    v = (v << 3) | (literal[++i] - '0');
                 out += static_cast<char>(v);
             } else {
-                out += c;
+                out += '\\';
+                --i;
             }
         }
     }

@@ -329,6 +329,12 @@ TEST_F(PolicyTest, RunTimeCompilation) {
     expectRefused(spec, Permission::exec, "'system_i'", lineOf("ires compilestr"));
     spec = session("ires evalstr \"ires system_i 1, {{id}}\\nreturn 0\"\n");
     expectRefused(spec, Permission::exec, "'system_i'", lineOf("ires evalstr"));
+    // the literal is checked as the text Csound compiles: a backslash before a line break
+    // stays (a line continuation to Csound), where the check once dropped it and read
+    // system_i as string data (found by attack)
+    spec = session("gScmd = \"true\"\nires compilestr {{ires = strcmp(\"abc\\\n, \", gScmd) + "
+                   "system_i(1, gScmd\\\n)\n}}\n");
+    expectRefused(spec, Permission::exec, "'system_i'", lineOf("ires compilestr"));
     // a harmless literal passes
     spec = session("ires compilestr \"giZ = 3\"\n");
     EXPECT_EQ(joined(checkPolicy(spec, Grants::none(folder.string()))), "");
