@@ -223,6 +223,16 @@ public:
     void checkPiece(const Piece& piece, int depth = 0);
     void checkMacros(const std::string& text, const std::function<SourcePos(int)>& at);
     void checkDeclared(const SessionSpec& spec);
+    // The globals gi_NAME of the session's tables, which spinout's own code makes before
+    // the instrs are compiled: known to the instr code the check parses after.
+    void declareTables(const SessionSpec& spec) {
+        if (!parser_ || !parser_->usable() || spec.tables.empty()) return;
+        std::string code;
+        for (const auto& t : spec.tables)
+            code += fmt::format("gi_{} init 0\n", t.name);
+        if (const auto declared = parser_->parse(code); !declared.ok)
+            internalError("the tables' globals do not parse: " + declared.error);
+    }
 
     std::vector<Diagnostic> diagnostics;
 
@@ -860,6 +870,7 @@ std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grant
                              i < spec.includePos.size() ? spec.includePos[i] : filePos);
     for (const auto& t : spec.tables)
         if (t.source == TableSpec::fromFile) c.checkTableFile(t);
+    c.declareTables(spec);
     for (const auto& piece : codePieces(spec))
         c.checkPiece(piece);
     return std::move(c.diagnostics);

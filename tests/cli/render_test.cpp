@@ -262,3 +262,31 @@ TEST(Render, TheReportedPeakAndRmsAreTheFilesOwn) {
     EXPECT_NEAR(rmsDb, t::db(t::rms(a.samples)), 0.051) << r.output;
     EXPECT_LT(rmsDb, peakDb - 3); // a real signal, not a constant
 }
+
+// An instr reads a [table.NAME] as gi_NAME (docs/session-format.md): the policy check,
+// which parses the instr before spinout makes the tables, knows the name (it refused the
+// session before: "Variable 'gi_t' used before defined", found by a helper).
+TEST(Render, AnInstrReadsASessionTableByItsName) {
+    const auto path = t::tmp("table_read.toml");
+    std::ofstream(path) << R"([session]
+name = "Table read"
+uri = "urn:spinout:test-table-read"
+kind = "effect"
+audio_inputs = 0
+audio_outputs = 1
+[engine]
+ksmps = 64
+[table.levels]
+values = [0.25, 0.5, 0.75]
+[instr.dc]
+body = '''
+outch 1, a(tab:k(1, gi_levels))
+'''
+[[run]]
+instr = "dc"
+)";
+    const auto m = renderMono(fmt::format("'{}' --duration 0.1", path.string()), "table_read");
+    ASSERT_EQ(m.size(), static_cast<std::size_t>(0.1 * kSr));
+    EXPECT_NEAR(m[kKsmps * 2], 0.5, 1e-9);
+    EXPECT_NEAR(t::peak(m), 0.5, 1e-9);
+}
