@@ -83,7 +83,7 @@ struct Sizes {
 std::string orchestra(const Sizes& sizes);
 // Its opening up to the first instr: the macros, globals and UDOs that session code can
 // name. What the policy check's parser needs before it parses a session as the engine
-// would (the instrs take it three times as long to parse).
+// would (the instrs take it more than twice as long to parse).
 std::string declarations(const Sizes& sizes);
 
 } // namespace spinout::support
