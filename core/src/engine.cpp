@@ -482,14 +482,17 @@ struct TokenTypes {
     }
 };
 
-constexpr const char* kCalibration = "opcode spinout__calibrate, 0, 0\n"
-                                     "endop\n"
-                                     "instr 1\n"
-                                     "spinout__label:\n"
-                                     "i__a = 1\n"
-                                     "i__b = 1.5\n"
-                                     "S__c = \"s\"\n"
-                                     "endin\n";
+// Csound defines a UDO as it parses its header: the calibration's empty opcode is compiled
+// where it is parsed (one parsed and never compiled would crash whoever called it). The
+// instr is only parsed: Csound defines an instr when it compiles it.
+constexpr const char* kCalibrationOpcode = "opcode spinout__calibrate, 0, 0\n"
+                                           "endop\n";
+constexpr const char* kCalibrationInstr = "instr 1\n"
+                                          "spinout__label:\n"
+                                          "i__a = 1\n"
+                                          "i__b = 1.5\n"
+                                          "S__c = \"s\"\n"
+                                          "endin\n";
 
 // csoundParseOrc gives up through longjmp(csound->exitjmp) on some preprocessor errors
 // (an #else without #ifdef, a runaway #define) and only Csound's compiling calls set that
@@ -519,6 +522,16 @@ TREE* guardedParse(CSOUND* cs, jmp_buf* jump, const char* text, bool* jumped) {
         *jumped = true;
     std::memcpy(jump, &saved, sizeof saved);
     return tree;
+}
+
+// No object with a destructor lives in this frame: longjmp may leave it.
+int guardedCompileTree(CSOUND* cs, jmp_buf* jump, TREE* tree) {
+    jmp_buf saved;
+    std::memcpy(&saved, jump, sizeof saved);
+    volatile int status = CSOUND_ERROR;
+    if (setjmp(*jump) == 0) status = csoundCompileTree(cs, tree);
+    std::memcpy(jump, &saved, sizeof saved);
+    return status;
 }
 
 const char* lexeme(const TREE* t) {
@@ -634,12 +647,16 @@ struct Walker {
 TokenTypes calibrate(CSOUND* cs, jmp_buf* jump) {
     TokenTypes types;
     bool jumped = false;
-    TREE* tree = guardedParse(cs, jump, kCalibration, &jumped);
+    TREE* tree = guardedParse(cs, jump, kCalibrationOpcode, &jumped);
     if (tree == nullptr) return types;
-    const TREE* udo = tree->next;
-    const TREE* instr = udo != nullptr ? udo->next : nullptr;
-    if (udo != nullptr && instr != nullptr && instr->right != nullptr) {
-        types.udo = udo->type;
+    if (tree->next != nullptr) types.udo = tree->next->type;
+    const int compiled = guardedCompileTree(cs, jump, tree);
+    csoundDeleteTree(cs, tree);
+    if (compiled != CSOUND_SUCCESS) return {};
+    tree = guardedParse(cs, jump, kCalibrationInstr, &jumped);
+    if (tree == nullptr) return {};
+    const TREE* instr = tree->next;
+    if (instr != nullptr && instr->right != nullptr) {
         types.instr = instr->type;
         const TREE* label = instr->right;
         types.label = label->type;
@@ -654,8 +671,14 @@ TokenTypes calibrate(CSOUND* cs, jmp_buf* jump) {
     return types;
 }
 
-TokenTypes& parserTypes() {
+// Learnt once per process, from the first instance that parses for the check (an engine,
+// which keeps the empty opcode spinout__calibrate, or a scratch parser).
+const TokenTypes& tokenTypes(CSOUND* cs, jmp_buf* jump) {
     static TokenTypes types;
+    static std::once_flag once;
+    std::call_once(once, [&] {
+        if (jump != nullptr) types = calibrate(cs, jump);
+    });
     return types;
 }
 
@@ -670,11 +693,7 @@ OrcParser::OrcParser(const std::string& includeDir) {
     for (const auto& o : opts)
         csoundSetOption(cs_, o.c_str());
     auto* jump = exitJump(cs_);
-    static std::once_flag once;
-    std::call_once(once, [&] {
-        if (jump != nullptr) parserTypes() = calibrate(cs_, jump);
-    });
-    if (jump == nullptr || !parserTypes().ok()) usable_ = false;
+    if (jump == nullptr || !tokenTypes(cs_, jump).ok()) usable_ = false;
     captured_.clear();
 }
 
@@ -713,11 +732,46 @@ OrcParse OrcParser::parse(std::string_view code) {
             out.errorLine = std::max(0, std::stoi(m[1].str()) - offset);
         return out;
     }
-    Walker walker{parserTypes(), out, globals_, offset, globals_.size()};
+    Walker walker{tokenTypes(cs_, exitJump(cs_)), out, globals_, offset, globals_.size()};
     walker.walk(tree->next, "");
     csoundDeleteTree(cs_, tree);
     out.ok = true;
     return out;
+}
+
+std::optional<CsoundError>
+Engine::compileChecked(std::string_view code, const std::function<bool(const OrcParse&)>& admit) {
+    auto* jump = exitJump(cs_);
+    if (jump == nullptr || !tokenTypes(cs_, jump).ok())
+        return CsoundError{"the policy check cannot read this Csound's parse trees", 0, true};
+    captured_.clear();
+    capturing_ = true;
+    const std::string text(code);
+    bool jumped = false;
+    TREE* tree = guardedParse(cs_, jump, text.c_str(), &jumped);
+    progress_.fetch_add(1, std::memory_order_relaxed);
+    if (tree == nullptr) {
+        auto err = captureErrors(CSOUND_ERROR);
+        if (jumped) err->message += " (Csound gave up parsing)";
+        return err;
+    }
+    OrcParse parsed;
+    std::vector<std::string> noGlobals; // what this engine compiled is declared in it
+    Walker walker{tokenTypes(cs_, jump), parsed, noGlobals, 0, 0};
+    walker.walk(tree->next, "");
+    parsed.ok = true;
+    capturing_ = false;
+    const bool admitted = admit(parsed);
+    capturing_ = true;
+    std::optional<CsoundError> err;
+    if (admitted)
+        err = captureErrors(guardedCompileTree(cs_, jump, tree));
+    else
+        err = CsoundError{"refused by the policy check", 0, true};
+    capturing_ = false;
+    csoundDeleteTree(cs_, tree);
+    if (journalOn_ && !err) journal_.push_back({false, text});
+    return err;
 }
 
 std::vector<OpcodeEntry> csoundOpcodes() {

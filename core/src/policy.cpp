@@ -197,30 +197,47 @@ struct Piece {
     std::string where; // "[engine] globals", "instr 'voice'", ...
 };
 
+// Where the check gets Csound's parse of each piece.
+enum class Parsing {
+    scratch, // its own parser, a Csound instance never started (checkPolicy)
+    engine,  // the engine's, as it compiles each piece (PolicyGate); its own parser only for
+             // code compiled at run time, made when such code turns up
+    none,    // none: only the #include lines are followed (codeIncludes)
+};
+
 class Checker {
 public:
-    // `parse`: false when only the #include lines are followed (no Csound instance).
-    Checker(const Grants& grants, std::string folder, bool parse = true)
-        : grants_(grants), folder_(std::move(folder)) {
+    Checker(const Grants& grants, std::string folder, Parsing parsing = Parsing::scratch,
+            const SessionSpec* spec = nullptr)
+        : grants_(grants), folder_(std::move(folder)), parsing_(parsing), spec_(spec) {
         std::error_code ec;
         folderReal_ = fs::weakly_canonical(fs::absolute(folder_), ec);
         cwdReal_ = fs::weakly_canonical(fs::current_path(ec), ec);
-        if (!parse) return;
-        parser_.emplace(folder_);
-        // The support code is spinout's own: parsed for its UDOs and globals, not checked.
-        const auto support = parser_->parse(support::declarations({}));
-        for (const auto& u : support.udos)
-            udos_.insert(u);
-        if (!support.ok) internalError("the support code does not parse: " + support.error);
+        if (parsing == Parsing::scratch) startParser();
+        if (parsing == Parsing::engine)
+            for (const auto& u : support::udoNames())
+                udos_.insert(u);
     }
 
     void checkEngineInclude(const std::string& name, const SourcePos& pos);
+    // The include file's name alone: whether spinout may read it for the session.
+    bool includeNameAllowed(const std::string& name, const SourcePos& pos);
     // The files the piece's #include lines have Csound read, nested ones too, as found.
     void collectIncludes(const Piece& piece, std::vector<std::string>& files) {
         scanIncludes(piece, piece.text, ".", 0, files, [&](int l) { return position(piece, l); });
     }
     void checkTableFile(const TableSpec& table);
     void checkPiece(const Piece& piece, int depth = 0);
+    // What the check reads before Csound does (control characters, parser traps, macros,
+    // #include'd files): the files the piece includes, or nothing when Csound must not
+    // read it.
+    std::optional<std::vector<std::string>> readable(const Piece& piece);
+    // Csound's parse of a readable piece, and the files it includes.
+    void checkParsed(const Piece& piece, const OrcParse& parsed, std::vector<std::string> files,
+                     int depth = 0);
+    // Engine parsing: a piece the engine is about to compile, for the parser that code
+    // compiled at run time may need later.
+    void compiling(const std::string& text) { compiled_.push_back(text); }
     void checkMacros(const std::string& text, const std::function<SourcePos(int)>& at);
     void checkDeclared(const SessionSpec& spec);
     // The globals gi_NAME of the session's tables, which spinout's own code makes before
@@ -251,6 +268,26 @@ private:
         diagnostics.push_back({{folder_, 0, 0}, "the policy check failed: " + message});
     }
 
+    void startParser() {
+        parser_.emplace(folder_);
+        // The support code is spinout's own: parsed for its UDOs and globals, not checked.
+        const auto support = parser_->parse(support::declarations({}));
+        for (const auto& u : support.udos)
+            udos_.insert(u);
+        if (!support.ok) internalError("the support code does not parse: " + support.error);
+    }
+    // A parser for a piece's own: with engine parsing, made on first need and given what
+    // the engine compiled before (the tables' globals, then every piece in its order).
+    bool parserReady() {
+        if (!parser_ && parsing_ == Parsing::engine) {
+            startParser();
+            if (spec_ != nullptr) declareTables(*spec_);
+            for (const auto& text : compiled_)
+                (void)parser_->parse(text);
+        }
+        return parser_ && parser_->usable();
+    }
+
     SourcePos position(const Piece& piece, int line) const {
         if (line <= 0) return piece.fallback;
         const int userLine = line - piece.skipLines;
@@ -276,7 +313,10 @@ private:
     std::string folder_;
     fs::path folderReal_;
     fs::path cwdReal_;
+    Parsing parsing_;
+    const SessionSpec* spec_;
     std::optional<OrcParser> parser_;
+    std::vector<std::string> compiled_; // engine parsing: the pieces so far, in order
     std::set<std::string> udos_;
     std::map<std::string, std::pair<std::string, SourcePos>> macros_; // body, where defined
     double total_ = 0;
@@ -310,14 +350,19 @@ std::optional<std::string> Checker::readRefusal(std::string name) const {
     return std::nullopt;
 }
 
-void Checker::checkEngineInclude(const std::string& name, const SourcePos& pos) {
+bool Checker::includeNameAllowed(const std::string& name, const SourcePos& pos) {
     // spinout reads [engine].includes itself, from the session's folder.
     if (auto why = readRefusal(name)) {
         if (!grants_.has(Permission::read)) {
             refuse(pos, Permission::read, fmt::format("include file '{}'", name), *why);
-            return;
+            return false;
         }
     }
+    return true;
+}
+
+void Checker::checkEngineInclude(const std::string& name, const SourcePos& pos) {
+    if (!includeNameAllowed(name, pos)) return;
     const fs::path full = fs::path(name).is_absolute() ? fs::path(name) : fs::path(folder_) / name;
     auto text = readTextFile(full);
     if (!text) {
@@ -473,27 +518,9 @@ void Checker::checkMacros(const std::string& text, const std::function<SourcePos
 }
 
 void Checker::checkPiece(const Piece& piece, int depth) {
-    if (!parser_ || !parser_->usable()) return;
-    // Csound's lexer prints a character it cannot place to stdout, from the host's process.
-    for (std::size_t i = 0; i < piece.text.size(); ++i) {
-        const auto c = static_cast<unsigned char>(piece.text[i]);
-        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
-            const int line =
-                1 + static_cast<int>(std::count(piece.text.begin(),
-                                                piece.text.begin() + static_cast<long>(i), '\n'));
-            error(position(piece, line),
-                  fmt::format("{}: control character 0x{:02x} in the code", piece.where, c));
-            return;
-        }
-    }
-    if (const auto trap = parserTrap(piece.text)) { // Csound's parser would crash or leak
-        error(position(piece, trap->line), fmt::format("{}: {}", piece.where, trap->message));
-        return;
-    }
-    checkMacros(piece.text, [&](int l) { return position(piece, l); });
-    std::vector<std::string> files;
-    if (!scanIncludes(piece, piece.text, ".", 0, files, [&](int l) { return position(piece, l); }))
-        return; // Csound must not read what the session may not
+    if (!parserReady()) return;
+    auto files = readable(piece);
+    if (!files) return; // Csound must not read what the session may not
     const auto parsed = parser_->parse(piece.text);
     if (!parsed.ok) {
         std::string message;
@@ -505,9 +532,38 @@ void Checker::checkPiece(const Piece& piece, int depth) {
         if (!parser_->usable()) internalError("Csound gave up parsing; nothing after is checked");
         return;
     }
+    checkParsed(piece, parsed, std::move(*files), depth);
+}
+
+std::optional<std::vector<std::string>> Checker::readable(const Piece& piece) {
+    // Csound's lexer prints a character it cannot place to stdout, from the host's process.
+    for (std::size_t i = 0; i < piece.text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(piece.text[i]);
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+            const int line =
+                1 + static_cast<int>(std::count(piece.text.begin(),
+                                                piece.text.begin() + static_cast<long>(i), '\n'));
+            error(position(piece, line),
+                  fmt::format("{}: control character 0x{:02x} in the code", piece.where, c));
+            return std::nullopt;
+        }
+    }
+    if (const auto trap = parserTrap(piece.text)) { // Csound's parser would crash or leak
+        error(position(piece, trap->line), fmt::format("{}: {}", piece.where, trap->message));
+        return std::nullopt;
+    }
+    checkMacros(piece.text, [&](int l) { return position(piece, l); });
+    std::vector<std::string> files;
+    if (!scanIncludes(piece, piece.text, ".", 0, files, [&](int l) { return position(piece, l); }))
+        return std::nullopt;
+    return files;
+}
+
+void Checker::checkParsed(const Piece& piece, const OrcParse& parsed,
+                          std::vector<std::string> files, int depth) {
     for (const auto& u : parsed.udos)
         udos_.insert(u);
-    included_ = files;
+    included_ = std::move(files);
     for (const auto& call : parsed.calls)
         checkCall(call, piece, depth);
 }
@@ -822,39 +878,48 @@ void Checker::checkDeclared(const SessionSpec& spec) {
 
 namespace {
 
+Piece globalsPiece(const SessionSpec& spec) {
+    Piece p;
+    p.text = spec.globals;
+    p.file = spec.path;
+    p.firstLine = spec.globalsLine;
+    p.fallback = {spec.path, spec.globalsLine, 1};
+    p.where = "[engine] globals";
+    return p;
+}
+
+Piece initPiece(const SessionSpec& spec, const InstrSpec& is) {
+    Piece p;
+    p.text = is.init;
+    p.file = spec.path;
+    p.firstLine = is.initLine > 0 ? is.initLine : is.pos.line;
+    p.fallback = is.pos;
+    p.where = fmt::format("init code of instr '{}'", is.name);
+    return p;
+}
+
+// `code`: the instr as compiled ("instr N", the generated header, the body).
+Piece bodyPiece(const SessionSpec& spec, const InstrSpec& is, std::string code, int headerLines) {
+    Piece p;
+    p.text = std::move(code);
+    p.file = spec.path;
+    p.firstLine = is.bodyLine;
+    p.skipLines = 1 + headerLines;
+    p.fallback = is.pos;
+    p.where = fmt::format("instr '{}'", is.name);
+    return p;
+}
+
 // The session's own code as Csound compiles it: globals, each instr's init code and body.
 std::vector<Piece> codePieces(const SessionSpec& spec) {
     std::vector<Piece> pieces;
-    if (!spec.globals.empty()) {
-        Piece p;
-        p.text = spec.globals;
-        p.file = spec.path;
-        p.firstLine = spec.globalsLine;
-        p.fallback = {spec.path, spec.globalsLine, 1};
-        p.where = "[engine] globals";
-        pieces.push_back(std::move(p));
-    }
+    if (!spec.globals.empty()) pieces.push_back(globalsPiece(spec));
     int number = 1000;
     for (const auto& is : spec.instrs) {
         ++number;
-        if (!is.init.empty()) {
-            Piece p;
-            p.text = is.init;
-            p.file = spec.path;
-            p.firstLine = is.initLine > 0 ? is.initLine : is.pos.line;
-            p.fallback = is.pos;
-            p.where = fmt::format("init code of instr '{}'", is.name);
-            pieces.push_back(std::move(p));
-        }
-        if (!is.instr) continue;
-        Piece p;
-        p.text = is.instr->code(number);
-        p.file = spec.path;
-        p.firstLine = is.bodyLine;
-        p.skipLines = 1 + is.instr->headerLines(); // "instr N" and the generated header
-        p.fallback = is.pos;
-        p.where = fmt::format("instr '{}'", is.name);
-        pieces.push_back(std::move(p));
+        if (!is.init.empty()) pieces.push_back(initPiece(spec, is));
+        if (is.instr)
+            pieces.push_back(bodyPiece(spec, is, is.instr->code(number), is.instr->headerLines()));
     }
     return pieces;
 }
@@ -876,10 +941,100 @@ std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grant
     return std::move(c.diagnostics);
 }
 
+struct PolicyGate::Impl {
+    Impl(const SessionSpec& s, const Grants& grants)
+        : spec(s), grants(grants),
+          checker(this->grants, grants.folder.empty() ? s.dir : grants.folder, Parsing::engine,
+                  &s) {}
+
+    Piece pieceOf(const CodeSource& source, std::string_view text) const {
+        const auto instr = [&]() -> const InstrSpec& {
+            for (const auto& is : spec.instrs)
+                if (is.name == source.name) return is;
+            throw SessionError(fmt::format("the policy check knows no instr '{}'", source.name));
+        };
+        switch (source.kind) {
+        case CodeSource::include: {
+            Piece p;
+            p.text = std::string(text);
+            p.file = (fs::path(spec.dir) / source.name).string();
+            p.fallback = {spec.path, 0, 0};
+            for (std::size_t i = 0; i < spec.includes.size() && i < spec.includePos.size(); ++i)
+                if (spec.includes[i] == source.name) p.fallback = spec.includePos[i];
+            p.where = fmt::format("include file '{}'", source.name);
+            return p;
+        }
+        case CodeSource::globals: {
+            Piece p = globalsPiece(spec);
+            p.text = std::string(text);
+            return p;
+        }
+        case CodeSource::init: {
+            Piece p = initPiece(spec, instr());
+            p.text = std::string(text);
+            return p;
+        }
+        case CodeSource::body:
+            break;
+        }
+        return bodyPiece(spec, instr(), std::string(text), source.headerLines);
+    }
+
+    const SessionSpec& spec;
+    Grants grants;
+    Checker checker;
+    Piece piece;                    // the piece on its way
+    std::vector<std::string> files; // what it #includes
+    std::set<std::string> bodies;   // instrs whose body was checked
+    bool again = false;             // the piece is a body checked before
+};
+
+PolicyGate::PolicyGate(const SessionSpec& spec, const Grants& grants)
+    : impl_(std::make_unique<Impl>(spec, grants)) {}
+
+PolicyGate::~PolicyGate() = default;
+
+bool PolicyGate::checkFiles() {
+    auto& c = impl_->checker;
+    const auto& spec = impl_->spec;
+    c.checkDeclared(spec);
+    const SourcePos filePos{spec.path, 0, 0};
+    for (std::size_t i = 0; i < spec.includes.size(); ++i)
+        c.includeNameAllowed(spec.includes[i],
+                             i < spec.includePos.size() ? spec.includePos[i] : filePos);
+    for (const auto& t : spec.tables)
+        if (t.source == TableSpec::fromFile) c.checkTableFile(t);
+    return c.diagnostics.empty();
+}
+
+bool PolicyGate::beforeParse(const CodeSource& source, std::string_view text) {
+    auto& g = *impl_;
+    // An instr compiled at a second priority is the same text under another number: its
+    // calls are checked once (a macro keeps one body, so they read the same), and their
+    // memory counted once; what Csound reads before it parses is checked each time.
+    g.again = source.kind == CodeSource::body && !g.bodies.insert(source.name).second;
+    g.piece = g.pieceOf(source, text);
+    auto files = g.checker.readable(g.piece);
+    if (!files) return false;
+    g.files = std::move(*files);
+    if (!g.again) g.checker.compiling(g.piece.text);
+    return g.checker.diagnostics.empty();
+}
+
+bool PolicyGate::admit(const CodeSource&, const OrcParse& parsed) {
+    auto& g = *impl_;
+    if (!g.again) g.checker.checkParsed(g.piece, parsed, std::move(g.files));
+    return g.checker.diagnostics.empty();
+}
+
+const std::vector<Diagnostic>& PolicyGate::diagnostics() const {
+    return impl_->checker.diagnostics;
+}
+
 std::vector<std::string> codeIncludes(const SessionSpec& spec) {
     // every file Csound would read, outside the folder too: read is granted to look
     const auto grants = Grants::all(spec.dir);
-    Checker c(grants, spec.dir, false);
+    Checker c(grants, spec.dir, Parsing::none);
     std::vector<std::string> files;
     for (const auto& name : spec.includes) {
         const fs::path full =

@@ -52,12 +52,19 @@ private:
 
 Processor::Processor(const SessionSpec& spec, ProcessorOptions options)
     : spec_(spec), options_(std::move(options)), ksmps_(spec.ksmps) {
-    if (auto refusals = checkPolicy(spec_, options_.grants); !refusals.empty())
-        throw SessionFileError(std::move(refusals));
+    // The policy check reads each piece of the session's code as the engine parses it,
+    // and only what it admits is compiled (policy.hpp).
+    PolicyGate gate(spec_, options_.grants);
     try {
-        build();
+        if (!gate.checkFiles()) throw SessionFileError(gate.diagnostics());
+        build(gate);
     } catch (...) {
         if (options_.watchdog != nullptr) options_.watchdog->watch(nullptr);
+        // A refusal, or an error the check names first (code Csound cannot parse): the
+        // whole check's report, every piece read on a scratch instance.
+        if (auto report = checkPolicy(spec_, options_.grants); !report.empty())
+            throw SessionFileError(std::move(report));
+        if (!gate.diagnostics().empty()) throw SessionFileError(gate.diagnostics());
         throw;
     }
 }
@@ -67,7 +74,7 @@ Processor::~Processor() {
     if (options_.watchdog != nullptr) options_.watchdog->watch(nullptr);
 }
 
-void Processor::build() {
+void Processor::build(PolicyGate& gate) {
     EngineOptions eo;
     eo.sr = options_.sr;
     eo.ksmps = ksmps_;
@@ -88,6 +95,7 @@ void Processor::build() {
         options_.watchdog->watch(engine_.get(), [this] { return whereStuck(); });
     auto& s = *session_;
     s.preallocate();
+    s.setCodeGate(&gate);
 
     for (std::size_t i = 0; i < spec_.includes.size(); ++i) {
         const auto& inc = spec_.includes[i];
@@ -106,7 +114,8 @@ void Processor::build() {
     }
     if (!spec_.globals.empty()) {
         compiling_ = {spec_.path, spec_.globalsLine, 1};
-        if (auto err = engine_->compile(spec_.globals)) {
+        if (auto err = s.compileSessionCode({CodeSource::globals, ""}, spec_.globals,
+                                            "[engine] globals")) {
             const int line = err->line > 0 ? spec_.globalsLine + err->line - 1 : spec_.globalsLine;
             fail({spec_.path, line, 1}, "in [engine] globals: " + err->message);
         }
@@ -145,6 +154,8 @@ void Processor::build() {
     }
 
     buildVoices();
+    // What compiles later (an instr at a new priority) is a template the gate has read.
+    s.setCodeGate(nullptr);
 }
 
 void Processor::buildPorts() {

@@ -24,6 +24,13 @@ constexpr std::uint64_t bit(int i) {
     return std::uint64_t{1} << i;
 }
 
+[[noreturn]] void throwCompileError(const CsoundError& err, const std::string& what) {
+    if (err.refused) throw CodeRefused(fmt::format("{}: {}", what, err.message));
+    if (err.line > 0)
+        throw SessionError(fmt::format("{}, line {}: {}", what, err.line, err.message));
+    throw SessionError(fmt::format("{}: {}", what, err.message));
+}
+
 } // namespace
 
 SamplePlay samplePlay(const SoundTable& table, double dur, int chan, double gain, double speed,
@@ -180,8 +187,11 @@ const Instr& Session::registerInstr(Instr instr) {
     if (static_cast<int>(templates_.size()) >= support::kMaxTemplates)
         throw SessionError(
             fmt::format("too many instr templates (at most {})", support::kMaxTemplates));
-    if (!instr.init().empty())
-        compile(instr.init(), fmt::format("init code of '{}'", instr.name()));
+    if (!instr.init().empty()) {
+        const auto what = fmt::format("init code of '{}'", instr.name());
+        if (auto err = compileSessionCode({CodeSource::init, instr.name()}, instr.init(), what))
+            throwCompileError(*err, what);
+    }
     const auto numControls = instr.controls().size();
     auto t = std::make_unique<Template>(Template{std::move(instr),
                                                  static_cast<int>(templates_.size()) + 1,
@@ -241,7 +251,9 @@ void Session::prepareSched(const std::string& name, int priority) {
     const int number = instrnum(name, priority);
     auto& t = templ(name);
     if (t.compiledAt[priority]) return;
-    if (auto err = engine_.compile(t.instr.code(number))) {
+    const CodeSource source{CodeSource::body, name, t.instr.headerLines()};
+    if (auto err =
+            compileSessionCode(source, t.instr.code(number), fmt::format("instr '{}'", name))) {
         const int bodyLine = err->line > 0 ? err->line - 1 - t.instr.headerLines() : 0;
         if (bodyLine > 0)
             throw InstrError(
@@ -253,11 +265,19 @@ void Session::prepareSched(const std::string& name, int priority) {
 }
 
 void Session::compile(const std::string& code, const std::string& what) {
-    if (auto err = engine_.compile(code)) {
-        if (err->line > 0)
-            throw SessionError(fmt::format("{}, line {}: {}", what, err->line, err->message));
-        throw SessionError(fmt::format("{}: {}", what, err->message));
-    }
+    if (auto err = engine_.compile(code)) throwCompileError(*err, what);
+}
+
+std::optional<CsoundError> Session::compileSessionCode(const CodeSource& source,
+                                                       const std::string& code,
+                                                       const std::string& what) {
+    if (gate_ == nullptr) return engine_.compile(code);
+    if (!gate_->beforeParse(source, code))
+        throw CodeRefused(fmt::format("{}: refused by the policy check", what));
+    auto err = engine_.compileChecked(
+        code, [&](const OrcParse& parsed) { return gate_->admit(source, parsed); });
+    if (err && err->refused) throw CodeRefused(fmt::format("{}: {}", what, err->message));
+    return err;
 }
 
 // The file's text is compiled (not an #include line), so an exported .csd stands alone.
@@ -267,7 +287,9 @@ void Session::includeFile(const std::string& path) {
         full = std::filesystem::path(engine_.options().searchDir) / full;
     const auto text = readTextFile(full);
     if (!text) throw SessionError(fmt::format("cannot read the include file '{}'", full.string()));
-    compile(*text, fmt::format("include file '{}'", path));
+    const auto what = fmt::format("include file '{}'", path);
+    if (auto err = compileSessionCode({CodeSource::include, path}, *text, what))
+        throwCompileError(*err, what);
 }
 
 // Preparing and starting events ------------------------------------------------

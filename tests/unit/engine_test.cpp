@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -179,6 +180,50 @@ TEST(Engine, EvalCodeReturnsAValue) {
     Engine e(mono());
     EXPECT_DOUBLE_EQ(e.evalCode("return 6 * 7"), 42);
     EXPECT_THROW(e.evalCode("return nosuchthing(3)"), EngineError);
+}
+
+// The policy check's way in: what `admit` reads is Csound's parse in this engine, and
+// only an admitted tree is compiled; a refused one leaves no instr and runs no global code.
+TEST(Engine, CompileCheckedCompilesOnlyWhatItAdmits) {
+    Engine e(mono());
+    const std::string code = "giSeen = 7\n"
+                             "instr 5\n"
+                             "  a1 oscili 0.25, 440\n"
+                             "  outch 1, a1\n"
+                             "endin\n";
+    std::vector<OrcCall> seen;
+    auto refused = e.compileChecked(code, [&](const OrcParse& parsed) {
+        seen = parsed.calls;
+        return false;
+    });
+    ASSERT_TRUE(refused.has_value());
+    EXPECT_TRUE(refused->refused);
+    const auto oscili = std::find_if(seen.begin(), seen.end(),
+                                     [](const OrcCall& c) { return c.opcode == "oscili"; });
+    ASSERT_NE(oscili, seen.end());
+    EXPECT_EQ(oscili->line, 3);
+    EXPECT_EQ(oscili->scope, "instr 5");
+    EXPECT_THROW(e.evalCode("return giSeen"), EngineError); // the global code never ran
+    start(e, 5, 0.1);
+    const auto silent = run(e, 4);
+    EXPECT_EQ(*std::max_element(silent.begin(), silent.end()), 0.0); // no instr 5
+
+    EXPECT_FALSE(e.compileChecked(code, [](const OrcParse&) { return true; }).has_value());
+    EXPECT_DOUBLE_EQ(e.evalCode("return giSeen"), 7);
+    start(e, 5, 0.1);
+    const auto sound = run(e, 4);
+    EXPECT_NEAR(*std::max_element(sound.begin(), sound.end()), 0.25, 0.01);
+
+    // a parse error is Csound's, as compile() reports it, and admit never sees it
+    bool asked = false;
+    auto err = e.compileChecked("instr 6\n  a1 = 1 +* 2\nendin\n", [&](const OrcParse&) {
+        asked = true;
+        return true;
+    });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_FALSE(err->refused);
+    EXPECT_EQ(err->line, 2);
+    EXPECT_FALSE(asked);
 }
 
 TEST(Engine, RelativePathsResolveAgainstTheSearchDir) {

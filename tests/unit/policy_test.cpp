@@ -5,6 +5,7 @@
 #include "../common/files.hpp"
 #include "spinout/engine.hpp"
 #include "spinout/policy.hpp"
+#include "spinout/processor.hpp"
 #include "spinout/support.hpp"
 
 #include <fmt/format.h>
@@ -132,6 +133,10 @@ TEST(PolicyOpcodes, TheSupportDeclarationsHoldWhatSessionCodeCanName) {
     EXPECT_LT(support::declarations({}).size(), support::orchestra({}).size());
     EXPECT_EQ(std::set<std::string>(decl.udos.begin(), decl.udos.end()),
               std::set<std::string>(all.udos.begin(), all.udos.end()));
+    // what the check reading the engine's own parse knows of them, without a parse
+    const auto named = support::udoNames();
+    EXPECT_EQ(std::set<std::string>(named.begin(), named.end()),
+              std::set<std::string>(all.udos.begin(), all.udos.end()));
     std::map<std::string, bool> globals; // name, is an array
     for (const auto& call : all.calls)
         for (const auto& out : call.outputs)
@@ -175,6 +180,37 @@ TEST_F(PolicyTest, SystemInGlobalsInitAndBody) {
     // a function call inside an expression is a call too
     spec = session("", "outch 1, a0 * system_i(1, \"id\")\n");
     expectRefused(spec, Permission::exec, "'system_i'", lineOf("outch 1, a0 * system_i"));
+}
+
+// A load checks each piece as the engine parsed it, and stops at the first refused one
+// before it compiles: nothing refused runs, not even global code, which runs as it
+// compiles. The error is the whole check's report.
+TEST_F(PolicyTest, ALoadCompilesNothingTheCheckRefuses) {
+    const auto marker = parent / "pwned";
+    const auto touch = fmt::format("ires system_i 1, \"touch {}\"\n", marker.string());
+    writeFile(folder / "evil.orc", "giFine = 1\n" + touch);
+    const std::vector<SessionSpec> attacks = {
+        session(touch), session("", "outch 1, a0\n", touch),
+        session("giA = 1\n", "outch 1, a0\n" + touch),
+        session(fmt::format("ires compilestr {{{{{}}}}}\n", touch)),
+        session("", "outch 1, a0\n", "", "") // the include, below
+    };
+    for (std::size_t i = 0; i < attacks.size(); ++i) {
+        SessionSpec spec = attacks[i];
+        if (i + 1 == attacks.size()) spec.includes = {"evil.orc"};
+        ProcessorOptions options;
+        options.grants = Grants::none(folder.string());
+        try {
+            Processor p(spec, options);
+            ADD_FAILURE() << "attack " << i << " loaded";
+        } catch (const SessionFileError& e) {
+            EXPECT_EQ(joined(e.diagnostics()), joined(checkPolicy(spec, options.grants)));
+            EXPECT_NE(joined(e.diagnostics()).find("'system_i' needs the 'exec' permission"),
+                      std::string::npos)
+                << joined(e.diagnostics());
+        }
+        EXPECT_FALSE(fs::exists(marker)) << "attack " << i << " ran";
+    }
 }
 
 TEST_F(PolicyTest, TheCheckRunsNothing) {

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -44,8 +45,11 @@ struct EngineOptions {
 // A Csound compile error: Csound's own text and the line inside the compiled code.
 struct CsoundError {
     std::string message;
-    int line = 0; // 1-based line in the compiled text, 0 when Csound named none
+    int line = 0;         // 1-based line in the compiled text, 0 when Csound named none
+    bool refused = false; // compileChecked: Csound parsed it, the caller refused it
 };
+
+struct OrcParse;
 
 class EngineError : public std::runtime_error {
 public:
@@ -67,6 +71,12 @@ public:
 
     // Compiles orchestra code (global statements and instrs) into the running engine.
     std::optional<CsoundError> compile(std::string_view code);
+    // Compiles code only if `admit` accepts what Csound's parser made of it, here, in the
+    // state this engine is in: the tree `admit` reads is the one compiled, nothing is
+    // parsed twice, and an #include'd file is read once. The session's own code comes this
+    // way, past the policy check (Processor). Refused: an error with `refused` set.
+    std::optional<CsoundError> compileChecked(std::string_view code,
+                                              const std::function<bool(const OrcParse&)>& admit);
     // Evaluates code at init time and returns the value of its `return` statement.
     double evalCode(std::string_view code);
 
@@ -160,8 +170,9 @@ private:
 
 // What Csound's own parser makes of orchestra code, for the policy check: every opcode
 // call (statements and function calls alike, after Csound expands expressions), with its
-// arguments as literals or names. Built from the TREE of csoundParseOrc on a scratch
-// instance that is never started, so nothing the code says runs.
+// arguments as literals or names. Built from the TREE of csoundParseOrc, in the engine
+// that compiles that tree (Engine::compileChecked) or on a scratch instance that is never
+// started (OrcParser); either way nothing the code says has run yet.
 struct OrcArg {
     enum Kind { number, string, variable, other } kind = other;
     std::string text;   // a number as written, a string literal with its quotes, a name

@@ -1,16 +1,22 @@
-// The policy check: a session is untrusted code. Before Csound compiles anything, the
-// check parses every piece of Csound code the session would compile (its include files,
-// globals, init code and instr templates) with Csound's own parser, and refuses each
-// opcode, GEN routine, file name, run-time compilation and allocation that needs a
-// permission the user did not grant. Runs off the audio thread (worker, instantiate,
-// the command), before every load.
+// The policy check: a session is untrusted code. Before Csound compiles a piece of the
+// session's code (its include files, globals, init code and instr templates), the check
+// reads Csound's own parse of it and refuses each opcode, GEN routine, file name, run-time
+// compilation and allocation that needs a permission the user did not grant. Two ways,
+// one set of rules:
+// - PolicyGate: as a Processor loads, each piece is parsed in the engine that compiles it,
+//   and the tree the check read is the tree compiled.
+// - checkPolicy: every piece at once, on a scratch Csound instance that runs nothing: the
+//   whole report (`spinout check`, and a load the gate stopped).
+// Runs off the audio thread (worker, instantiate, the command).
 #pragma once
 
 #include "spinout/permission.hpp"
+#include "spinout/session.hpp"
 #include "spinout/session_file.hpp"
 
 #include <bitset>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,6 +59,28 @@ struct Grants {
 // opcode, GEN routine or file, the permission it needs and where it stands. Empty: the
 // session may load. Grants.folder empty means spec.dir.
 std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grants);
+
+// The check as a Processor loads (Session's CodeGate). After the first refusal the load
+// stops; diagnostics() holds what was found so far, checkPolicy the whole report.
+class PolicyGate final : public CodeGate {
+public:
+    // Grants.folder empty means spec.dir. The spec must outlive the gate.
+    PolicyGate(const SessionSpec& spec, const Grants& grants);
+    ~PolicyGate() override;
+    PolicyGate(const PolicyGate&) = delete;
+    PolicyGate& operator=(const PolicyGate&) = delete;
+
+    // What needs no parse, before the engine is made: the permissions the session
+    // declares, and the names of the files spinout reads for it (include files, tables).
+    bool checkFiles();
+    bool beforeParse(const CodeSource& source, std::string_view text) override;
+    bool admit(const CodeSource& source, const OrcParse& parsed) override;
+    const std::vector<Diagnostic>& diagnostics() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
 
 // The files the #include lines of the session's code have Csound read (in [engine].includes
 // files, globals, init code and bodies, and in the files those include), as paths, each

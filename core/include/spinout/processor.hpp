@@ -92,9 +92,10 @@ inline double beatsToSeconds(double beats, double bpm) noexcept {
 struct ProcessorOptions {
     int sr = 48000;
     SessionOptions session;
-    // What the user granted the session: nothing unless they say so. The policy check runs
-    // on the session before Csound sees any of its code, and what spinout reads for it
-    // (includes, sound files of [table.NAME]) stays in its folder without `read`.
+    // What the user granted the session: nothing unless they say so. The policy check reads
+    // each piece of the session's code as Csound parsed it, before it is compiled, and what
+    // spinout reads for it (includes, sound files of [table.NAME]) stays in its folder
+    // without `read`.
     Grants grants;
     // process() runs in a real-time thread (a plugin host): Csound's pool of event nodes
     // is filled at load (EngineOptions::reserveEventNodes). The offline tools set false:
@@ -111,10 +112,10 @@ struct ProcessorOptions {
 
 class Processor {
 public:
-    // Checks the session against options.grants (each refusal a SessionFileError naming
-    // its line, before Csound sees any code), then builds it: compiles globals and
-    // instrs, assigns buses, prepares the voices and queues the [[run]] chain. Errors
-    // name the session file's line.
+    // Builds the session: compiles globals and instrs, each piece past the policy check
+    // (options.grants), assigns buses, prepares the voices and queues the [[run]] chain.
+    // Errors name the session file's line; a refusal stops the load before the refused
+    // piece compiles, and the SessionFileError holds the whole check's report.
     Processor(const SessionSpec& spec, ProcessorOptions options = {});
     ~Processor();
 
@@ -204,7 +205,7 @@ private:
         std::uint64_t order = 0;
     };
 
-    void build();
+    void build(PolicyGate& gate);
     void buildPorts();
     void buildVoices();
     void warmUpVoices();

@@ -111,6 +111,31 @@ struct ExactTiming {
 std::optional<ExactTiming> exactTiming(std::int64_t start, std::int64_t frames, int ksmps,
                                        double sr) noexcept;
 
+// Where a piece of a session's own code comes from (not spinout's): what a CodeGate places
+// its findings by.
+struct CodeSource {
+    enum Kind { include, globals, init, body } kind = globals;
+    std::string name;    // include: the file as the session names it; init, body: the instr
+    int headerLines = 0; // body: the lines spinout writes between "instr N" and the body
+};
+
+// The session's own code on its way to Csound: each piece is shown to the gate before
+// Csound reads it (its preprocessor reads #include'd files), then as Csound parsed it in
+// this session's engine; what the gate admits is that same tree, compiled. False refuses:
+// nothing of the piece is compiled. Processor's policy check is the one gate (policy.hpp).
+class CodeGate {
+public:
+    virtual ~CodeGate() = default;
+    virtual bool beforeParse(const CodeSource& source, std::string_view text) = 0;
+    virtual bool admit(const CodeSource& source, const OrcParse& parsed) = 0;
+};
+
+// A piece of session code the gate refused (the gate holds the reasons).
+class CodeRefused : public SessionError {
+public:
+    using SessionError::SessionError;
+};
+
 class Session {
 public:
     explicit Session(Engine& engine, SessionOptions options = {});
@@ -135,9 +160,16 @@ public:
     // The template of an instr number (priority*1000 + index), or nullptr.
     const Instr* templateOfInstrNum(int instrNum) const;
 
-    // Global code and include files, compiled now.
+    // Global code and include files, compiled now. compile() is for spinout's own code:
+    // the session's goes through compileSessionCode, past the gate when there is one.
     void compile(const std::string& code, const std::string& what = "global code");
+    // Csound's error, if any; a refusal throws CodeRefused.
+    std::optional<CsoundError> compileSessionCode(const CodeSource& source, const std::string& code,
+                                                  const std::string& what);
     void includeFile(const std::string& path);
+    // Until set back to nullptr, the session's code (include files, globals, instr init code
+    // and bodies) compiles only past `gate`, which must outlive that.
+    void setCodeGate(CodeGate* gate) noexcept { gate_ = gate; }
 
     // Real-time events at absolute frames -------------------------------------
     // Resolves an event's args once (priority 0: the template's own, else 1).
@@ -288,6 +320,7 @@ private:
     std::vector<int> alwaysOn_; // instrs playing from frame 0 to the end (startSupportInstr adds)
 
     Engine& engine_;
+    CodeGate* gate_ = nullptr;
     SessionOptions options_;
     SlotTable slots_;
     EventQueue queue_;
