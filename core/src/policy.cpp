@@ -231,14 +231,21 @@ public:
     // What the check reads before Csound does (control characters, parser traps, macros,
     // #include'd files): the files the piece includes, or nothing when Csound must not
     // read it.
-    std::optional<std::vector<std::string>> readable(const Piece& piece);
+    // `runTime`: code compiled at run time (a compilestr literal), whose macros Csound
+    // expands then.
+    std::optional<std::vector<std::string>> readable(const Piece& piece, bool runTime = false);
     // Csound's parse of a readable piece, and the files it includes.
     void checkParsed(const Piece& piece, const OrcParse& parsed, std::vector<std::string> files,
                      int depth = 0);
     // Engine parsing: a piece the engine is about to compile, for the parser that code
     // compiled at run time may need later.
-    void compiling(const std::string& text) { compiled_.push_back(text); }
+    void compiling(const std::string& text) {
+        compiled_.push_back(text);
+        if (parser_) (void)parser_->parse(text); // it follows the engine from when it is made
+    }
     void checkMacros(const std::string& text, const std::function<SourcePos(int)>& at);
+    std::optional<std::string> unknownMacro(std::string_view text,
+                                            std::set<std::string>& seen) const;
     void checkDeclared(const SessionSpec& spec);
     // The globals gi_NAME of the session's tables, which spinout's own code makes before
     // the instrs are compiled: known to the instr code the check parses after.
@@ -303,7 +310,9 @@ private:
                       const std::function<SourcePos(int)>& at);
     void checkCall(const OrcCall& call, const Piece& piece, int depth);
     void checkFileArg(const OrcArg& arg, const OrcCall& call, const SourcePos& pos, bool write);
-    void checkTable(const OrcCall& call, std::size_t first, const SourcePos& pos);
+    void checkTable(const OrcCall& call, std::size_t first, const SourcePos& pos, bool runTime);
+    void checkTableNumber(const OrcArg& number, const SourcePos& pos, const std::string& subject,
+                          bool runTime);
     void checkGen(const OrcArg& gen, const OrcArg& size, const std::vector<OrcArg>& args,
                   const SourcePos& pos, const std::string& subject);
     void checkScore(const std::string& score, const OrcCall& call, const SourcePos& pos);
@@ -497,6 +506,29 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const st
 // definition: an instr compiled again at another priority, spinout's own code that uses
 // Csound's constants (M_PI_2), code compiled at run time. So in session code each macro
 // has one body, and Csound's constants (M_...) and spinout's (SPINOUT_...) keep theirs.
+// The first macro `text` uses ($NAME) that the check does not know: neither Csound's
+// (M_...) nor spinout's (SPINOUT_...), which no session may define, nor one the session
+// defined in code read so far (which keeps its one body), nor one the bodies of those use.
+std::optional<std::string> Checker::unknownMacro(std::string_view text,
+                                                 std::set<std::string>& seen) const {
+    const auto nameChar = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+    };
+    for (auto at = text.find('$'); at != std::string_view::npos; at = text.find('$', at + 1)) {
+        std::size_t end = at + 1;
+        while (end < text.size() && nameChar(text[end]))
+            ++end;
+        const std::string name(text.substr(at + 1, end - at - 1));
+        if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0])) != 0) continue;
+        if (name.rfind("M_", 0) == 0 || name.rfind("SPINOUT_", 0) == 0) continue;
+        const auto known = macros_.find(name);
+        if (known == macros_.end()) return name;
+        if (seen.insert(name).second)
+            if (auto inner = unknownMacro(known->second.first, seen)) return inner;
+    }
+    return std::nullopt;
+}
+
 void Checker::checkMacros(const std::string& text, const std::function<SourcePos(int)>& at) {
     for (const auto& m : macroDefinitions(text)) {
         const auto pos = at(m.line);
@@ -519,7 +551,7 @@ void Checker::checkMacros(const std::string& text, const std::function<SourcePos
 
 void Checker::checkPiece(const Piece& piece, int depth) {
     if (!parserReady()) return;
-    auto files = readable(piece);
+    auto files = readable(piece, depth > 0);
     if (!files) return; // Csound must not read what the session may not
     const auto parsed = parser_->parse(piece.text);
     if (!parsed.ok) {
@@ -535,7 +567,7 @@ void Checker::checkPiece(const Piece& piece, int depth) {
     checkParsed(piece, parsed, std::move(*files), depth);
 }
 
-std::optional<std::vector<std::string>> Checker::readable(const Piece& piece) {
+std::optional<std::vector<std::string>> Checker::readable(const Piece& piece, bool runTime) {
     // Csound's lexer prints a character it cannot place to stdout, from the host's process.
     for (std::size_t i = 0; i < piece.text.size(); ++i) {
         const auto c = static_cast<unsigned char>(piece.text[i]);
@@ -553,6 +585,17 @@ std::optional<std::vector<std::string>> Checker::readable(const Piece& piece) {
         return std::nullopt;
     }
     checkMacros(piece.text, [&](int l) { return position(piece, l); });
+    if (runTime) {
+        std::set<std::string> seen;
+        if (const auto name = unknownMacro(piece.text, seen)) {
+            refuse(piece.fallback, Permission::exec, fmt::format("the macro '${}'", *name),
+                   fmt::format("{} uses it where it is not defined yet; Csound compiles that "
+                               "code at run time and expands the macro with what is defined "
+                               "then, which the check has not read",
+                               piece.where));
+            if (!grants_.has(Permission::exec)) return std::nullopt;
+        }
+    }
     std::vector<std::string> files;
     if (!scanIncludes(piece, piece.text, ".", 0, files, [&](int l) { return position(piece, l); }))
         return std::nullopt;
@@ -661,10 +704,45 @@ void Checker::checkGen(const OrcArg& gen, const OrcArg& size, const std::vector<
     count((points + 1) * sizeof(double), pos, subjectGen);
 }
 
-void Checker::checkTable(const OrcCall& call, std::size_t first, const SourcePos& pos) {
+// A table number code gives: 0 (Csound numbers the table), or a constant 1 to 100 in code
+// that runs at load, before any instrument. Csound numbers its own tables from 101 on
+// (spinout's, and each made with number 0), and a table made again at a number with
+// another size, or at a negative number, frees the old one under any code that still
+// reads it: Csound does not check, and a freed table of spinout's crashed the host.
+void Checker::checkTableNumber(const OrcArg& number, const SourcePos& pos,
+                               const std::string& subject, bool runTime) {
+    if (number.kind != OrcArg::number) {
+        refuse(pos, Permission::exec, subject,
+               fmt::format("the table number '{}' is not a constant the check can see",
+                           number.text.empty() ? std::string("?") : number.text));
+        return;
+    }
+    const double n = number.value;
+    if (n == 0) return;
+    if (n < 0)
+        refuse(pos, Permission::exec, subject,
+               fmt::format("table number {} deletes table {}, which running code may read", n, -n));
+    else if (n > 100)
+        refuse(pos, Permission::exec, subject,
+               fmt::format("table {} is where Csound numbers its own (101 on: spinout's, and "
+                           "every table made with number 0)",
+                           n));
+    else if (runTime)
+        refuse(pos, Permission::exec, subject,
+               fmt::format("table {} made while instruments run: made again with another "
+                           "size, the old one is freed under code that may still read it; "
+                           "give number 0, or make it in global code",
+                           n));
+}
+
+void Checker::checkTable(const OrcCall& call, std::size_t first, const SourcePos& pos,
+                         bool runTime) {
     // ftgen ifn, itime, isize, igen, args...  (event "f" has the same layout after "f")
     const auto& in = call.inputs;
     const OrcArg none;
+    const OrcArg& number = in.size() > first ? in[first] : none;
+    checkTableNumber(number, pos, fmt::format("'{}'", call.opcode), runTime);
+    if (number.kind == OrcArg::number && number.value < 0) return; // a deletion runs no GEN
     const OrcArg& size = in.size() > first + 2 ? in[first + 2] : none;
     const OrcArg& gen = in.size() > first + 3 ? in[first + 3] : none;
     std::vector<OrcArg> args;
@@ -712,6 +790,9 @@ void Checker::checkScore(const std::string& score, const OrcCall& call, const So
         const OrcArg none;
         std::vector<OrcArg> args;
         if (fields.size() > 4) args.assign(fields.begin() + 4, fields.end());
+        const OrcArg& number = fields.empty() ? none : fields[0];
+        checkTableNumber(number, pos, subject + " (score f statement)", true);
+        if (number.kind == OrcArg::number && number.value < 0) continue; // a deletion
         checkGen(fields.size() > 3 ? fields[3] : none, fields.size() > 2 ? fields[2] : none, args,
                  pos, subject + " (score f statement)");
     }
@@ -730,6 +811,8 @@ void Checker::checkCall(const OrcCall& call, const Piece& piece, int depth) {
         return;
     }
     const OpcodeRule rule = opcodeRule(call.opcode);
+    // Instruments and UDOs run while others play, and so does code compiled at run time.
+    const bool runTime = !call.scope.empty() || depth > 0;
     if (rule.kind == OpcodeClass::unknown) {
         if (udos_.count(call.opcode) != 0) return; // its body is checked where it is defined
         refuse(pos, Permission::exec, fmt::format("opcode '{}'", call.opcode),
@@ -742,7 +825,16 @@ void Checker::checkCall(const OrcCall& call, const Piece& piece, int depth) {
     case OpcodeClass::unknown:
         return;
     case OpcodeClass::restricted:
-        refuse(pos, rule.permission, subject);
+        if (call.opcode.rfind("ftfree", 0) == 0 || call.opcode.rfind("ftresize", 0) == 0)
+            refuse(pos, rule.permission, subject,
+                   "it frees or moves a table that running code may still read, spinout's "
+                   "own too: Csound does not check");
+        else if (call.opcode.rfind("ftsamplebank", 0) == 0)
+            refuse(pos, rule.permission, subject,
+                   "it makes a table for each file from a number on: the check cannot see "
+                   "which tables it replaces");
+        else
+            refuse(pos, rule.permission, subject);
         return;
     case OpcodeClass::readsFile:
     case OpcodeClass::writesFile: {
@@ -757,10 +849,16 @@ void Checker::checkCall(const OrcCall& call, const Piece& piece, int depth) {
                                  rule.kind == OpcodeClass::writesFile);
                 }
         if (!any) checkFileArg(OrcArg{}, call, pos, rule.kind == OpcodeClass::writesFile);
+        if (call.opcode.rfind("ftload", 0) ==
+            0) { // ftload S, iflag, ifn...; ftloadk S, k, i, ifn...
+            const std::size_t tables = call.opcode == "ftloadk" ? 3 : 2;
+            for (std::size_t i = tables; i < call.inputs.size(); ++i)
+                checkTableNumber(call.inputs[i], pos, subject, runTime);
+        }
         return;
     }
     case OpcodeClass::makesTable:
-        checkTable(call, 0, pos);
+        checkTable(call, 0, pos, runTime);
         return;
     case OpcodeClass::scoreEvent: {
         const OrcArg type = call.inputs.empty() ? OrcArg{} : call.inputs.front();
@@ -772,7 +870,7 @@ void Checker::checkCall(const OrcCall& call, const Piece& piece, int depth) {
             return;
         }
         const auto t = unquote(type.text);
-        if (!t.empty() && t[0] == 'f') checkTable(call, 1, pos);
+        if (!t.empty() && t[0] == 'f') checkTable(call, 1, pos, true); // events: run time
         return;
     }
     case OpcodeClass::compiles: {
@@ -821,7 +919,7 @@ void Checker::checkCall(const OrcCall& call, const Piece& piece, int depth) {
     case OpcodeClass::allocates: {
         double bytes = 0;
         if (call.opcode == "init" || call.opcode == "genarray" || call.opcode == "genarray_i" ||
-            call.opcode == "zakinit" || call.opcode.rfind("ftresize", 0) == 0) {
+            call.opcode == "zakinit") {
             // Only an array's init allocates: its inputs are the sizes.
             if (call.opcode == "init" && (call.outputs.empty() || !call.outputs.front().array))
                 return;
@@ -841,11 +939,9 @@ void Checker::checkCall(const OrcCall& call, const Piece& piece, int depth) {
                 bytes = elements * 8 * (type == 'a' ? 8192 : 1); // a-rate: up to ksmps 8192
             } else if (call.opcode == "zakinit") {
                 bytes = (n.size() > 0 ? n[0] * 8192 * 8 : 0) + (n.size() > 1 ? n[1] * 8 : 0);
-            } else if (call.opcode.rfind("genarray", 0) == 0) {
+            } else { // genarray
                 const double step = n.size() > 2 && n[2] != 0 ? n[2] : 1;
                 bytes = n.size() > 1 ? (std::abs(n[1] - n[0]) / step + 1) * 8 : 0;
-            } else {
-                bytes = n.size() > 1 ? n[1] * 8 : 0;
             }
         } else if (auto it = kAllocations.find(call.opcode); it != kAllocations.end()) {
             const auto i = static_cast<std::size_t>(it->second.arg);

@@ -45,6 +45,13 @@ protected:
         writeFile(folder / "session.toml", text);
         return parseSessionFile((folder / "session.toml").string());
     }
+    // A session of its own text after the [session] table of session().
+    SessionSpec sessionOf(const std::string& tables) {
+        text = "[session]\nname = \"Attack\"\nuri = \"urn:spinout:attack\"\nkind = \"effect\"\n\n" +
+               tables;
+        writeFile(folder / "session.toml", text);
+        return parseSessionFile((folder / "session.toml").string());
+    }
     // The 1-based line of the session file where `needle` first stands.
     int lineOf(const std::string& needle) const {
         const auto at = text.find(needle);
@@ -375,8 +382,97 @@ TEST_F(PolicyTest, RunTimeCompilation) {
     spec = session("ires compilestr \"giZ = 3\"\n");
     EXPECT_EQ(joined(checkPolicy(spec, Grants::none(folder.string()))), "");
     // score text: an f statement is a GEN call
-    spec = session("scoreline_i \"f 1 0 0 -23 \\\"/proc/self/stat\\\"\"\n");
+    spec = session("scoreline_i \"f 0 0 0 -23 \\\"/proc/self/stat\\\"\"\n");
     expectRefused(spec, Permission::read, "GEN23", lineOf("scoreline_i"));
+}
+
+// Code compiled at run time is expanded then, with the macros defined then: a macro it
+// uses must be one the check knows where it reads it. Found by attack: a literal checked
+// before a later instr defined the macro read "$error" (Csound's text for an undefined
+// macro in a string), a file name inside the folder, and at run time the file the macro
+// named, outside it; an "f" event's type went the same way past the memory budget.
+TEST_F(PolicyTest, ALiteralUsesOnlyMacrosDefinedBeforeIt) {
+    // instrs compile in the order of their names: "later" after "a"
+    auto spec = sessionOf("[engine]\nksmps = 64\n\n[instr.a]\nbody = '''\n"
+                          "i1 compilestr {{gi_leak ftgen 0, 0, 0, -23, \"$P\"\n}}\n"
+                          "outch 1, a(0)\n'''\n\n[instr.later]\ninit = '''\n"
+                          "#define P #/etc/passwd#\ngiX init 0\n'''\n"
+                          "body = '''\noutch 1, a(0)\n'''\n\n[[run]]\ninstr = \"a\"\n");
+    const auto ds = checkPolicy(spec, Grants::none(folder.string()));
+    EXPECT_NE(joined(ds).find(fmt::format("session.toml:{}:1: the macro '$P' needs the 'exec' "
+                                          "permission",
+                                          lineOf("i1 compilestr"))),
+              std::string::npos)
+        << joined(ds);
+    ProcessorOptions options;
+    options.grants = Grants::none(folder.string());
+    try {
+        Processor p(spec, options);
+        ADD_FAILURE() << "loaded";
+    } catch (const SessionFileError& e) {
+        EXPECT_EQ(joined(e.diagnostics()), joined(ds));
+    }
+    // one the same literal, or code read before it, defines is fine
+    writeFile(folder / "words.txt", "1 2 3\n");
+    spec = session("", "outch 1, a0\ni1 compilestr {{#define Q #words.txt#\n"
+                       "gi_words ftgen 0, 0, 0, -23, \"$Q\"\n}}\n");
+    EXPECT_EQ(joined(checkPolicy(spec, Grants::none(folder.string()))), "");
+    spec = session("#define Q #words.txt#\n",
+                   "outch 1, a0\ni1 compilestr {{gi_words ftgen 0, 0, 0, -23, \"$Q\"\n}}\n");
+    EXPECT_EQ(joined(checkPolicy(spec, Grants::none(folder.string()))), "");
+    // and so is Csound's own (M_...), which no session may define
+    spec = session("", "outch 1, a0\ni1 compilestr {{giHalf = $M_PI_2\n}}\n");
+    EXPECT_EQ(joined(checkPolicy(spec, Grants::none(folder.string()))), "");
+    // a known macro whose body uses an unknown one is unknown too
+    spec = session("#define A #$B#\n", "outch 1, a0\ni2 compilestr {{giA = $A\n}}\n");
+    EXPECT_NE(joined(checkPolicy(spec, Grants::none(folder.string()))).find("the macro '$B'"),
+              std::string::npos);
+}
+
+// The load's parser for code compiled at run time is made when such code turns up, and
+// then follows every piece the engine compiles. Found by attack: made at a literal in the
+// globals, it missed a UDO a later instr defined, and refused a good session.
+TEST_F(PolicyTest, TheLoadReadsALiteralWithEverythingCompiledBeforeIt) {
+    const auto spec = sessionOf(
+        "[engine]\nksmps = 64\nglobals = '''\ngi_early compilestr \"gi_q init 1\"\n'''\n\n"
+        "[instr.b]\ninit = '''\nopcode myop, 0, 0\nendop\n'''\nbody = '''\noutch 1, a(0)\n"
+        "'''\n\n[instr.z]\nbody = '''\ni1 compilestr {{instr 77\nmyop\nendin\n}}\n"
+        "outch 1, a(0)\n'''\n\n[[run]]\ninstr = \"z\"\n");
+    EXPECT_EQ(joined(checkPolicy(spec, Grants::none(folder.string()))), "");
+    ProcessorOptions options;
+    options.grants = Grants::none(folder.string());
+    try {
+        Processor p(spec, options);
+    } catch (const SessionFileError& e) {
+        ADD_FAILURE() << joined(e.diagnostics());
+    }
+}
+
+// Tables by number: Csound numbers its own from 101 (spinout's, each made with number 0),
+// and frees a table made again with another size, or at a negative number, under code that
+// may still read it. Found by attack: `ftfree giSpinoutTiming, 0` made spinout write into
+// freed memory (a crash).
+TEST_F(PolicyTest, TablesSpinoutOrRunningCodeHoldStayPut) {
+    const auto refused = [&](const std::string& globals, const std::string& body,
+                             const std::string& subject, const std::string& at) {
+        const auto spec = session(globals, body);
+        expectRefused(spec, Permission::exec, subject, lineOf(at));
+    };
+    refused("ftfree giSpinoutTiming, 0\n", "outch 1, a0\n", "'ftfree'", "ftfree");
+    refused("giT ftgen 101, 0, 16, 10, 1\n", "outch 1, a0\n", "table 101", "giT ftgen");
+    refused("giN = 101\ngiT ftgen giN, 0, 16, 10, 1\n", "outch 1, a0\n", "'giN' is not a constant",
+            "giT ftgen");
+    refused("event_i \"f\", -101, 0\n", "outch 1, a0\n", "deletes table 101", "event_i");
+    refused("", "outch 1, a0\niT ftgen 3, 0, 1024, 10, 1\n", "made while instruments run",
+            "iT ftgen");
+    refused("scoreline_i \"f 5 0 16 10 1\"\n", "outch 1, a0\n", "made while instruments run",
+            "scoreline_i");
+    refused("", "outch 1, a0\nkres ftresize 1, 32\n", "'ftresize'", "kres ftresize");
+    // global code at load, and number 0 anywhere, are fine
+    EXPECT_EQ(joined(checkPolicy(
+                  session("giT ftgen 1, 0, 16, 10, 1\n", "outch 1, a0\niT ftgen 0, 0, 16, 10, 1\n"),
+                  Grants::none(folder.string()))),
+              "");
 }
 
 TEST_F(PolicyTest, AMacroThatHidesAnOpcode) {
