@@ -219,6 +219,9 @@ public:
                 udos_.insert(u);
     }
 
+    // The permissions the session declares, and the files spinout reads for it: the
+    // [engine].includes (with `code`, what they hold too) and the [table.NAME] sound files.
+    void checkSessionFiles(const SessionSpec& spec, bool code);
     void checkEngineInclude(const std::string& name, const SourcePos& pos);
     // The include file's name alone: whether spinout may read it for the session.
     bool includeNameAllowed(const std::string& name, const SourcePos& pos);
@@ -368,6 +371,20 @@ bool Checker::includeNameAllowed(const std::string& name, const SourcePos& pos) 
         }
     }
     return true;
+}
+
+void Checker::checkSessionFiles(const SessionSpec& spec, bool code) {
+    checkDeclared(spec);
+    const SourcePos filePos{spec.path, 0, 0};
+    for (std::size_t i = 0; i < spec.includes.size(); ++i) {
+        const auto& pos = i < spec.includePos.size() ? spec.includePos[i] : filePos;
+        if (code)
+            checkEngineInclude(spec.includes[i], pos);
+        else
+            includeNameAllowed(spec.includes[i], pos);
+    }
+    for (const auto& t : spec.tables)
+        if (t.source == TableSpec::fromFile) checkTableFile(t);
 }
 
 void Checker::checkEngineInclude(const std::string& name, const SourcePos& pos) {
@@ -1024,13 +1041,7 @@ std::vector<Piece> codePieces(const SessionSpec& spec) {
 
 std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grants) {
     Checker c(grants, grants.folder.empty() ? spec.dir : grants.folder);
-    c.checkDeclared(spec);
-    const SourcePos filePos{spec.path, 0, 0};
-    for (std::size_t i = 0; i < spec.includes.size(); ++i)
-        c.checkEngineInclude(spec.includes[i],
-                             i < spec.includePos.size() ? spec.includePos[i] : filePos);
-    for (const auto& t : spec.tables)
-        if (t.source == TableSpec::fromFile) c.checkTableFile(t);
+    c.checkSessionFiles(spec, true);
     c.declareTables(spec);
     for (const auto& piece : codePieces(spec))
         c.checkPiece(piece);
@@ -1092,14 +1103,7 @@ PolicyGate::~PolicyGate() = default;
 
 bool PolicyGate::checkFiles() {
     auto& c = impl_->checker;
-    const auto& spec = impl_->spec;
-    c.checkDeclared(spec);
-    const SourcePos filePos{spec.path, 0, 0};
-    for (std::size_t i = 0; i < spec.includes.size(); ++i)
-        c.includeNameAllowed(spec.includes[i],
-                             i < spec.includePos.size() ? spec.includePos[i] : filePos);
-    for (const auto& t : spec.tables)
-        if (t.source == TableSpec::fromFile) c.checkTableFile(t);
+    c.checkSessionFiles(impl_->spec, false); // the includes' code: as the engine compiles it
     return c.diagnostics.empty();
 }
 
