@@ -775,15 +775,28 @@ void Checker::checkScore(const std::string& score, const OrcCall& call, const So
         refuse(pos, Permission::exec, subject, "a score preprocessor directive (#...)");
         return;
     }
-    std::istringstream lines(score);
+    // In a line event, { and } hold orchestra code Csound compiles (and with no -L buffer
+    // it crashed, found by attack); in a score, they make a loop. A comment can hide a
+    // statement from this reading.
+    if (score.find_first_of("{}") != std::string::npos || score.find("/*") != std::string::npos ||
+        score.find("//") != std::string::npos) {
+        refuse(pos, Permission::exec, subject,
+               "score text with { }, /* */ or //: orchestra code, a loop or a comment the "
+               "check does not read");
+        return;
+    }
+    const auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+    std::string text = score;
+    std::replace(text.begin(), text.end(), '\r', '\n'); // a lone CR ends a line too
+    std::istringstream lines(text);
     std::string line;
     while (std::getline(lines, line)) {
-        const auto b = line.find_first_not_of(" \t");
-        if (b == std::string::npos || line[b] != 'f') continue;
+        const auto b = std::find_if_not(line.begin(), line.end(), space) - line.begin();
+        if (static_cast<std::size_t>(b) == line.size() || line[b] != 'f') continue;
         std::vector<OrcArg> fields;
-        std::size_t i = b + 1;
+        std::size_t i = static_cast<std::size_t>(b) + 1;
         while (i < line.size() && line[i] != ';') {
-            if (line[i] == ' ' || line[i] == '\t') {
+            if (space(line[i])) {
                 ++i;
                 continue;
             }
@@ -794,9 +807,11 @@ void Checker::checkScore(const std::string& score, const OrcCall& call, const So
                 a.text = line.substr(i, e == std::string::npos ? std::string::npos : e - i + 1);
                 i = e == std::string::npos ? line.size() : e + 1;
             } else {
-                const auto e = line.find_first_of(" \t;", i);
-                a.text = line.substr(i, e == std::string::npos ? std::string::npos : e - i);
-                i = e == std::string::npos ? line.size() : e;
+                auto e = i;
+                while (e < line.size() && !space(line[e]) && line[e] != ';')
+                    ++e;
+                a.text = line.substr(i, e - i);
+                i = e;
                 char* end = nullptr;
                 a.value = std::strtod(a.text.c_str(), &end);
                 if (!a.text.empty() && *end == '\0') a.kind = OrcArg::number;
@@ -837,6 +852,28 @@ void Checker::checkCall(const OrcCall& call, const Piece& piece, int depth) {
         return;
     }
     const std::string subject = fmt::format("'{}'", call.opcode);
+    if (call.opcode == "vco2init") { // vco2init iwave [, ibasfn, ipmul, iminsiz, imaxsiz, isrcft]
+        // ibasfn: the tables go to numbers from there on, as many as the waveforms need
+        // (from 101 on, spinout's own were remade under it, found by attack); -1 keeps
+        // them to vco2's own store.
+        const auto& in = call.inputs;
+        if (in.size() > 1 && !(in[1].kind == OrcArg::number && in[1].value == -1))
+            refuse(pos, Permission::exec, subject,
+                   fmt::format("it makes tables at numbers from '{}' on, which the check cannot "
+                               "see: give -1 (vco2's own store)",
+                               in[1].text));
+        // Csound gives the arguments left out as -1 (their defaults). A multiplier near 1
+        // makes a table for nearly every partial, and sizes of its own size them.
+        const auto given = [&](std::size_t i) {
+            return in.size() > i && !(in[i].kind == OrcArg::number && in[i].value == -1);
+        };
+        if ((given(2) && !(in[2].kind == OrcArg::number && in[2].value >= 1.05)) || given(3) ||
+            given(4))
+            refuse(pos, Permission::memory, subject,
+                   "a table size or a multiplier below 1.05 of its own: tables the check "
+                   "cannot count");
+        return;
+    }
     switch (rule.kind) {
     case OpcodeClass::vetted:
     case OpcodeClass::unknown:
@@ -942,7 +979,12 @@ void Checker::checkCall(const OrcCall& call, const Piece& piece, int depth) {
                 return;
             std::vector<double> n;
             for (const auto& a : call.inputs) {
-                if (a.kind != OrcArg::number) return; // sized at run time: the dynamic budget
+                if (a.kind != OrcArg::number) {
+                    refuse(pos, Permission::memory, subject,
+                           fmt::format("the size '{}' is not a constant the budget can count",
+                                       a.text));
+                    return;
+                }
                 n.push_back(std::abs(a.value));
             }
             if (call.opcode == "init") {
@@ -962,7 +1004,13 @@ void Checker::checkCall(const OrcCall& call, const Piece& piece, int depth) {
             }
         } else if (auto it = kAllocations.find(call.opcode); it != kAllocations.end()) {
             const auto i = static_cast<std::size_t>(it->second.arg);
-            if (i >= call.inputs.size() || call.inputs[i].kind != OrcArg::number) return;
+            if (i >= call.inputs.size()) return;
+            if (call.inputs[i].kind != OrcArg::number) {
+                refuse(pos, Permission::memory, subject,
+                       fmt::format("the length '{}' is not a constant the budget can count",
+                                   call.inputs[i].text));
+                return;
+            }
             double seconds = std::abs(call.inputs[i].value);
             if (it->second.unit == Allocation::milliseconds) seconds /= 1000;
             bytes = seconds * grants_.budget.sampleRate * 8;

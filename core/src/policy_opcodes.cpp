@@ -73,6 +73,15 @@ event event_i)"},
     {OpcodeClass::writesFile, Permission::write, R"(
 ctrlprint ctrlprintpresets dumpk dumpk2 dumpk3 dumpk4 fiopen fout fouti foutir foutk
 fprintks fprints ftaudio ftsave ftsavek part2txt pvsfwrite soundout soundouts)"},
+    // Csound 6.18's vector opcodes over tables (Opcodes/gab/vectorial.c) loop on an element
+    // count they check only against the table's end: 0 or a negative count writes far past
+    // it (vlimit crashed the host, found by attack). The check cannot bound a count known
+    // at run time, so they are code it cannot vouch for.
+    {OpcodeClass::restricted, Permission::exec, R"(
+vadd vadd_i vaddv vaddv_i vcella vcopy vcopy_i vdelayk vdivv vdivv_i vecdelay vexp
+vexp_i vexpseg vexpv vexpv_i vlimit vlinseg vmap vmirror vmult vmult_i vmultv vmultv_i
+vport vpow vpow_i vpowv vpowv_i vrandh vrandi vsubv vsubv_i vtaba vtabi vtabk
+vtablea vtablei vtablek vtablewa vtablewi vtablewk vtabwa vtabwi vtabwk vwrap)"},
 
     // Vetted: signal processing, synthesis, tables, arrays, strings, channels, MIDI,
     // instrument control, printing to Csound's messages. No file, process, device or
@@ -99,8 +108,8 @@ envlpx envlpxr ephasor eqfil eventcycles eventtime exciter exp expcurve expon ex
 exprandi expseg expsega expsegb expsegba expsegr fareylen fareyleni fft fftinv ficlose
 fillarray filter2 flooper flooper2 floor fmanal fmax fmb3 fmbell fmin fmmetal fmod fmpercfl
 fmrhode fmvoice fmwurlie fof fof2 fofilter fog fold follow follow2 foscil foscili frac
-fractalnoise framebuffer freeverb ftchnls ftconv ftcps ftexists ftlen ftlptim ftmorf
-ftom ftprint ftset ftslice ftslicei ftsr gain gainslider gauss gaussi gausstrig gbuzz gendy
+fractalnoise framebuffer freeverb ftchnls ftconv ftcps ftexists ftlen ftlptim ftmorf ftom
+ftprint ftset ftslice ftslicei ftsr gain gainslider gauss gaussi gausstrig gbuzz gendy
 gendyc gendyx getcfg getcol getftargs getrow getseed gogobel goto grain grain2 grain3
 granule gtadsr gtf guiro harmon harmon2 harmon3 harmon4 hilbert hilbert2 hsboscil hvs1 hvs2
 hvs3 hypot i igoto ihold in in32 inch inh initc14 initc21 initc7 inleta inletf inletk
@@ -166,18 +175,13 @@ tbvcf tempest tempo temposcal tempoval tigoto timedseq timeinstk timeinsts timek
 timout tival tlineto tone tonek tonex tradsyn trandom transeg transegb transegr trcross
 trfilter trhighest trigExpseg trigexpseg trigger trighold trigLinseg triglinseg trigphasor
 trigseq trim trim_i trirand trlowest trmix trscale trshift trsplit turnoff turnoff2
-turnoff2_i turnoff3 turnon tvconv unirand unwrap upsamp urandom urd vactrol vadd vadd_i
-vaddv vaddv_i vaget vaset vbap vbap16 vbap4 vbap4move vbap8 vbap8move vbapg vbapgmove
-vbaplsinit vbapmove vbapz vbapzmove vcella vclpf vco vco2 vco2ft vco2ift vco2init vcopy
-vcopy_i vdel_k vdelayk vdivv vdivv_i vecdelay veloc vexp vexp_i vexpseg vexpv vexpv_i vibes
-vibr vibrato vincr vlimit vlinseg vlowres vmap vmirror vmult vmult_i vmultv vmultv_i voice
-vosim vphaseseg vport vpow vpow_i vpowv vpowv_i vps vrandh vrandi vsubv vsubv_i vtaba vtabi
-vtabk vtable1k vtablea vtablei vtablek vtablewa vtablewi vtablewk vtabwa vtabwi vtabwk vwrap
-waveset weibull wgbow wgbowedbar wgbrass wgclar wgflute wgpluck wgpluck2 wguide1 wguide2
-window wrap writescratch wterrain wterrain2 xadsr xin xout xtratim xyscale zacl zamod zar
-zarg zaw zawm zdf_1pole zdf_1pole_mode zdf_2pole zdf_2pole_mode zdf_ladder zfilter2 zir ziw
-ziwm zkcl zkmod zkr zkw zkwm
-)"},
+turnoff2_i turnoff3 turnon tvconv unirand unwrap upsamp urandom urd vactrol vaget vaset vbap
+vbap16 vbap4 vbap4move vbap8 vbap8move vbapg vbapgmove vbaplsinit vbapmove vbapz vbapzmove
+vclpf vco vco2 vco2ft vco2ift vco2init vdel_k veloc vibes vibr vibrato vincr vlowres voice
+vosim vphaseseg vps vtable1k waveset weibull wgbow wgbowedbar wgbrass wgclar wgflute wgpluck
+wgpluck2 wguide1 wguide2 window wrap writescratch wterrain wterrain2 xadsr xin xout xtratim
+xyscale zacl zamod zar zarg zaw zawm zdf_1pole zdf_1pole_mode zdf_2pole zdf_2pole_mode
+zdf_ladder zfilter2 zir ziw ziwm zkcl zkmod zkr zkw zkwm)"},
 };
 // clang-format on
 

@@ -517,3 +517,25 @@ TEST_F(TrustCli, AChannelNameIsPlain) {
     EXPECT_NE(r.output.find("a channel's name is letters, digits and _ . : -"), std::string::npos)
         << r.output;
 }
+
+// What crashed the host in attacks on the check (a table of spinout's freed or remade
+// under it, orchestra code in a line event with no buffer for it, a vector opcode looping
+// past its table): each is refused by every command, and granted what it asks, it is the
+// session's own risk. None may end `check` or `render` with a signal.
+TEST_F(TrustCli, WhatCrashedTheHostIsRefused) {
+    struct Attack {
+        std::string engine, body, expected, permission;
+    };
+    const std::vector<Attack> attacks = {
+        {"globals = '''\nftfree giSpinoutTiming, 0\n'''", "outch 1, a0\n", "'ftfree'", "exec"},
+        {"globals = '''\nift vco2init 1, 101, 0, 16, 16\n'''", "outch 1, a0\n", "'vco2init'",
+         "exec"},
+        {"", "outch 1, a0\nscoreline_i \"{\\nx\\n\"\n", "'scoreline_i'", "exec"},
+        {"", "outch 1, a0\nift ftgen 0, 0, 16, 10, 1\nvlimit ift, 0, 1, 0\n", "'vlimit'", "exec"},
+        {"globals = '''\nigone = 101\nftfree igone, 0\n'''", "outch 1, a0\n", "'ftfree'", "exec"},
+    };
+    for (const auto& a : attacks) {
+        session(a.engine, a.body);
+        expectRefusedEverywhere(a.expected, a.permission);
+    }
+}

@@ -595,3 +595,50 @@ TEST_F(PolicyTest, TheCheckPrintsNothing) {
     EXPECT_EQ(::testing::internal::GetCapturedStdout(), "");
     EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
 }
+
+// Score text handed to Csound at run time is read as Csound reads it, or refused: { and }
+// (orchestra code in a line event, which crashed the host; a loop in a score), comments,
+// and every kind of white space before a statement. Found by attack.
+TEST_F(PolicyTest, ScoreTextIsReadAsCsoundReadsItOrRefused) {
+    const auto refused = [&](const std::string& globals, const std::string& subject) {
+        const auto spec = session(globals);
+        const auto ds = joined(checkPolicy(spec, Grants::none(folder.string())));
+        EXPECT_NE(ds.find(subject), std::string::npos) << globals << ds;
+    };
+    refused("scoreline_i \"{\\nx\\n\"\n", "{ }, /* */ or //");
+    refused("ir readscore {{/**/f -101 0\n}}\n", "{ }, /* */ or //");
+    refused("scoreline_i \"\\013f -101 0\"\n", "deletes table 101"); // a vertical tab
+    refused("scoreline_i \"i 1 0 1\\rf -101 0\"\n", "deletes table 101");
+    EXPECT_EQ(joined(checkPolicy(session("scoreline_i \"i 1 0 0.5 440\"\n"),
+                                 Grants::none(folder.string()))),
+              "");
+}
+
+// Opcodes that write where the check cannot see: vco2init's tables at numbers from its
+// second argument on (spinout's own, from 101, were remade under it), and Csound's vector
+// opcodes, which loop past their table for an element count of 0 (vlimit crashed the host).
+// Found by attack.
+TEST_F(PolicyTest, OpcodesThatWriteWhereTheCheckCannotSee) {
+    auto spec = session("ift vco2init 1, 101\n");
+    expectRefused(spec, Permission::exec, "'vco2init'", lineOf("ift vco2init"));
+    spec = session("ift vco2init 31, -1, 1.05, 128, 1048576\n");
+    expectRefused(spec, Permission::memory, "'vco2init'", lineOf("ift vco2init"));
+    EXPECT_EQ(joined(checkPolicy(session("ift vco2init 31\nift2 vco2init 1, -1\n"),
+                                 Grants::none(folder.string()))),
+              "");
+    spec = session("", "outch 1, a0\nift ftgen 0, 0, 16, 10, 1\nvlimit ift, 0, 1, 0\n");
+    expectRefused(spec, Permission::exec, "'vlimit'", lineOf("vlimit"));
+}
+
+// A size known only at run time needs `memory`, as the README says: the budget counts
+// constants. Found by attack: `iArr[] init isz` took 2 GB unchecked.
+TEST_F(PolicyTest, SizesKnownOnlyAtRunTimeNeedMemory) {
+    auto spec = session("", "outch 1, a0\nisz = 250000000\niArr[] init isz\n");
+    expectRefused(spec, Permission::memory, "'isz' is not a constant", lineOf("iArr[] init"));
+    spec = session("", "outch 1, a0\nidel = 5000\nadl delayr idel\ndelayw a0\n");
+    expectRefused(spec, Permission::memory, "'idel' is not a constant", lineOf("adl delayr"));
+    EXPECT_EQ(joined(checkPolicy(session("", "outch 1, a0\niArr[] init 16\nadl delayr 0.5\n"
+                                             "delayw a0\n"),
+                                 Grants::none(folder.string()))),
+              "");
+}
