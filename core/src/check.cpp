@@ -38,9 +38,11 @@ std::vector<Diagnostic> compileEach(const SessionSpec& spec, const ProcessorOpti
 } // namespace
 
 std::vector<Diagnostic> checkSession(const SessionSpec& spec, const ProcessorOptions& options) {
-    // what the session may run, before Csound sees any of it
-    if (auto refusals = checkPolicy(spec, options.grants); !refusals.empty()) return refusals;
+    // what the session may run, before Csound sees any of it (watched: Csound's parser takes
+    // its time on a lot of code)
     Watchdog* watchdog = options.watchdog;
+    if (watchdog != nullptr) watchdog->busy("checking the session");
+    if (auto refusals = checkPolicy(spec, options.grants); !refusals.empty()) return refusals;
     const int sr = options.sr;
     std::vector<Diagnostic> errors;
     try {

@@ -6,6 +6,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <string_view>
+
 namespace spinout {
 
 namespace {
@@ -25,6 +28,31 @@ std::string orchestra(const Engine& engine) {
     // The render's length is the file's: Csound would let release tails play past `e`.
     orc += fmt::format("instr {}\n  exitnow\nendin\n", support::kEndInstr);
     return orc;
+}
+
+// Csound's .csd reader (createOrchestra, Top/one_file.c) ends the orchestra at a line that
+// starts with </CsInstruments> outside a string or comment, and it does not know macro
+// bodies; it reads at most 4095 bytes as a line, and takes a lone CR as a line's end.
+// Code with such a line would end the orchestra early, and what follows would be read as
+// the .csd's own tags: <CsScore bin="..."> runs a command (found by attack, through a
+// macro's body). Such code is no .csd's.
+void checkOrchestraLines(const std::string& orc) {
+    std::size_t line = 1;
+    for (std::size_t at = 0; at <= orc.size();) {
+        const auto end = std::min(orc.find_first_of("\r\n", at), orc.size());
+        const std::string_view text(orc.data() + at, end - at);
+        const auto first = text.find_first_not_of(" \t");
+        if (text.size() >= 4000)
+            throw CsdError(fmt::format("line {} of the orchestra is {} bytes long: a .csd "
+                                       "holds lines of up to 4,000",
+                                       line, text.size()));
+        if (first != std::string_view::npos && text.substr(first).rfind("</Cs", 0) == 0)
+            throw CsdError(fmt::format("line {} of the orchestra starts with '</Cs', which would "
+                                       "end the orchestra of a .csd: '{}'",
+                                       line, text.substr(first, 40)));
+        ++line;
+        at = end + 1;
+    }
 }
 
 // A path in <CsOptions>, or a string p-field of a score line: neither reads octal escapes
@@ -77,9 +105,11 @@ std::string exportCsd(const Session& session, const CsdOptions& options) {
     }
     const std::string end = csoundNumber((options.end * sr + 0.25) / sr);
     score += fmt::format("i {} {} 0\ne {}\n", support::kEndInstr, end, end);
+    const auto orc = orchestra(engine);
+    checkOrchestraLines(orc);
     return fmt::format("<CsoundSynthesizer>\n<CsOptions>\n{}\n</CsOptions>\n<CsInstruments>\n{}"
                        "</CsInstruments>\n<CsScore>\n{}</CsScore>\n</CsoundSynthesizer>\n",
-                       options_line, orchestra(engine), score);
+                       options_line, orc, score);
 }
 
 } // namespace spinout

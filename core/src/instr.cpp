@@ -289,7 +289,30 @@ std::vector<MacroDefinition> macroDefinitions(const std::string& code) {
         if (!std::holds_alternative<DefineParts>(define)) continue;
         const auto& d = std::get<DefineParts>(define);
         out.push_back({code.substr(d.nameAt, d.nameEnd - d.nameAt),
-                       code.substr(d.bodyAt, d.bodyEnd - d.bodyAt), lineAt(code, at)});
+                       code.substr(d.bodyAt, d.bodyEnd - d.bodyAt), lineAt(code, at), at});
+    }
+    return out;
+}
+
+std::vector<MacroUse> macroUses(std::string_view code) {
+    std::vector<MacroUse> out;
+    const auto start = [](char c) {
+        return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+    };
+    const auto more = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+    };
+    int line = 1;
+    std::size_t counted = 0;
+    for (auto at = code.find('$'); at != std::string_view::npos; at = code.find('$', at + 1)) {
+        if (at + 1 >= code.size() || !start(code[at + 1])) continue;
+        auto end = at + 2;
+        while (end < code.size() && more(code[end]))
+            ++end;
+        line += static_cast<int>(std::count(code.begin() + static_cast<long>(counted),
+                                            code.begin() + static_cast<long>(at), '\n'));
+        counted = at;
+        out.push_back({std::string(code.substr(at + 1, end - at - 1)), line, at});
     }
     return out;
 }
@@ -307,12 +330,18 @@ std::optional<std::string> includeNameAt(std::string_view text, std::size_t pos)
     return std::string(text.substr(i + 1, end - i - 1));
 }
 
-std::optional<ParserTrap> parserTrap(const std::string& code) {
+std::optional<ParserTrap> parserTrap(const std::string& code, std::string* view) {
     if (auto trap = directiveTrap(code)) return trap;
     enum { code_, quoted, lineComment, blockComment, braces } state = code_;
     int line = 1;
     int opened = 0;
     auto at = [&](std::size_t i, std::string_view s) { return code.compare(i, s.size(), s) == 0; };
+    std::string seen = view != nullptr ? code : std::string();
+    const auto blank = [&](std::size_t i, std::size_t n = 1) {
+        if (view != nullptr)
+            for (std::size_t k = i; k < i + n && k < seen.size(); ++k)
+                if (seen[k] != '\n' && seen[k] != '\r') seen[k] = ' ';
+    };
     for (std::size_t i = 0; i < code.size(); ++i) {
         const char c = code[i];
         if (c == '\xff') return ParserTrap{line, "byte 0xff: the code is not UTF-8 text"};
@@ -340,9 +369,10 @@ std::optional<ParserTrap> parserTrap(const std::string& code) {
             } else if (c == '"' || at(i, "/*") || at(i, "{{")) {
                 state = c == '"' ? quoted : c == '/' ? blockComment : braces;
                 opened = line;
-                if (c != '"') ++i;
+                if (c != '"') blank(i++, 2);
             } else if (c == ';' || at(i, "//")) {
                 state = lineComment;
+                blank(i);
             }
             break;
         case quoted:
@@ -361,13 +391,18 @@ std::optional<ParserTrap> parserTrap(const std::string& code) {
         case braces:
             if (at(i, state == blockComment ? "*/" : "}}")) {
                 state = code_;
-                ++i;
+                blank(i++, 2);
+            } else {
+                blank(i);
             }
             break;
         case lineComment:
+            blank(i);
             break;
         }
     }
+    if (view != nullptr && state != blockComment && state != braces && state != quoted)
+        *view = std::move(seen);
     switch (state) {
     case blockComment:
         return ParserTrap{opened, "a comment opened with /* is never closed with */"};

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -170,6 +171,9 @@ std::string unquote(const std::string& literal) {
     return out;
 }
 
+// The characters of Csound's operators, which its parser nests one level each.
+constexpr const char* kOperators = "+-*/%^&|<>=!?:";
+
 bool inside(const fs::path& path, const fs::path& folder) {
     auto p = path.begin();
     for (auto f = folder.begin(); f != folder.end(); ++f, ++p) {
@@ -227,28 +231,32 @@ public:
     bool includeNameAllowed(const std::string& name, const SourcePos& pos);
     // The files the piece's #include lines have Csound read, nested ones too, as found.
     void collectIncludes(const Piece& piece, std::vector<std::string>& files) {
-        scanIncludes(piece, piece.text, ".", 0, files, [&](int l) { return position(piece, l); });
+        std::string view;
+        if (parserTrap(piece.text, &view)) view = piece.text; // every #include, to be sure
+        scanIncludes(
+            piece, piece.text, view, ".", 0, files, [&](int l) { return position(piece, l); },
+            nullptr);
     }
     void checkTableFile(const TableSpec& table);
     void checkPiece(const Piece& piece, int depth = 0);
     // What the check reads before Csound does (control characters, parser traps, macros,
     // #include'd files): the files the piece includes, or nothing when Csound must not
     // read it.
-    // `runTime`: code compiled at run time (a compilestr literal), whose macros Csound
-    // expands then.
+    // `runTime`: code compiled at run time (a compilestr literal).
     std::optional<std::vector<std::string>> readable(const Piece& piece, bool runTime = false);
     // Csound's parse of a readable piece, and the files it includes.
     void checkParsed(const Piece& piece, const OrcParse& parsed, std::vector<std::string> files,
                      int depth = 0);
     // Engine parsing: a piece the engine is about to compile, for the parser that code
     // compiled at run time may need later.
+    // Off: allocations are not counted (code read before, compiled again).
+    void counting(bool on) { counting_ = on; }
     void compiling(const std::string& text) {
         compiled_.push_back(text);
         if (parser_) (void)parser_->parse(text); // it follows the engine from when it is made
     }
     void checkMacros(const std::string& text, const std::function<SourcePos(int)>& at);
-    std::optional<std::string> unknownMacro(std::string_view text,
-                                            std::set<std::string>& seen) const;
+
     void checkDeclared(const SessionSpec& spec);
     // The globals gi_NAME of the session's tables, which spinout's own code makes before
     // the instrs are compiled: known to the instr code the check parses after.
@@ -308,9 +316,14 @@ private:
     // Why Csound may not read `name` (resolved as Csound does: the current directory
     // first, then the session's folder), or nothing when it may.
     std::optional<std::string> readRefusal(std::string name) const;
-    bool scanIncludes(const Piece& piece, const std::string& text, const std::string& path,
-                      int depth, std::vector<std::string>& files,
-                      const std::function<SourcePos(int)>& at);
+    // `view`: the text as Csound's preprocessor acts on it (parserTrap). `known`: the macros
+    // defined where the text starts, which it adds to in order (nullptr: not checked).
+    bool scanIncludes(const Piece& piece, const std::string& text, const std::string& view,
+                      const std::string& path, int depth, std::vector<std::string>& files,
+                      const std::function<SourcePos(int)>& at, std::set<std::string>* known);
+    // What Csound's parser cannot take: a statement of thousands of operators (it recurses
+    // once for each), more code than it parses in seconds. False: refused.
+    bool checkSize(const std::string& view, const std::function<SourcePos(int)>& at);
     void checkCall(const OrcCall& call, const Piece& piece, int depth);
     void checkFileArg(const OrcArg& arg, const OrcCall& call, const SourcePos& pos, bool write);
     void checkTable(const OrcCall& call, std::size_t first, const SourcePos& pos, bool runTime);
@@ -331,6 +344,14 @@ private:
     std::vector<std::string> compiled_; // engine parsing: the pieces so far, in order
     std::set<std::string> udos_;
     std::map<std::string, std::pair<std::string, SourcePos>> macros_; // body, where defined
+    struct Expansion {
+        std::size_t bytes = 0, operators = 0;
+    };
+    std::map<std::string, Expansion> expansions_; // what each macro's use becomes
+    std::set<std::string> defined_; // macros the code compiled so far defines (not comments)
+    std::size_t includesRead_ = 0;
+    bool counting_ = true;
+    std::size_t codeLines_ = 0;
     double total_ = 0;
     bool overBudget_ = false;
     std::vector<std::string> included_; // the #include'd files of the current piece
@@ -421,12 +442,41 @@ void Checker::checkTableFile(const TableSpec& table) {
 // Every "#include" in the text, wherever it stands (a string, a comment, a macro): Csound
 // reads the file while it preprocesses, before anything can be checked, so the file must
 // be one the session may read. Returns false when the piece must not reach Csound.
-bool Checker::scanIncludes(const Piece& piece, const std::string& text, const std::string& path,
-                           int depth, std::vector<std::string>& files,
-                           const std::function<SourcePos(int)>& at) {
-    bool ok = true;
-    for (std::size_t pos = text.find("#include"); pos != std::string::npos;
-         pos = text.find("#include", pos + 1)) {
+bool Checker::scanIncludes(const Piece& piece, const std::string& text, const std::string& view,
+                           const std::string& path, int depth, std::vector<std::string>& files,
+                           const std::function<SourcePos(int)>& at, std::set<std::string>* known) {
+    bool ok = checkSize(view, at);
+    // Each $NAME names a macro defined before it (Csound's, spinout's, or the session's, in
+    // code compiled earlier, earlier in this text, or in a file it included before). Csound
+    // reads an undefined one as "$error" in a string, and code compiled again later (an
+    // instr at another priority, a score event's) would read a later definition: the check
+    // would not have read what runs (found by attack: a command ran that way).
+    const auto defs = macroDefinitions(view);
+    const auto uses = macroUses(view);
+    std::size_t d = 0, u = 0;
+    const auto macrosUpTo = [&](std::size_t end) {
+        for (; known != nullptr && (d < defs.size() || u < uses.size());) {
+            const auto defAt = d < defs.size() ? defs[d].at : std::string::npos;
+            const auto useAt = u < uses.size() ? uses[u].at : std::string::npos;
+            if (std::min(defAt, useAt) >= end) return;
+            if (defAt < useAt) {
+                known->insert(defs[d++].name);
+                continue;
+            }
+            const auto& use = uses[u++];
+            if (use.name.rfind("M_", 0) == 0 || use.name.rfind("SPINOUT_", 0) == 0 ||
+                known->count(use.name) != 0)
+                continue;
+            refuse(at(use.line), Permission::exec, fmt::format("the macro '${}'", use.name),
+                   "it is not defined where it stands: Csound reads \"$error\" for it in a "
+                   "string, and code compiled again after a later definition would read that "
+                   "instead of what the check read");
+            ok = ok && grants_.has(Permission::exec);
+        }
+    };
+    for (std::size_t pos = view.find("#include"); pos != std::string::npos;
+         pos = view.find("#include", pos + 1)) {
+        macrosUpTo(pos);
         const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + pos, '\n'));
         const SourcePos where = at(line);
         const auto includeName = includeNameAt(text, pos);
@@ -489,6 +539,12 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const st
             ok = false;
             continue;
         }
+        if (++includesRead_ > 256) {
+            if (includesRead_ == 257)
+                error(where, "more than 256 #include'd files in the session's code");
+            ok = false;
+            break;
+        }
         files.push_back(found->string());
         const auto text = readTextFile(*found);
         if (!text) { // Csound would wait on a FIFO, or read a device without end
@@ -502,20 +558,72 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const st
         const auto slash = n.rfind('/');
         const std::string nextPath = slash == std::string::npos ? path : n.substr(0, slash);
         const std::string file = found->string();
-        if (const auto trap = parserTrap(included)) {
+        std::string includedView;
+        if (const auto trap = parserTrap(included, &includedView)) {
             error({file, trap->line, 1},
                   fmt::format("#include file '{}': {}", name, trap->message));
             ok = false;
             continue;
         }
         checkMacros(included, [&](int l) { return SourcePos{file, l, 1}; });
-        ok = scanIncludes(piece, included, nextPath, depth + 1, files,
-                          [&](int l) {
-                              return SourcePos{file, l, 1};
-                          }) &&
+        ok = scanIncludes(
+                 piece, included, includedView, nextPath, depth + 1, files,
+                 [&](int l) {
+                     return SourcePos{file, l, 1};
+                 },
+                 known) &&
              ok;
     }
+    macrosUpTo(std::string::npos);
     return ok;
+}
+
+bool Checker::checkSize(const std::string& view, const std::function<SourcePos(int)>& at) {
+    codeLines_ += static_cast<std::size_t>(std::count(view.begin(), view.end(), '\n')) + 1;
+    if (codeLines_ > 20000) {
+        error(at(0), "over 20,000 lines of code (with the files it #includes): Csound's "
+                     "parser takes minutes on that");
+        codeLines_ = 0; // said once
+        return false;
+    }
+    // Operators of each statement, a line and the lines a \ continues, macros expanded
+    std::size_t operators = 0;
+    int line = 1, first = 1;
+    bool quoted = false;
+    for (std::size_t i = 0; i < view.size(); ++i) {
+        const char c = view[i];
+        if (c == '"') quoted = !quoted;
+        if (quoted) {
+            if (c == '\\') ++i;
+            continue;
+        }
+        if (c == '$') {
+            std::size_t end = i + 1;
+            while (end < view.size() &&
+                   (std::isalnum(static_cast<unsigned char>(view[end])) != 0 || view[end] == '_'))
+                ++end;
+            if (auto m = expansions_.find(view.substr(i + 1, end - i - 1)); m != expansions_.end())
+                operators += m->second.operators;
+        } else if (c != '\0' && std::strchr(kOperators, c) != nullptr) {
+            ++operators;
+        } else if (c == '\n' || c == '\r' || i + 1 == view.size()) {
+            const auto last = view.find_last_not_of(" \t", i == 0 ? 0 : i - 1);
+            const bool continued = last != std::string::npos && last < i && view[last] == '\\';
+            if (operators > 4096) {
+                error(at(first), fmt::format("a statement of {} operators: Csound's parser "
+                                             "recurses once for each, and overflows its stack "
+                                             "on tens of thousands",
+                                             operators));
+                return false;
+            }
+            if (c == '\n') ++line;
+            if (!continued) {
+                operators = 0;
+                first = line;
+            }
+        }
+    }
+    return true;
 }
 
 // A macro's body comes back wherever $NAME is used, and the check parses each use with the
@@ -523,29 +631,6 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const st
 // definition: an instr compiled again at another priority, spinout's own code that uses
 // Csound's constants (M_PI_2), code compiled at run time. So in session code each macro
 // has one body, and Csound's constants (M_...) and spinout's (SPINOUT_...) keep theirs.
-// The first macro `text` uses ($NAME) that the check does not know: neither Csound's
-// (M_...) nor spinout's (SPINOUT_...), which no session may define, nor one the session
-// defined in code read so far (which keeps its one body), nor one the bodies of those use.
-std::optional<std::string> Checker::unknownMacro(std::string_view text,
-                                                 std::set<std::string>& seen) const {
-    const auto nameChar = [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
-    };
-    for (auto at = text.find('$'); at != std::string_view::npos; at = text.find('$', at + 1)) {
-        std::size_t end = at + 1;
-        while (end < text.size() && nameChar(text[end]))
-            ++end;
-        const std::string name(text.substr(at + 1, end - at - 1));
-        if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0])) != 0) continue;
-        if (name.rfind("M_", 0) == 0 || name.rfind("SPINOUT_", 0) == 0) continue;
-        const auto known = macros_.find(name);
-        if (known == macros_.end()) return name;
-        if (seen.insert(name).second)
-            if (auto inner = unknownMacro(known->second.first, seen)) return inner;
-    }
-    return std::nullopt;
-}
-
 void Checker::checkMacros(const std::string& text, const std::function<SourcePos(int)>& at) {
     for (const auto& m : macroDefinitions(text)) {
         const auto pos = at(m.line);
@@ -557,6 +642,24 @@ void Checker::checkMacros(const std::string& text, const std::function<SourcePos
             continue;
         }
         const auto [first, added] = macros_.try_emplace(m.name, m.body, pos);
+        if (added) {
+            // What a use of it becomes, its macros expanded: Csound's parser overflowed its
+            // stack on a few lines of macros doubling an expression (found by attack), and
+            // its preprocessor takes seconds on strings doubled the same way.
+            Expansion e{m.body.size(), 0};
+            for (const char c : m.body)
+                if (c != '\0' && std::strchr(kOperators, c) != nullptr) ++e.operators;
+            for (const auto& use : macroUses(m.body))
+                if (const auto it = expansions_.find(use.name); it != expansions_.end()) {
+                    e.bytes += it->second.bytes;
+                    e.operators += it->second.operators;
+                }
+            expansions_[m.name] = e;
+            if (e.bytes > 65536 || e.operators > 4096)
+                error(pos, fmt::format("the macro '{}' expands to {} bytes and {} operators: "
+                                       "more than Csound's parser takes (64 KiB, 4,096)",
+                                       m.name, e.bytes, e.operators));
+        }
         if (!added && first->second.first != m.body)
             refuse(pos, Permission::exec, subject,
                    fmt::format("a second body for the macro (the first at {}:{}): the check "
@@ -597,25 +700,20 @@ std::optional<std::vector<std::string>> Checker::readable(const Piece& piece, bo
             return std::nullopt;
         }
     }
-    if (const auto trap = parserTrap(piece.text)) { // Csound's parser would crash or leak
+    std::string view;
+    if (const auto trap = parserTrap(piece.text, &view)) { // Csound's parser would crash or leak
         error(position(piece, trap->line), fmt::format("{}: {}", piece.where, trap->message));
         return std::nullopt;
     }
+    auto known = defined_;
     checkMacros(piece.text, [&](int l) { return position(piece, l); });
-    if (runTime) {
-        std::set<std::string> seen;
-        if (const auto name = unknownMacro(piece.text, seen)) {
-            refuse(piece.fallback, Permission::exec, fmt::format("the macro '${}'", *name),
-                   fmt::format("{} uses it where it is not defined yet; Csound compiles that "
-                               "code at run time and expands the macro with what is defined "
-                               "then, which the check has not read",
-                               piece.where));
-            if (!grants_.has(Permission::exec)) return std::nullopt;
-        }
-    }
     std::vector<std::string> files;
-    if (!scanIncludes(piece, piece.text, ".", 0, files, [&](int l) { return position(piece, l); }))
+    if (!scanIncludes(
+            piece, piece.text, view, ".", 0, files, [&](int l) { return position(piece, l); },
+            &known))
         return std::nullopt;
+    // what code compiled at run time defines is not there for code compiled before it runs
+    if (!runTime) defined_ = std::move(known);
     return files;
 }
 
@@ -629,6 +727,7 @@ void Checker::checkParsed(const Piece& piece, const OrcParse& parsed,
 }
 
 void Checker::count(double bytes, const SourcePos& pos, const std::string& subject) {
+    if (!counting_) return;
     total_ += bytes;
     if (!overBudget_ && total_ > static_cast<double>(grants_.budget.sessionBytes)) {
         overBudget_ = true;
@@ -1157,9 +1256,9 @@ bool PolicyGate::checkFiles() {
 
 bool PolicyGate::beforeParse(const CodeSource& source, std::string_view text) {
     auto& g = *impl_;
-    // An instr compiled at a second priority is the same text under another number: its
-    // calls are checked once (a macro keeps one body, so they read the same), and their
-    // memory counted once; what Csound reads before it parses is checked each time.
+    // An instr compiled at another priority is the same text under another number (each
+    // macro it uses was defined before it, with one body): checked again as Csound parses
+    // it, its memory counted once.
     g.again = source.kind == CodeSource::body && !g.bodies.insert(source.name).second;
     g.piece = g.pieceOf(source, text);
     auto files = g.checker.readable(g.piece);
@@ -1171,7 +1270,9 @@ bool PolicyGate::beforeParse(const CodeSource& source, std::string_view text) {
 
 bool PolicyGate::admit(const CodeSource&, const OrcParse& parsed) {
     auto& g = *impl_;
-    if (!g.again) g.checker.checkParsed(g.piece, parsed, std::move(g.files));
+    g.checker.counting(!g.again);
+    g.checker.checkParsed(g.piece, parsed, std::move(g.files));
+    g.checker.counting(true);
     return g.checker.diagnostics.empty();
 }
 

@@ -53,8 +53,10 @@ private:
 Processor::Processor(const SessionSpec& spec, ProcessorOptions options)
     : spec_(spec), options_(std::move(options)), ksmps_(spec.ksmps) {
     // The policy check reads each piece of the session's code as the engine parses it,
-    // and only what it admits is compiled (policy.hpp).
-    PolicyGate gate(spec_, options_.grants);
+    // and only what it admits is compiled (policy.hpp): at load, and whenever an instr is
+    // compiled again later (at another priority).
+    gate_ = std::make_unique<PolicyGate>(spec_, options_.grants);
+    auto& gate = *gate_;
     try {
         if (!gate.checkFiles()) throw SessionFileError(gate.diagnostics());
         build(gate);
@@ -154,8 +156,6 @@ void Processor::build(PolicyGate& gate) {
     }
 
     buildVoices();
-    // What compiles later (an instr at a new priority) is a template the gate has read.
-    s.setCodeGate(nullptr);
 }
 
 void Processor::buildPorts() {

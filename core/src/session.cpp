@@ -158,6 +158,7 @@ Session::Session(Engine& engine, SessionOptions options)
     alwaysOn_ = {support::kSilenceInstr, support::busClearInstr(options_.numPriorities)};
     startAlwaysOn(true);
     registerInstr(samplePlayer());
+    templates_.back()->own = true;
 }
 
 void Session::startAlwaysOn(bool journal) {
@@ -252,8 +253,9 @@ void Session::prepareSched(const std::string& name, int priority) {
     auto& t = templ(name);
     if (t.compiledAt[priority]) return;
     const CodeSource source{CodeSource::body, name, t.instr.headerLines()};
-    if (auto err =
-            compileSessionCode(source, t.instr.code(number), fmt::format("instr '{}'", name))) {
+    const auto code = t.instr.code(number);
+    if (auto err = t.own ? engine_.compile(code)
+                         : compileSessionCode(source, code, fmt::format("instr '{}'", name))) {
         const int bodyLine = err->line > 0 ? err->line - 1 - t.instr.headerLines() : 0;
         if (bodyLine > 0)
             throw InstrError(

@@ -539,3 +539,21 @@ TEST_F(TrustCli, WhatCrashedTheHostIsRefused) {
         expectRefusedEverywhere(a.expected, a.permission);
     }
 }
+
+// Csound's .csd reader ends the orchestra at a line starting with </CsInstruments>, macro
+// bodies or not, and what follows is read as the .csd's tags: <CsScore bin="..."> runs a
+// command. Found by attack. Code with such a line renders; it is no .csd's.
+TEST_F(TrustCli, CodeThatWouldEndACsdsOrchestraIsNoCsds) {
+    const auto marker = root / "pwned";
+    session(fmt::format("globals = '''\n#define NOTE #\n</CsInstruments>\n#\n/*\n<CsScore "
+                        "bin=\"touch {}\">\n</CsScore>\n*/\ngiX = 1\n'''",
+                        marker.string()));
+    const auto csd = out / "out.csd";
+    auto r = spinout(fmt::format("csd s.toml --duration 0.1 -o '{}'", csd.string()));
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("would end the orchestra of a .csd"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(csd));
+    r = spinout(fmt::format("render s.toml --duration 0.1 -o '{}'", (out / "o.wav").string()));
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_FALSE(fs::exists(marker));
+}

@@ -642,3 +642,67 @@ TEST_F(PolicyTest, SizesKnownOnlyAtRunTimeNeedMemory) {
                                  Grants::none(folder.string()))),
               "");
 }
+
+// Every $NAME names a macro defined before it. Found by attack: an instr used "$CODE" in a
+// string before a later instr defined CODE; Csound read "$error" there, and so did the
+// check, but the instr compiled again at another priority read the later definition, and
+// compilestr ran a command.
+TEST_F(PolicyTest, AMacroIsDefinedBeforeItIsUsed) {
+    const auto marker = parent / "pwned";
+    auto spec = sessionOf(fmt::format(
+        "[engine]\nksmps = 64\nglobals = '''\n#define error #ijunk = 1#\n"
+        "gScmd init \"touch {}\"\n'''\n\n[instr.a]\nbody = '''\nires compilestr \"$CODE\"\n"
+        "outch 1, a(0)\n'''\n\n[instr.b]\ninit = '''\n#define CODE #ir system_i 1, gScmd#\n"
+        "giB = 1\n'''\nbody = '''\noutch 1, a(0)\n'''\n\n[[run]]\ninstr = \"a\"\npriority = 2\n",
+        marker.string()));
+    const auto ds = joined(checkPolicy(spec, Grants::none(folder.string())));
+    EXPECT_NE(ds.find(fmt::format("session.toml:{}:1: the macro '$CODE' needs the 'exec'",
+                                  lineOf("ires compilestr"))),
+              std::string::npos)
+        << ds;
+    ProcessorOptions options;
+    options.grants = Grants::none(folder.string());
+    EXPECT_THROW(Processor(spec, options), SessionFileError);
+    EXPECT_FALSE(fs::exists(marker));
+    // defined before, in an earlier piece or earlier in the same code, it reads the same
+    // wherever it is compiled
+    spec = session("#define F #words.txt#\n", "outch 1, a0\nS1 = \"$F\"\n#define G #1#\niG = $G\n");
+    EXPECT_EQ(joined(checkPolicy(spec, Grants::none(folder.string()))), "");
+    // used before its definition in the same code, it is not
+    spec = session("", "outch 1, a0\nS1 = \"$G\"\n#define G #1#\n");
+    EXPECT_NE(joined(checkPolicy(spec, Grants::none(folder.string()))).find("the macro '$G'"),
+              std::string::npos);
+    // a comment holds no #define and no #include: Csound's preprocessor skips it
+    spec = session("; #define H #1#\n", "outch 1, a0\nS1 = \"$H\"\n; #include \"nowhere.inc\"\n");
+    const auto commented = joined(checkPolicy(spec, Grants::none(folder.string())));
+    EXPECT_NE(commented.find("the macro '$H'"), std::string::npos) << commented;
+    EXPECT_EQ(commented.find("nowhere.inc"), std::string::npos) << commented;
+}
+
+// What Csound's parser cannot take is an error, found before it parses. Found by attack: a
+// dozen macros doubling an expression, or one statement of 100,000 operators, overflowed
+// its stack (a crash); four files each #including themselves four times made the check
+// walk 4^16 includes; 200,000 lines took minutes.
+TEST_F(PolicyTest, CodeCsoundsParserCannotTakeIsAnError) {
+    std::string doubling = "#define A0 #1#\n";
+    for (int i = 1; i <= 14; ++i)
+        doubling += fmt::format("#define A{} #$A{}+$A{}#\n", i, i - 1, i - 1);
+    auto ds =
+        joined(checkPolicy(session(doubling + "giX = $A14\n"), Grants::none(folder.string())));
+    EXPECT_NE(ds.find("the macro 'A13' expands to"), std::string::npos) << ds;
+    std::string sum = "giX = 1";
+    for (int i = 0; i < 5000; ++i)
+        sum += "+1";
+    ds = joined(checkPolicy(session(sum + "\n"), Grants::none(folder.string())));
+    EXPECT_NE(ds.find("a statement of 5001 operators"), std::string::npos) << ds.substr(0, 300);
+    writeFile(folder / "x.inc", std::string(4, '\n') + "#include \"x.inc\"\n#include \"x.inc\"\n"
+                                                       "#include \"x.inc\"\n#include \"x.inc\"\n");
+    ds = joined(checkPolicy(session("", "outch 1, a0\n#include \"x.inc\"\n"),
+                            Grants::none(folder.string())));
+    EXPECT_NE(ds.find("more than 256 #include'd files"), std::string::npos) << ds.substr(0, 300);
+    std::string lines;
+    for (int i = 0; i < 20001; ++i)
+        lines += "giY = 1\n";
+    ds = joined(checkPolicy(session(lines), Grants::none(folder.string())));
+    EXPECT_NE(ds.find("over 20,000 lines of code"), std::string::npos) << ds.substr(0, 300);
+}

@@ -5,6 +5,7 @@
 
 #include "spinout/session.hpp"
 
+#include <stdexcept>
 #include <string>
 
 namespace spinout {
@@ -15,7 +16,13 @@ struct CsdOptions {
     double end = 0;                     // seconds
 };
 
-// The session must have had its journal on (Session::setJournal) from the start.
+class CsdError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// The session must have had its journal on (Session::setJournal) from the start. Throws
+// CsdError for code a .csd cannot hold as it is (see csd.cpp).
 std::string exportCsd(const Session& session, const CsdOptions& options);
 
 } // namespace spinout

@@ -99,7 +99,10 @@ struct ParserTrap {
     int line = 0;        // 1-based, in the code
     std::string message; // "a comment opened with /* is never closed with */"
 };
-std::optional<ParserTrap> parserTrap(const std::string& code);
+// `view`, when given and no trap is found: the code as Csound's preprocessor acts on it,
+// the same length and lines, with comments and {{ }} strings blanked (it skips comments,
+// and copies a {{ }} string raw: no #include, #define or $NAME acts there).
+std::optional<ParserTrap> parserTrap(const std::string& code, std::string* view = nullptr);
 
 // Where Csound's preprocessor sees the next #define from `from` on: `#`, then any spaces or
 // tabs, then `define` (`# define` and `#\tdefine` define macros too). npos: none.
@@ -110,9 +113,19 @@ std::size_t findDefine(std::string_view code, std::size_t from);
 struct MacroDefinition {
     std::string name;
     std::string body;
-    int line = 0; // 1-based, in the code
+    int line = 0;       // 1-based, in the code
+    std::size_t at = 0; // where its # stands
 };
 std::vector<MacroDefinition> macroDefinitions(const std::string& code);
+
+// Every $NAME in the code (a name: a letter or _, then letters, digits or _), in order;
+// in a parserTrap view, each one Csound's preprocessor expands, in strings too.
+struct MacroUse {
+    std::string name;
+    int line = 0;
+    std::size_t at = 0;
+};
+std::vector<MacroUse> macroUses(std::string_view code);
 
 // The `#include` (or `#includestr`) at `pos` as Csound's preprocessor reads it: the name
 // between a delimiter (the first character after spaces and tabs; `"` for #includestr) and

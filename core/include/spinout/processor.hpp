@@ -230,6 +230,7 @@ private:
     SessionSpec spec_;
     ProcessorOptions options_;
     int ksmps_ = 64;
+    std::unique_ptr<PolicyGate> gate_; // the session compiles its code past it (policy.hpp)
     std::unique_ptr<Engine> engine_;
     std::unique_ptr<Session> session_;
     std::vector<Port> ports_;

@@ -280,6 +280,7 @@ private:
         std::map<int, bool> compiledAt; // priority -> compiled
         std::vector<double> portValues; // setInstrControlAt, for later instances
         std::uint64_t portSet = 0;      // which of portValues were set
+        bool own = false;               // spinout's (the sample player): compiled past no gate
     };
     // An automation waiting to start: its pfields (p2 set at dispatch).
     using AutomationEvent = std::array<double, 13>;
