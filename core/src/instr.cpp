@@ -330,17 +330,29 @@ std::optional<std::string> includeNameAt(std::string_view text, std::size_t pos)
     return std::string(text.substr(i + 1, end - i - 1));
 }
 
-std::optional<ParserTrap> parserTrap(const std::string& code, std::string* view) {
+std::optional<ParserTrap> parserTrap(const std::string& code, std::string* view,
+                                     std::string* directives) {
     if (auto trap = directiveTrap(code)) return trap;
+    // Csound's preprocessor ends a ; comment at a lone CR, but a \ continuation's comment
+    // and an #include's line run on to the LF (found by attack: code hidden from the check)
+    for (auto cr = code.find('\r'); cr != std::string::npos; cr = code.find('\r', cr + 1))
+        if (cr + 1 == code.size() || code[cr + 1] != '\n')
+            return ParserTrap{lineAt(code, cr), "a carriage return without a line feed: "
+                                                "Csound's preprocessor ends lines there in "
+                                                "some places and not in others"};
     enum { code_, quoted, lineComment, blockComment, braces } state = code_;
     int line = 1;
     int opened = 0;
     auto at = [&](std::size_t i, std::string_view s) { return code.compare(i, s.size(), s) == 0; };
     std::string seen = view != nullptr ? code : std::string();
-    const auto blank = [&](std::size_t i, std::size_t n = 1) {
-        if (view != nullptr)
-            for (std::size_t k = i; k < i + n && k < seen.size(); ++k)
-                if (seen[k] != '\n' && seen[k] != '\r') seen[k] = ' ';
+    std::string dirs = directives != nullptr ? code : std::string();
+    // `strings`: in the directives view only (a string's text, where no directive acts)
+    const auto blank = [&](std::size_t i, std::size_t n = 1, bool strings = false) {
+        for (std::string* v : {&seen, &dirs}) {
+            if (v->empty() || (strings && v == &seen)) continue;
+            for (std::size_t k = i; k < i + n && k < v->size(); ++k)
+                if ((*v)[k] != '\n' && (*v)[k] != '\r') (*v)[k] = ' ';
+        }
     };
     for (std::size_t i = 0; i < code.size(); ++i) {
         const char c = code[i];
@@ -357,6 +369,16 @@ std::optional<ParserTrap> parserTrap(const std::string& code, std::string* view)
                 line += static_cast<int>(std::count(code.begin() + static_cast<long>(i),
                                                     code.begin() + static_cast<long>(end), '\n'));
                 i = end - 1;
+            } else if (at(i, "#include")) {
+                // Csound reads the name, then drops the rest of the line unread
+                const auto name = includeNameAt(code, i);
+                const auto lf = std::min(code.find('\n', i), code.size());
+                if (!name) return ParserTrap{line, "a malformed #include"};
+                const auto term =
+                    code.find_first_not_of(" \t", i + 8 + (at(i, "#includestr") ? 3 : 0));
+                const auto rest = term + name->size() + 2;
+                if (rest < lf) blank(rest, lf - rest);
+                i = lf - 1;
             } else if (c == '\\') {
                 // a line continuation; Csound takes \/ or \" for an escape, so that in \//*
                 // or \"/* the /* is a comment
@@ -383,9 +405,14 @@ std::optional<ParserTrap> parserTrap(const std::string& code, std::string* view)
                 if (j != std::string::npos && code[j] == ';')
                     return ParserTrap{line, "a \\ before ; in a string: Csound takes it for a "
                                             "line continuation and its comment"};
-                if (i + 1 < code.size() && code[i + 1] != '\n') ++i;
-            } else if (c == '"')
+                const bool escape = i + 1 < code.size() && code[i + 1] != '\n';
+                blank(i, escape ? 2 : 1, true);
+                if (escape) ++i;
+            } else if (c == '"') {
                 state = code_;
+            } else {
+                blank(i, 1, true);
+            }
             break;
         case blockComment:
         case braces:
@@ -401,8 +428,10 @@ std::optional<ParserTrap> parserTrap(const std::string& code, std::string* view)
             break;
         }
     }
-    if (view != nullptr && state != blockComment && state != braces && state != quoted)
-        *view = std::move(seen);
+    if (state != blockComment && state != braces && state != quoted) {
+        if (view != nullptr) *view = std::move(seen);
+        if (directives != nullptr) *directives = std::move(dirs);
+    }
     switch (state) {
     case blockComment:
         return ParserTrap{opened, "a comment opened with /* is never closed with */"};

@@ -231,10 +231,11 @@ public:
     bool includeNameAllowed(const std::string& name, const SourcePos& pos);
     // The files the piece's #include lines have Csound read, nested ones too, as found.
     void collectIncludes(const Piece& piece, std::vector<std::string>& files) {
-        std::string view;
-        if (parserTrap(piece.text, &view)) view = piece.text; // every #include, to be sure
+        Views views;
+        if (parserTrap(piece.text, &views.code, &views.directives))
+            views = {piece.text, piece.text}; // every #include, to be sure
         scanIncludes(
-            piece, piece.text, view, ".", 0, files, [&](int l) { return position(piece, l); },
+            piece, piece.text, views, ".", 0, files, [&](int l) { return position(piece, l); },
             nullptr);
     }
     void checkTableFile(const TableSpec& table);
@@ -316,9 +317,13 @@ private:
     // Why Csound may not read `name` (resolved as Csound does: the current directory
     // first, then the session's folder), or nothing when it may.
     std::optional<std::string> readRefusal(std::string name) const;
-    // `view`: the text as Csound's preprocessor acts on it (parserTrap). `known`: the macros
-    // defined where the text starts, which it adds to in order (nullptr: not checked).
-    bool scanIncludes(const Piece& piece, const std::string& text, const std::string& view,
+    // `views`: the text as Csound's preprocessor acts on it (parserTrap). `known`: the
+    // macros defined where the text starts, which it adds to in order (nullptr: none).
+    struct Views {
+        std::string code;       // where $NAME acts
+        std::string directives; // where #define and #include act
+    };
+    bool scanIncludes(const Piece& piece, const std::string& text, const Views& views,
                       const std::string& path, int depth, std::vector<std::string>& files,
                       const std::function<SourcePos(int)>& at, std::set<std::string>* known);
     // What Csound's parser cannot take: a statement of thousands of operators (it recurses
@@ -442,17 +447,17 @@ void Checker::checkTableFile(const TableSpec& table) {
 // Every "#include" in the text, wherever it stands (a string, a comment, a macro): Csound
 // reads the file while it preprocesses, before anything can be checked, so the file must
 // be one the session may read. Returns false when the piece must not reach Csound.
-bool Checker::scanIncludes(const Piece& piece, const std::string& text, const std::string& view,
+bool Checker::scanIncludes(const Piece& piece, const std::string& text, const Views& views,
                            const std::string& path, int depth, std::vector<std::string>& files,
                            const std::function<SourcePos(int)>& at, std::set<std::string>* known) {
-    bool ok = checkSize(view, at);
+    bool ok = checkSize(views.code, at);
     // Each $NAME names a macro defined before it (Csound's, spinout's, or the session's, in
     // code compiled earlier, earlier in this text, or in a file it included before). Csound
     // reads an undefined one as "$error" in a string, and code compiled again later (an
     // instr at another priority, a score event's) would read a later definition: the check
     // would not have read what runs (found by attack: a command ran that way).
-    const auto defs = macroDefinitions(view);
-    const auto uses = macroUses(view);
+    const auto defs = macroDefinitions(views.directives);
+    const auto uses = macroUses(views.code);
     std::size_t d = 0, u = 0;
     const auto macrosUpTo = [&](std::size_t end) {
         for (; known != nullptr && (d < defs.size() || u < uses.size());) {
@@ -474,8 +479,8 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const st
             ok = ok && grants_.has(Permission::exec);
         }
     };
-    for (std::size_t pos = view.find("#include"); pos != std::string::npos;
-         pos = view.find("#include", pos + 1)) {
+    for (std::size_t pos = views.directives.find("#include"); pos != std::string::npos;
+         pos = views.directives.find("#include", pos + 1)) {
         macrosUpTo(pos);
         const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + pos, '\n'));
         const SourcePos where = at(line);
@@ -558,8 +563,9 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const st
         const auto slash = n.rfind('/');
         const std::string nextPath = slash == std::string::npos ? path : n.substr(0, slash);
         const std::string file = found->string();
-        std::string includedView;
-        if (const auto trap = parserTrap(included, &includedView)) {
+        Views includedViews;
+        if (const auto trap =
+                parserTrap(included, &includedViews.code, &includedViews.directives)) {
             error({file, trap->line, 1},
                   fmt::format("#include file '{}': {}", name, trap->message));
             ok = false;
@@ -567,7 +573,7 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const st
         }
         checkMacros(included, [&](int l) { return SourcePos{file, l, 1}; });
         ok = scanIncludes(
-                 piece, included, includedView, nextPath, depth + 1, files,
+                 piece, included, includedViews, nextPath, depth + 1, files,
                  [&](int l) {
                      return SourcePos{file, l, 1};
                  },
@@ -700,8 +706,9 @@ std::optional<std::vector<std::string>> Checker::readable(const Piece& piece, bo
             return std::nullopt;
         }
     }
-    std::string view;
-    if (const auto trap = parserTrap(piece.text, &view)) { // Csound's parser would crash or leak
+    Views views;
+    // Csound's parser would crash or leak
+    if (const auto trap = parserTrap(piece.text, &views.code, &views.directives)) {
         error(position(piece, trap->line), fmt::format("{}: {}", piece.where, trap->message));
         return std::nullopt;
     }
@@ -709,7 +716,7 @@ std::optional<std::vector<std::string>> Checker::readable(const Piece& piece, bo
     checkMacros(piece.text, [&](int l) { return position(piece, l); });
     std::vector<std::string> files;
     if (!scanIncludes(
-            piece, piece.text, view, ".", 0, files, [&](int l) { return position(piece, l); },
+            piece, piece.text, views, ".", 0, files, [&](int l) { return position(piece, l); },
             &known))
         return std::nullopt;
     // what code compiled at run time defines is not there for code compiled before it runs

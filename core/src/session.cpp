@@ -108,7 +108,7 @@ if itab2 >= 0 then
 elseif kpan < 0 then
   outch ichan, a1
 else
-  outch ichan, a1 * cos(kpan * $M_PI_2), ichan + 1, a1 * sin(kpan * $M_PI_2)
+  outch ichan, a1 * cos(kpan * 1.5707963267948966), ichan + 1, a1 * sin(kpan * 1.5707963267948966)
 endif
 )",
                               {}, "", "plays a table read from a sound file");

@@ -149,9 +149,12 @@ TEST(Instr, ParserTrapsAsCsoundSeesThem) {
         {"giA = 1\n\\//*", 2, "outside a string continues"},    // \/ is an escape: /* opens
         {"giA = 1\n\\\"/* x", 2, "outside a string continues"}, // \" is no string
         // found by attacking parserTrap: each crashed Csound's parser, and passed
-        {"giA = 1 ;\r/*", 1, comment},        // a lone CR ends a ; comment
-        {"giA = 1 // c\r/* x\n", 1, comment}, // and a // comment
-        {"gS = \"#exit\"\n", 1, "'#exit'"},   // acted on inside a string
+        // a lone CR ends a ; or // comment for Csound, but not a continuation's comment or
+        // an #include's line (found by attack): no lone CR at all
+        {"giA = 1 ;\r/*", 1, "carriage return without a line feed"},
+        {"giA = 1 // c\r/* x\n", 1, "carriage return without a line feed"},
+        {"giA = 1 \\ ;x\r/*\n", 1, "carriage return without a line feed"},
+        {"gS = \"#exit\"\n", 1, "'#exit'"}, // acted on inside a string
         {"gS = \"\\;\"\n\"/* \"\n", 1, "before ; in a string"},
         {"#define X #\"#\n/*\"\n", 1, "body holds \""}, // a body is read raw
         {"#define X #{{#\n/* }}\n", 1, "body holds {{"},

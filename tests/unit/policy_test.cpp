@@ -706,3 +706,38 @@ TEST_F(PolicyTest, CodeCsoundsParserCannotTakeIsAnError) {
     ds = joined(checkPolicy(session(lines), Grants::none(folder.string())));
     EXPECT_NE(ds.find("over 20,000 lines of code"), std::string::npos) << ds.substr(0, 300);
 }
+
+// Code Csound's preprocessor reads and the check does not is code the check never sees.
+// Found by attack: Csound drops what follows an #include's name on its line unread, and
+// takes a lone CR in a continuation's comment for part of it; with `#include "m.orc" "\`
+// the check read a string that Csound never opened, a /* */ "comment" after it held an
+// #include Csound did read, and its #define gave a macro of a checked literal a second
+// body (a command ran). A #define or #include inside a string does nothing, as in Csound.
+TEST_F(PolicyTest, WhatFollowsAnIncludeOnItsLineIsNotCode) {
+    const auto marker = parent / "pwned";
+    writeFile(folder / "m.orc", "; nothing\n");
+    writeFile(folder / "redef.orc",
+              fmt::format("giR = 1\n#define X #0#\nS1 = \"{}\"\n", marker.string()));
+    auto spec = sessionOf("[engine]\nksmps = 64\nglobals = '''\n#define X #1#\ngiZ = 0\n'''\n\n"
+                          "[instr.fx]\nbody = '''\niR compilestr {{giQ = $X}}\noutch 1, a(0)\n'''"
+                          "\n\n[instr.other]\nbody = '''\n#include \"m.orc\" \"\\\nSx = \" /* \"\n"
+                          "#include \"redef.orc\"\n;*/\noutch 1, a(0)\n'''\n\n[[run]]\ninstr = "
+                          "\"fx\"\n");
+    const auto ds = joined(checkPolicy(spec, Grants::none(folder.string())));
+    EXPECT_NE(ds.find("a second body for the macro"), std::string::npos) << ds;
+    // a lone CR: refused wherever it stands, by the session parser already
+    try {
+        sessionOf("[engine]\nglobals = \"giZ = 0 \\\\ ;\\r/*\\n#include \\\"m.orc\\\"\\n;*/\\n\"\n"
+                  "[instr.fx]\nbody = \"outch 1, a(0)\"\n");
+        ADD_FAILURE() << "a lone CR parsed";
+    } catch (const SessionFileError& e) {
+        EXPECT_NE(joined(e.diagnostics()).find("a carriage return without a line feed"),
+                  std::string::npos);
+    }
+    // in a string, #include and #define are text
+    spec = session("gS = \"use #include for files, #define X #1# too\"\n");
+    EXPECT_EQ(joined(checkPolicy(spec, Grants::none(folder.string()))), "");
+    spec = session("gS = \"#define Y #1#\"\n", "outch 1, a0\nS1 = \"$Y\"\n");
+    EXPECT_NE(joined(checkPolicy(spec, Grants::none(folder.string()))).find("the macro '$Y'"),
+              std::string::npos);
+}

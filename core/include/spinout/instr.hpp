@@ -100,9 +100,12 @@ struct ParserTrap {
     std::string message; // "a comment opened with /* is never closed with */"
 };
 // `view`, when given and no trap is found: the code as Csound's preprocessor acts on it,
-// the same length and lines, with comments and {{ }} strings blanked (it skips comments,
-// and copies a {{ }} string raw: no #include, #define or $NAME acts there).
-std::optional<ParserTrap> parserTrap(const std::string& code, std::string* view = nullptr);
+// the same length and lines, with comments, {{ }} strings and what follows an #include's
+// name on its line blanked (it skips comments, copies a {{ }} string raw, and drops the
+// rest of an #include line: no #include, #define or $NAME acts there). `directives`: the
+// same with the text of "strings" blanked too, where $NAME acts but no #define or #include.
+std::optional<ParserTrap> parserTrap(const std::string& code, std::string* view = nullptr,
+                                     std::string* directives = nullptr);
 
 // Where Csound's preprocessor sees the next #define from `from` on: `#`, then any spaces or
 // tabs, then `define` (`# define` and `#\tdefine` define macros too). npos: none.
