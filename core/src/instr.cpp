@@ -374,6 +374,15 @@ std::optional<ParserTrap> parserTrap(const std::string& code, std::string* view,
                 const auto name = includeNameAt(code, i);
                 const auto lf = std::min(code.find('\n', i), code.size());
                 if (!name) return ParserTrap{line, "a malformed #include"};
+                // Csound reads on to the line's end, past the end of an #include'd file's
+                // text into nothing (a crash, found by attack)
+                if (lf == code.size())
+                    return ParserTrap{line, "an #include without a line feed after it"};
+                // Csound opens the file with \ as /, but its #includes from the folder
+                // before the last / (found by attack: the check read another file)
+                if (name->find('\\') != std::string::npos)
+                    return ParserTrap{line, "a \\ in an #include's name: Csound reads it as / "
+                                            "for the file, not for the files that one includes"};
                 const auto term =
                     code.find_first_not_of(" \t", i + 8 + (at(i, "#includestr") ? 3 : 0));
                 const auto rest = term + name->size() + 2;

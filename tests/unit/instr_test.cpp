@@ -154,6 +154,11 @@ TEST(Instr, ParserTrapsAsCsoundSeesThem) {
         {"giA = 1 ;\r/*", 1, "carriage return without a line feed"},
         {"giA = 1 // c\r/* x\n", 1, "carriage return without a line feed"},
         {"giA = 1 \\ ;x\r/*\n", 1, "carriage return without a line feed"},
+        // Csound reads on past an #include's name to the line's end: past the end of an
+        // included file's text it crashed; and it takes \ as / for the file only (both
+        // found by attack)
+        {"giA = 1\n#include \"b.orc\"", 2, "an #include without a line feed"},
+        {"#include \"sub\\a.orc\"\n", 1, "a \\ in an #include's name"},
         {"gS = \"#exit\"\n", 1, "'#exit'"}, // acted on inside a string
         {"gS = \"\\;\"\n\"/* \"\n", 1, "before ; in a string"},
         {"#define X #\"#\n/*\"\n", 1, "body holds \""}, // a body is read raw

@@ -705,6 +705,15 @@ TEST_F(PolicyTest, CodeCsoundsParserCannotTakeIsAnError) {
         lines += "giY = 1\n";
     ds = joined(checkPolicy(session(lines), Grants::none(folder.string())));
     EXPECT_NE(ds.find("over 20,000 lines of code"), std::string::npos) << ds.substr(0, 300);
+    // lines a macro brings count at each use
+    std::string block = "#define L #\n";
+    for (int i = 0; i < 500; ++i)
+        block += "giZ init 1\n";
+    block += "#\n";
+    for (int i = 0; i < 50; ++i)
+        block += "$L\n";
+    ds = joined(checkPolicy(session(block), Grants::none(folder.string())));
+    EXPECT_NE(ds.find("over 20,000 lines of code"), std::string::npos) << ds.substr(0, 300);
 }
 
 // Code Csound's preprocessor reads and the check does not is code the check never sees.
