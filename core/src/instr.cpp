@@ -235,6 +235,9 @@ std::variant<DefineParts, std::string> defineAt(const std::string& code, std::si
            (std::isalnum(static_cast<unsigned char>(code[i])) != 0 || code[i] == '_'))
         ++i;
     if (i == nameAt) return std::string("a #define without a name");
+    // Csound gives up on a name that starts with a digit (found by fuzzing: it leaks)
+    if (std::isdigit(static_cast<unsigned char>(code[nameAt])) != 0)
+        return std::string("a #define whose name starts with a digit");
     const auto nameEnd = i;
     if (i < code.size() && code[i] == '(')
         return std::string("a macro with arguments (#define NAME(...)) is not supported");

@@ -171,6 +171,24 @@ std::string unquote(const std::string& literal) {
     return out;
 }
 
+// Where a MIDI opcode takes a channel (its first argument) and controller numbers.
+struct MidiNumbers {
+    bool channel;
+    std::size_t first, count, step; // controllers: `count` of them from `first`, `step` apart
+};
+std::optional<MidiNumbers> midiNumbers(std::string_view opcode) {
+    static const std::map<std::string_view, MidiNumbers> numbers = {
+        {"ctrl7", {true, 1, 1, 1}},    {"ctrl14", {true, 1, 2, 1}},
+        {"ctrl21", {true, 1, 3, 1}},   {"initc7", {true, 1, 1, 1}},
+        {"initc14", {true, 1, 2, 1}},  {"initc21", {true, 1, 3, 1}},
+        {"midic7", {false, 0, 1, 1}},  {"midic14", {false, 0, 2, 1}},
+        {"midic21", {false, 0, 3, 1}}, {"ctrlinit", {true, 1, 64, 2}}, // pairs: number, value
+    };
+    const auto it = numbers.find(opcode);
+    if (it == numbers.end()) return std::nullopt;
+    return it->second;
+}
+
 // The characters of Csound's operators, which its parser nests one level each.
 constexpr const char* kOperators = "+-*/%^&|<>=!?:";
 
@@ -968,6 +986,30 @@ void Checker::checkCall(const OrcCall& call, const Piece& piece, int depth) {
         return;
     }
     const std::string subject = fmt::format("'{}'", call.opcode);
+    if (const auto midi = midiNumbers(call.opcode)) {
+        // Csound 6.18 indexes its channels and controllers with these unchecked: a channel
+        // of 1000 or a controller of 10^8 crashed the host, or wrote past a table (found by
+        // attack). Constants in range only.
+        const auto& in = call.inputs;
+        const auto inRange = [&](std::size_t i, double lo, double hi) {
+            return i >= in.size() ||
+                   (in[i].kind == OrcArg::number && in[i].value >= lo && in[i].value <= hi);
+        };
+        for (std::size_t i = 0; i < in.size(); ++i) {
+            const bool channel = midi->channel && i == 0;
+            const bool controller = i >= midi->first &&
+                                    i < midi->first + midi->count * midi->step &&
+                                    (i - midi->first) % midi->step == 0;
+            if ((channel && !inRange(i, 1, 16)) || (controller && !inRange(i, 0, 127))) {
+                refuse(pos, Permission::exec, subject,
+                       fmt::format("its {} '{}' is not a constant from {}: Csound does not "
+                                   "check it",
+                                   channel ? "channel" : "controller", in[i].text,
+                                   channel ? "1 to 16" : "0 to 127"));
+                return;
+            }
+        }
+    }
     if (call.opcode == "vco2init") { // vco2init iwave [, ibasfn, ipmul, iminsiz, imaxsiz, isrcft]
         // ibasfn: the tables go to numbers from there on, as many as the waveforms need
         // (from 101 on, spinout's own were remade under it, found by attack); -1 keeps

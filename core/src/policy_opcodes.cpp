@@ -52,6 +52,11 @@ readk2 readk3 readk4 readks sfload sndload soundin vpvoc)"},
     {OpcodeClass::restricted, Permission::exec, R"(
 button checkbox compilecsd compileorc control exitnow flashtxt ftfree ftresize ftresizei
 ftsamplebank setctrl system system_i)"},
+    // Index Csound 6.18's arrays with numbers it does not check: a soundfont's instrument
+    // or preset, a stored controller preset (crashes and writes out of bounds, found by
+    // attack).
+    {OpcodeClass::restricted, Permission::exec, R"(
+ctrlpreset ctrlsave ctrlselect sfinstr sfinstr3 sfinstr3m sfinstrm sflooper)"},
     // Load and run DSSI/LADSPA plugins: native code.
     {OpcodeClass::restricted, Permission::native, R"(
 dssiactivate dssiaudio dssictls dssiinit dssilist)"},
@@ -100,61 +105,60 @@ cntDelete cntDelete_i cntRead cntReset cntState compress compress2 connect copy2
 copy2ttab copya2ftab copyf2array cos cosh cosinv cosseg cossegb cossegr count count_i
 cps2pch cpsmidi cpsmidib cpsmidinn cpsoct cpspch cpstmid cpstun cpstuni cpsxpch cpuprc
 cross2 crossfm crossfmi crossfmpm crossfmpmi crosspm crosspmi crunch ctlchn ctrl14 ctrl21
-ctrl7 ctrlinit ctrlpreset ctrlsave ctrlselect cuserrnd dam date dates db dbamp dbfsamp
-dcblock dcblock2 dconv dct dctinv deinterleave delay1 delayk delayw deltap deltap3 deltapi
-deltapn deltapx deltapxw denorm diff diode_ladder dispfft display distort distort1 divz
-doppler dot downsamp dripwater duserrnd dust dust2 elapsedcycles elapsedtime endin endop
-envlpx envlpxr ephasor eqfil eventcycles eventtime exciter exp expcurve expon exprand
-exprandi expseg expsega expsegb expsegba expsegr fareylen fareyleni fft fftinv ficlose
-fillarray filter2 flooper flooper2 floor fmanal fmax fmb3 fmbell fmin fmmetal fmod fmpercfl
-fmrhode fmvoice fmwurlie fof fof2 fofilter fog fold follow follow2 foscil foscili frac
-fractalnoise framebuffer freeverb ftchnls ftconv ftcps ftexists ftlen ftlptim ftmorf ftom
-ftprint ftset ftslice ftslicei ftsr gain gainslider gauss gaussi gausstrig gbuzz gendy
-gendyc gendyx getcfg getcol getftargs getrow getseed gogobel goto grain grain2 grain3
-granule gtadsr gtf guiro harmon harmon2 harmon3 harmon4 hilbert hilbert2 hsboscil hvs1 hvs2
-hvs3 hypot i igoto ihold in in32 inch inh initc14 initc21 initc7 inleta inletf inletk
-inletkid inletv ino inq inrg ins instr int integ interleave interp invalue inx inz jitter
-jitter2 jspline k K35_hpf K35_lpf kgoto ktableseg lag lagud lastcycle lenarray lentab lfo
-lfsr limit limit1 lincos line linen linenr lineto linlin linrand linseg linsegb linsegr
-liveconv locsend locsig log log10 log2 logbtwo logcurve loop_ge loop_gt loop_le loop_lt
-loopseg loopsegp looptseg loopxseg lorenz loscil loscil3 loscil3phs loscilphs loscilx
-lowpass2 lowres lowresx lpcanal lpcfilter lpf18 lpform lpfreson lphasor lpinterp lposcil
-lposcil3 lposcila lposcilsa lposcilsa2 lpreson lpshold lpsholdp lpslot lufs mac maca madsr
-mags mandel mandol marimba massign max max_k maxabs maxabsaccum maxaccum maxalloc maxarray
-maxtab mclock mdelay median mediank metro metro2 metrobpm mfb midiarp midic14 midic21 midic7
-midichannelaftertouch midichn midicontrolchange midictrl mididefault midifilestatus midiin
-midinoteoff midinoteoncps midinoteonkey midinoteonoct midinoteonpch midion midion2 midiout
-midiout_i midipgm midipitchbend midipolyaftertouch midiprogramchange miditempo min minabs
-minabsaccum minaccum minarray mincer mintab mirror MixerClear MixerGetLevel MixerReceive
-MixerSend MixerSetLevel MixerSetLevel_i mode modmatrix monitor moog moogladder moogladder2
-moogvcf moogvcf2 moscil mpulse mrtmsg ms2st mtof mton multitap mute mvchpf mvclpf1 mvclpf2
-mvclpf3 mvclpf4 mvmfilter mxadsr nchnls_hw nestedap nlalp nlfilt nlfilt2 noise noteoff
-noteon noteondur noteondur2 notnum nreverb nrpn nsamp nstance nstrnum nstrstr ntof ntom
-ntrpol nxtpow2 octave octcps octmidi octmidib octmidinn octpch olabuffer opcode oscbnk oscil
-oscil1 oscil1i oscil3 oscili oscilikt osciliktp oscilikts osciln oscils oscilx out out32
-outall outc outch outh outiat outic outic14 outipat outipb outipc outkat outkc outkc14
-outkpat outkpb outkpc outleta outletf outletk outletkid outletv outo outq outq1 outq2 outq3
-outq4 outrg outs outs1 outs2 outvalue outx outz p pan pan2 pareq partials partikkel
-partikkelget partikkelset partikkelsync passign paulstretch pcauchy pchbend pchmidi pchmidib
-pchmidinn pchoct pchtom pcount pdclip pdhalf pdhalfy peak pgmassign pgmchn phaser1 phaser2
-phasor phasorbnk phs pindex pinker pinkish pitch pitchac pitchamdf planet platerev plltrack
-pluck poisson pol2rect polyaft polynomial pop pop_f port portk poscil poscil3 pow powershape
-powoftwo pows prealloc prepiano print print_type printarray printf printf_i printk printk2
-printks printks2 println prints printsk product pset ptable ptable3 ptablei ptableiw ptablew
-ptrack push push_f puts pvs2array pvs2tab pvsadsyn pvsanal pvsarp pvsbandp pvsbandr
-pvsbandwidth pvsbin pvsblur pvsbuffer pvsbufread pvsbufread2 pvscale pvscent pvsceps pvscfs
-pvscross pvsdemix pvsdisp pvsenvftw pvsfilter pvsfreeze pvsfromarray pvsftr pvsftw pvsgain
-pvsgendy pvshift pvsifd pvsin pvsinfo pvsinit pvslock pvslpc pvsmaska pvsmix pvsmooth
-pvsmorph pvsosc pvsout pvspitch pvstanal pvstencil pvstrace pvsvoc pvswarp pvsynth qinf qnan
-r2c rand randc randh randi random randomh randomi rbjeq readclock readscratch rect2pol
-reinit release remove repluck reshapearray reson resonbnk resonk resonr resonx resonxk
-resony resonz resyn return reverb reverb2 reverbsc rewindscore rezzy rfft rifft rigoto
-rireturn rms rnd rnd31 rndseed round rspline rtclock S s16b14 s32b14 samphold sandpaper
-sc_lag sc_lagud sc_phasor sc_trig scale scale2 scalearray scalet scanhammer scantable
-schedkwhen schedkwhennamed schedule schedulek schedwhen seed sekere select semitone seqtime
-seqtime2 sequ sequstate setcol setksmps setrow setscorepos sfilist sfinstr sfinstr3
-sfinstr3m sfinstrm sflooper sfpassign sfplay sfplay3 sfplay3m sfplaym sfplist sfpreset
-shaker shiftin shiftout signum sin sinh sininv sinsyn skf sleighbells slicearray
+ctrl7 ctrlinit cuserrnd dam date dates db dbamp dbfsamp dcblock dcblock2 dconv dct dctinv
+deinterleave delay1 delayk delayw deltap deltap3 deltapi deltapn deltapx deltapxw denorm
+diff diode_ladder dispfft display distort distort1 divz doppler dot downsamp dripwater
+duserrnd dust dust2 elapsedcycles elapsedtime endin endop envlpx envlpxr ephasor eqfil
+eventcycles eventtime exciter exp expcurve expon exprand exprandi expseg expsega expsegb
+expsegba expsegr fareylen fareyleni fft fftinv ficlose fillarray filter2 flooper flooper2
+floor fmanal fmax fmb3 fmbell fmin fmmetal fmod fmpercfl fmrhode fmvoice fmwurlie fof fof2
+fofilter fog fold follow follow2 foscil foscili frac fractalnoise framebuffer freeverb
+ftchnls ftconv ftcps ftexists ftlen ftlptim ftmorf ftom ftprint ftset ftslice ftslicei ftsr
+gain gainslider gauss gaussi gausstrig gbuzz gendy gendyc gendyx getcfg getcol getftargs
+getrow getseed gogobel goto grain grain2 grain3 granule gtadsr gtf guiro harmon harmon2
+harmon3 harmon4 hilbert hilbert2 hsboscil hvs1 hvs2 hvs3 hypot i igoto ihold in in32 inch
+inh initc14 initc21 initc7 inleta inletf inletk inletkid inletv ino inq inrg ins instr int
+integ interleave interp invalue inx inz jitter jitter2 jspline k K35_hpf K35_lpf kgoto
+ktableseg lag lagud lastcycle lenarray lentab lfo lfsr limit limit1 lincos line linen linenr
+lineto linlin linrand linseg linsegb linsegr liveconv locsend locsig log log10 log2 logbtwo
+logcurve loop_ge loop_gt loop_le loop_lt loopseg loopsegp looptseg loopxseg lorenz loscil
+loscil3 loscil3phs loscilphs loscilx lowpass2 lowres lowresx lpcanal lpcfilter lpf18 lpform
+lpfreson lphasor lpinterp lposcil lposcil3 lposcila lposcilsa lposcilsa2 lpreson lpshold
+lpsholdp lpslot lufs mac maca madsr mags mandel mandol marimba massign max max_k maxabs
+maxabsaccum maxaccum maxalloc maxarray maxtab mclock mdelay median mediank metro metro2
+metrobpm mfb midiarp midic14 midic21 midic7 midichannelaftertouch midichn midicontrolchange
+midictrl mididefault midifilestatus midiin midinoteoff midinoteoncps midinoteonkey
+midinoteonoct midinoteonpch midion midion2 midiout midiout_i midipgm midipitchbend
+midipolyaftertouch midiprogramchange miditempo min minabs minabsaccum minaccum minarray
+mincer mintab mirror MixerClear MixerGetLevel MixerReceive MixerSend MixerSetLevel
+MixerSetLevel_i mode modmatrix monitor moog moogladder moogladder2 moogvcf moogvcf2 moscil
+mpulse mrtmsg ms2st mtof mton multitap mute mvchpf mvclpf1 mvclpf2 mvclpf3 mvclpf4 mvmfilter
+mxadsr nchnls_hw nestedap nlalp nlfilt nlfilt2 noise noteoff noteon noteondur noteondur2
+notnum nreverb nrpn nsamp nstance nstrnum nstrstr ntof ntom ntrpol nxtpow2 octave octcps
+octmidi octmidib octmidinn octpch olabuffer opcode oscbnk oscil oscil1 oscil1i oscil3 oscili
+oscilikt osciliktp oscilikts osciln oscils oscilx out out32 outall outc outch outh outiat
+outic outic14 outipat outipb outipc outkat outkc outkc14 outkpat outkpb outkpc outleta
+outletf outletk outletkid outletv outo outq outq1 outq2 outq3 outq4 outrg outs outs1 outs2
+outvalue outx outz p pan pan2 pareq partials partikkel partikkelget partikkelset
+partikkelsync passign paulstretch pcauchy pchbend pchmidi pchmidib pchmidinn pchoct pchtom
+pcount pdclip pdhalf pdhalfy peak pgmassign pgmchn phaser1 phaser2 phasor phasorbnk phs
+pindex pinker pinkish pitch pitchac pitchamdf planet platerev plltrack pluck poisson
+pol2rect polyaft polynomial pop pop_f port portk poscil poscil3 pow powershape powoftwo pows
+prealloc prepiano print print_type printarray printf printf_i printk printk2 printks
+printks2 println prints printsk product pset ptable ptable3 ptablei ptableiw ptablew ptrack
+push push_f puts pvs2array pvs2tab pvsadsyn pvsanal pvsarp pvsbandp pvsbandr pvsbandwidth
+pvsbin pvsblur pvsbuffer pvsbufread pvsbufread2 pvscale pvscent pvsceps pvscfs pvscross
+pvsdemix pvsdisp pvsenvftw pvsfilter pvsfreeze pvsfromarray pvsftr pvsftw pvsgain pvsgendy
+pvshift pvsifd pvsin pvsinfo pvsinit pvslock pvslpc pvsmaska pvsmix pvsmooth pvsmorph pvsosc
+pvsout pvspitch pvstanal pvstencil pvstrace pvsvoc pvswarp pvsynth qinf qnan r2c rand randc
+randh randi random randomh randomi rbjeq readclock readscratch rect2pol reinit release
+remove repluck reshapearray reson resonbnk resonk resonr resonx resonxk resony resonz resyn
+return reverb reverb2 reverbsc rewindscore rezzy rfft rifft rigoto rireturn rms rnd rnd31
+rndseed round rspline rtclock S s16b14 s32b14 samphold sandpaper sc_lag sc_lagud sc_phasor
+sc_trig scale scale2 scalearray scalet scanhammer scantable schedkwhen schedkwhennamed
+schedule schedulek schedwhen seed sekere select semitone seqtime seqtime2 sequ sequstate
+setcol setksmps setrow setscorepos sfilist sfpassign sfplay sfplay3 sfplay3m sfplaym sfplist
+sfpreset shaker shiftin shiftout signum sin sinh sininv sinsyn skf sleighbells slicearray
 slicearray_i slider16 slider16f slider16table slider16tablef slider32 slider32f
 slider32table slider32tablef slider64 slider64f slider64table slider64tablef slider8
 slider8f slider8table slider8tablef sliderKawai sndloop sndwarp sndwarpst sorta sortd space

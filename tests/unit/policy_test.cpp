@@ -750,3 +750,26 @@ TEST_F(PolicyTest, WhatFollowsAnIncludeOnItsLineIsNotCode) {
     EXPECT_NE(joined(checkPolicy(spec, Grants::none(folder.string()))).find("the macro '$Y'"),
               std::string::npos);
 }
+
+// Opcodes that index Csound's arrays with numbers it does not check: a soundfont's preset,
+// a stored controller preset, a MIDI channel or controller. Found by attack: each crashed
+// the host or wrote past a table. Constants in range pass.
+TEST_F(PolicyTest, MidiAndSoundfontNumbersCsoundDoesNotCheck) {
+    const auto refused = [&](const std::string& body, const std::string& subject,
+                             const std::string& at) {
+        const auto spec = session("", "outch 1, a0\n" + body);
+        expectRefused(spec, Permission::exec, subject, lineOf(at));
+    };
+    refused("aL, aR sfinstr 100, 60, 1, 1, 0, 0\n", "'sfinstr'", "aL, aR sfinstr");
+    refused("k1 ctrlpreset 1, 1, 100000000, 5\nctrlselect 1\n", "'ctrlpreset'", "k1 ctrlpreset");
+    refused("i1 ctrl7 1000, 1, 0, 1\n", "channel '1000'", "i1 ctrl7");
+    refused("initc7 1, 100000000, 0.5\n", "controller '100000000'", "initc7");
+    refused("initc14 1, 1, -100000000, 0.5\n", "controller '-100000000'", "initc14");
+    refused("ichan = 3\nctrlinit ichan, 7, 100\n", "channel 'ichan'", "ctrlinit");
+    refused("ctrlinit 1, 7, 100, 200, 64\n", "controller '200'", "ctrlinit");
+    EXPECT_EQ(joined(checkPolicy(session("", "outch 1, a0\nkc ctrl7 1, 7, 0, 1\n"
+                                             "initc7 16, 127, 0.5\nctrlinit 1, 7, 100, 10, 64\n"
+                                             "km midic7 1, 0, 1\n"),
+                                 Grants::none(folder.string()))),
+              "");
+}
