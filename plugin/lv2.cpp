@@ -258,6 +258,8 @@ std::string readFile(const std::string& path) {
     return readTextFile(path).value_or("");
 }
 
+constexpr const char* kNoFolder = "/nonexistent/spinout-a-restored-session-has-no-folder";
+
 // Instantiation or worker: what the user granted this session. A session is untrusted
 // unless the user's trust file lists its text (`spinout trust`), or, in a bundle, the
 // bundle's grants.toml (`spinout bundle --allow`) was made for this very session.toml.
@@ -282,6 +284,11 @@ std::unique_ptr<Engine> build(Plugin& p, const std::string& text, const std::str
     const std::string name = path.empty() ? "restored-session.toml" : path;
     try {
         auto spec = parseSessionText(text, name);
+        // A session's folder is the one whose file holds its text. A project's state may
+        // pair any text with any path (found by attack: a state naming /x.toml made / the
+        // folder its code could read): such a session has a folder that does not exist,
+        // and reads nothing.
+        if (path.empty() || readFile(path) != text) spec.dir = kNoFolder;
         if (p.library.loader) {
             spec.audioInputs = kLoaderInputs;
             spec.audioOutputs = kLoaderOutputs;

@@ -412,3 +412,36 @@ TEST(TrustLv2Unload, CsoundStillWorksInTheProcessAfterThePluginIsUnloaded) {
 }
 
 } // namespace
+
+// A project's loader state pairs a session's text with a path, and the session may read
+// the folder its file is in. Found by attack: a state naming a file that does not hold
+// its text (or no file) chose that folder, and the code read a file there. Now such a
+// session has no folder: it reads its folder as before when its file holds its text, and
+// nothing otherwise.
+TEST_F(TrustLv2, ARestoredSessionReadsItsFolderOnlyWhenItsFileHoldsItsText) {
+    const auto dir = root / "elsewhere";
+    writeFile(dir / "secret.txt", "4242\n");
+    const auto file = dir / "s.toml";
+    const auto text =
+        synth("giT ftgen 0, 0, 0, -23, \"secret.txt\"\ngi1 = tab_i(0, giT) / 10000\n");
+    const World lv2((kBuild / "lv2").string());
+    const LilvPlugin* loader = lv2.plugin("urn:spinout:loader");
+    ASSERT_NE(loader, nullptr);
+    const auto restored = [&](const std::string& onDisk) {
+        writeFile(file, onDisk);
+        PluginInstance inst(lv2.world, loader, 48000);
+        LilvState* state = loaderState(lv2.world, &inst.host().mapF, text, file);
+        EXPECT_NE(state, nullptr);
+        if (state != nullptr) {
+            lilv_state_restore(state, inst.instance(), nullptr, nullptr, 0, nullptr);
+            lilv_state_free(state);
+        }
+        return std::pair{playNote(inst), joined(inst.host().errors)};
+    };
+    const auto [own, ownLog] = restored(text);
+    EXPECT_EQ(ownLog, "");
+    EXPECT_GT(own, 0.01f);
+    // the same text, its file changed: Csound finds no secret.txt to read
+    const auto [other, otherLog] = restored(synth(""));
+    EXPECT_NE(otherLog.find("error opening ASCII file"), std::string::npos) << otherLog;
+}
