@@ -162,6 +162,14 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
                                      "-+msg_color=0",
                                      "--nodisplays"};
     if (!options_.searchDir.empty()) {
+        // Csound splits these at ':' and ';' into folders to search (found by attack: a
+        // session in "/x/evil:/etc" read files from /etc)
+        if (options_.searchDir.find_first_of(":;") != std::string::npos) {
+            csoundDestroy(cs_);
+            throw EngineError(fmt::format("the session's folder '{}' holds ':' or ';', which "
+                                          "Csound reads as a list of folders: move the session",
+                                          options_.searchDir));
+        }
         for (const char* var : {"SSDIR", "SFDIR", "SADIR", "INCDIR"})
             opts.push_back(fmt::format("--env:{}={}", var, options_.searchDir));
     }
@@ -689,7 +697,9 @@ OrcParser::OrcParser(const std::string& includeDir) {
     csoundSetMessageCallback(cs_, parserMessageCallback);
     std::vector<std::string> opts = {
         "-n", "-d", "-m0", "-+rtaudio=null", "-+rtmidi=null", "--nodisplays", "-+msg_color=0"};
-    if (!includeDir.empty()) opts.push_back(fmt::format("--env:INCDIR={}", includeDir));
+    // a folder Csound would split (see Engine) is none: the engine refuses it anyway
+    if (!includeDir.empty() && includeDir.find_first_of(":;") == std::string::npos)
+        opts.push_back(fmt::format("--env:INCDIR={}", includeDir));
     for (const auto& o : opts)
         csoundSetOption(cs_, o.c_str());
     auto* jump = exitJump(cs_);

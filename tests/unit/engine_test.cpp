@@ -226,6 +226,16 @@ TEST(Engine, CompileCheckedCompilesOnlyWhatItAdmits) {
     EXPECT_FALSE(asked);
 }
 
+// Csound splits its search folders at ':' and ';': a session folder holding either would
+// add folders to search (found by attack: "/x/evil:/etc" read files from /etc).
+TEST(Engine, AFolderCsoundWouldSplitIsRefused) {
+    for (const char* dir : {"/tmp/evil:/etc", "/tmp/x;..", "/tmp/a:..:b"}) {
+        auto o = mono();
+        o.searchDir = dir;
+        EXPECT_THROW(Engine e(o), EngineError) << dir;
+    }
+}
+
 TEST(Engine, RelativePathsResolveAgainstTheSearchDir) {
     const auto dir = std::filesystem::temp_directory_path() / "spinout_engine_ssdir";
     std::filesystem::create_directories(dir);
