@@ -320,7 +320,7 @@ std::vector<MacroUse> macroUses(std::string_view code) {
     return out;
 }
 
-std::optional<std::string> includeNameAt(std::string_view text, std::size_t pos) {
+std::optional<IncludeName> includeNameAt(std::string_view text, std::size_t pos) {
     auto i = pos + std::string_view("#include").size();
     const bool str = text.compare(i, 3, "str") == 0;
     if (str) i += 3;
@@ -330,7 +330,7 @@ std::optional<std::string> includeNameAt(std::string_view text, std::size_t pos)
     if (str && term != '"') return std::nullopt; // not an #includestr Csound acts on
     const auto end = text.find_first_of(std::string{term, '\n'}, i + 1);
     if (end == std::string_view::npos || text[end] != term) return std::nullopt;
-    return std::string(text.substr(i + 1, end - i - 1));
+    return IncludeName{std::string(text.substr(i + 1, end - i - 1)), end + 1};
 }
 
 std::optional<ParserTrap> parserTrap(const std::string& code, std::string* view,
@@ -374,22 +374,19 @@ std::optional<ParserTrap> parserTrap(const std::string& code, std::string* view,
                 i = end - 1;
             } else if (at(i, "#include")) {
                 // Csound reads the name, then drops the rest of the line unread
-                const auto name = includeNameAt(code, i);
+                const auto include = includeNameAt(code, i);
                 const auto lf = std::min(code.find('\n', i), code.size());
-                if (!name) return ParserTrap{line, "a malformed #include"};
+                if (!include) return ParserTrap{line, "a malformed #include"};
                 // Csound reads on to the line's end, past the end of an #include'd file's
                 // text into nothing (a crash, found by attack)
                 if (lf == code.size())
                     return ParserTrap{line, "an #include without a line feed after it"};
                 // Csound opens the file with \ as /, but its #includes from the folder
                 // before the last / (found by attack: the check read another file)
-                if (name->find('\\') != std::string::npos)
+                if (include->name.find('\\') != std::string::npos)
                     return ParserTrap{line, "a \\ in an #include's name: Csound reads it as / "
                                             "for the file, not for the files that one includes"};
-                const auto term =
-                    code.find_first_not_of(" \t", i + 8 + (at(i, "#includestr") ? 3 : 0));
-                const auto rest = term + name->size() + 2;
-                if (rest < lf) blank(rest, lf - rest);
+                if (include->end < lf) blank(include->end, lf - include->end);
                 i = lf - 1;
             } else if (c == '\\') {
                 // a line continuation; Csound takes \/ or \" for an escape, so that in \//*

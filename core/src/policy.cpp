@@ -227,6 +227,17 @@ enum class Parsing {
     none,    // none: only the #include lines are followed (codeIncludes)
 };
 
+// An [engine].includes file, named `name` in the session, read from `file`.
+Piece includePiece(const std::string& name, const fs::path& file, const SourcePos& pos,
+                   std::string text) {
+    Piece p;
+    p.text = std::move(text);
+    p.file = file.string();
+    p.fallback = pos;
+    p.where = fmt::format("include file '{}'", name);
+    return p;
+}
+
 class Checker {
 public:
     Checker(const Grants& grants, std::string folder, Parsing parsing = Parsing::scratch,
@@ -441,12 +452,7 @@ void Checker::checkEngineInclude(const std::string& name, const SourcePos& pos) 
                           name, kMaxTextFileBytes >> 20));
         return;
     }
-    Piece piece;
-    piece.text = std::move(*text);
-    piece.file = full.string();
-    piece.fallback = pos;
-    piece.where = fmt::format("include file '{}'", name);
-    checkPiece(piece);
+    checkPiece(includePiece(name, full, pos, std::move(*text)));
 }
 
 // A [table.NAME] sound file: spinout has Csound read it with GEN01, so it is confined as
@@ -504,7 +510,7 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const Vi
         const SourcePos where = at(line);
         const auto includeName = includeNameAt(text, pos);
         if (!includeName) continue; // parserTrap refuses it before Csound sees the code
-        const std::string& name = *includeName;
+        const std::string& name = includeName->name;
         const bool str = text.compare(pos + 8, 3, "str") == 0; // #includestr
         if (name.size() > 99) {
             // Csound 6.18 copies the name into a 100-byte buffer.
@@ -1268,14 +1274,11 @@ struct PolicyGate::Impl {
         };
         switch (source.kind) {
         case CodeSource::include: {
-            Piece p;
-            p.text = std::string(text);
-            p.file = (fs::path(spec.dir) / source.name).string();
-            p.fallback = {spec.path, 0, 0};
+            SourcePos pos{spec.path, 0, 0};
             for (std::size_t i = 0; i < spec.includes.size() && i < spec.includePos.size(); ++i)
-                if (spec.includes[i] == source.name) p.fallback = spec.includePos[i];
-            p.where = fmt::format("include file '{}'", source.name);
-            return p;
+                if (spec.includes[i] == source.name) pos = spec.includePos[i];
+            return includePiece(source.name, fs::path(spec.dir) / source.name, pos,
+                                std::string(text));
         }
         case CodeSource::globals: {
             Piece p = globalsPiece(spec);

@@ -134,6 +134,10 @@ std::vector<MacroUse> macroUses(std::string_view code);
 // between a delimiter (the first character after spaces and tabs; `"` for #includestr) and
 // the same character again on that line. Nothing when it is not well formed (parserTrap
 // refuses such a line; Csound would ignore it, or worse).
-std::optional<std::string> includeNameAt(std::string_view text, std::size_t pos);
+struct IncludeName {
+    std::string name;
+    std::size_t end = 0; // past the closing delimiter: Csound drops the rest of the line
+};
+std::optional<IncludeName> includeNameAt(std::string_view text, std::size_t pos);
 
 } // namespace spinout
