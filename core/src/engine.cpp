@@ -16,6 +16,7 @@
 #include <cmath>
 #include <csetjmp>
 #include <cstdarg>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -144,13 +145,130 @@ std::string csoundString(std::string_view text) {
     return out;
 }
 
+// Csound's random generators live in struct CSOUND's private part (csoundCore.h), which
+// the installed header declares only for Csound's own build:
+// - holdrand (random, jitter, dust...), randSeed1 and randSeed2 (grain, the score's `~`):
+//   three ints, then csRandState, a pointer to randState_;
+// - rndfrac (rnd, birnd), randState_ (the Mersenne Twister of unirand, gauss, noise...),
+//   ugens4_rand_16 and ugens4_rand_15 (pluck): in CsoundTail below, declared as Csound
+//   6.18 declares that stretch of the struct.
+// Csound gives them fixed values when it creates an instance (Top/csound.c, OOps/random.c):
+// holdrand 2345678, randSeed1 15937, rndfrac 0.5, the twister seeded with 5489 (mti 624,
+// mt[0] 5489), ugens4's 1000 and 1000. Found by those values: the three ints between the
+// public part and rtPlay_userdata, a later field whose address the API hands out; the rest
+// through csRandState. Only a layout that holds every one of those values is written to.
+// (An opcode library's own seed, such as rnd31's with seed 0, is not among them.)
+namespace {
+
+struct CsoundTail {
+    double rndfrac;
+    void* logbase2ToPvFileTable[9];
+    int pvNumFiles, pvErrorCode;
+    int enableHostImplementedAudioIO, enableHostImplementedMIDIIO, hostRequestedBufferSize;
+    char engineStatus, stdinAssignFlag, stdoutAssignFlag, orcnameMode;
+    int useOnlyOrchfile;
+    void* csmoduleDbToSfIdCopyright[5];
+    int sfIdScopyright;
+    void* sfIdSoftwareToLprdaddr[7];
+    int currentLPCSlot, maxLpcSlot;
+    void* chnDb;
+    int opcodedirWasOK, disableCsdOptions;
+    CsoundRandMTState randState;
+    int performState;
+    int ugens4Rand16, ugens4Rand15;
+};
+
+} // namespace
+
+struct Engine::RandomState {
+    int* seeds = nullptr; // holdrand, randSeed1, randSeed2
+    CsoundTail* tail = nullptr;
+    std::array<int, 3> keptSeeds{};
+    double keptRndfrac = 0;
+    CsoundRandMTState keptTwister{};
+    int keptRand16 = 0, keptRand15 = 0;
+};
+
+namespace {
+
+std::unique_ptr<Engine::RandomState> findRandomState(CSOUND* cs) {
+    auto* base = reinterpret_cast<char*>(cs);
+    auto* limit = reinterpret_cast<char*>(csoundGetRtPlayUserData(cs));
+    auto readInt = [](const char* at) {
+        int v = 0;
+        std::memcpy(&v, at, sizeof v);
+        return v;
+    };
+    for (char* at = base + sizeof(CSOUND); at + 3 * sizeof(int) < limit; at += sizeof(int)) {
+        if (readInt(at) != 2345678 || readInt(at + sizeof(int)) != 15937) continue;
+        auto pointerAt = reinterpret_cast<std::uintptr_t>(at) + 3 * sizeof(int);
+        pointerAt = (pointerAt + alignof(void*) - 1) & ~(std::uintptr_t{alignof(void*)} - 1);
+        if (pointerAt + sizeof(void*) > reinterpret_cast<std::uintptr_t>(limit)) break;
+        char* twister = nullptr;
+        std::memcpy(&twister, reinterpret_cast<const char*>(pointerAt), sizeof twister);
+        // rndfrac lies past rtPlay_userdata, inside the struct (60 KB in, in 6.18)
+        char* tailAt = twister - offsetof(CsoundTail, randState);
+        if (tailAt <= limit || twister > limit + (1 << 20)) break;
+        auto* tail = reinterpret_cast<CsoundTail*>(tailAt);
+        if (tail->rndfrac != 0.5 || tail->randState.mti != 624 || tail->randState.mt[0] != 5489 ||
+            tail->ugens4Rand16 != 1000 || tail->ugens4Rand15 != 1000)
+            break;
+        auto found = std::make_unique<Engine::RandomState>();
+        found->seeds = reinterpret_cast<int*>(at);
+        found->tail = tail;
+        return found;
+    }
+    return nullptr;
+}
+
+int keepRandomOpcode(CSOUND* cs, void*) {
+    if (auto* engine = static_cast<Engine*>(csoundGetHostData(cs))) engine->keepRandom();
+    return OK;
+}
+
+int restoreRandomOpcode(CSOUND* cs, void*) {
+    if (auto* engine = static_cast<Engine*>(csoundGetHostData(cs))) engine->restoreRandom();
+    return OK;
+}
+
+} // namespace
+
+void Engine::keepRandom() noexcept {
+    if (!random_) return;
+    auto& r = *random_;
+    std::memcpy(r.keptSeeds.data(), r.seeds, sizeof r.keptSeeds);
+    r.keptRndfrac = r.tail->rndfrac;
+    r.keptTwister = r.tail->randState;
+    r.keptRand16 = r.tail->ugens4Rand16;
+    r.keptRand15 = r.tail->ugens4Rand15;
+}
+
+void Engine::restoreRandom() noexcept {
+    if (!random_) return;
+    auto& r = *random_;
+    std::memcpy(r.seeds, r.keptSeeds.data(), sizeof r.keptSeeds);
+    r.tail->rndfrac = r.keptRndfrac;
+    r.tail->randState = r.keptTwister;
+    r.tail->ugens4Rand16 = r.keptRand16;
+    r.tail->ugens4Rand15 = r.keptRand15;
+}
+
+bool Engine::randomStateFound() const noexcept {
+    return random_ != nullptr;
+}
+
 Engine::Engine(EngineOptions options) : options_(std::move(options)) {
     if (options_.sr <= 0 || options_.ksmps <= 0 || options_.nchnls <= 0 || options_.nchnlsIn < 0)
         throw EngineError("invalid engine options: sr, ksmps and nchnls must be positive");
     journalOn_ = options_.journal;
     cs_ = createCsound(this);
+    random_ = findRandomState(cs_); // before anything draws
     csoundSetMessageCallback(cs_, messageCallback);
     csoundSetHostImplementedAudioIO(cs_, 1, 0);
+    csoundAppendOpcode(cs_, kKeepRandomOpcode, sizeof(OPDS), 0, 1, "", "", keepRandomOpcode,
+                       nullptr, nullptr);
+    csoundAppendOpcode(cs_, kRestoreRandomOpcode, sizeof(OPDS), 0, 1, "", "", restoreRandomOpcode,
+                       nullptr, nullptr);
     csoundSetHostImplementedMIDIIO(cs_, 1);
 
     std::vector<std::string> opts = {"-n",
@@ -253,12 +371,20 @@ std::optional<CsoundError> Engine::captureErrors(int status) {
 }
 
 std::optional<CsoundError> Engine::compile(std::string_view code) {
+    return compileText(code, true);
+}
+
+std::optional<CsoundError> Engine::compileUnjournaled(std::string_view code) {
+    return compileText(code, false);
+}
+
+std::optional<CsoundError> Engine::compileText(std::string_view code, bool journal) {
     captured_.clear();
     capturing_ = true;
     const std::string text(code);
     auto err = captureErrors(csoundCompileOrc(cs_, text.c_str()));
     progress_.fetch_add(1, std::memory_order_relaxed);
-    if (journalOn_ && !err) journal_.push_back({false, text});
+    if (journal && journalOn_ && !err) journal_.push_back({false, text});
     return err;
 }
 

@@ -22,14 +22,16 @@ void warmUpInstances(Session& session, const PreparedEvent& event, int instances
         args += fmt::format(", p{}", p);
     std::string code = fmt::format("prealloc {}, {}\n", event.instrNum, instances);
     code += fmt::format("instr {}\n", support::kWarmUpInstr);
-    code += fmt::format("{} = 1\n", support::kWarmUpFlag);
+    code += fmt::format("{} = 1\n{}\n", support::kWarmUpFlag, Engine::kKeepRandomOpcode);
     // one line per instance: one subinstrinit run in a loop would not hold them all at once
     for (int i = 0; i < instances; ++i)
         code += fmt::format("subinstrinit {}{}\n", event.instrNum, args);
-    code += fmt::format("{} = 0\nendin\n", support::kWarmUpFlag);
-    session.compile(code, "the warm-up of the voices");
+    code += fmt::format("{}\n{} = 0\nendin\n", Engine::kRestoreRandomOpcode, support::kWarmUpFlag);
+    if (auto err = session.engine().compileUnjournaled(code))
+        throw SessionError("the warm-up of the voices: " + err->message);
     PreparedEvent holder = event;
     holder.instrNum = support::kWarmUpInstr;
+    holder.journaled = false;
     // p3 = 0: an init pass only; the holder's slot frees itself (no heartbeat)
     const auto synth = session.startAt(holder, session.frame(), 0);
     if (!synth.valid()) throw SessionError("no room to queue the warm-up of the voices");

@@ -458,10 +458,12 @@ outch 1, a(0)
 }
 
 // Found by attacking the voices' warm-up in its own cycle: run before the ports, it saw the
-// args' defaults where the first cycle (and csound on the .csd) sees the ports' values,
-// --set and a preset included, and the host's tempo; and a `schedule` a macro builds
-// (`$S.ule`) was dropped by the rewind. Each voice init writes what it saw to a global
-// that a [[run]] instr plays: 0.7 (the port's default) or 0.3 (--set) plus bpm / 1000.
+// args' defaults where the first cycle sees the ports' values, --set and a preset
+// included, and the host's tempo; and a `schedule` a macro builds (`$S.ule`) was dropped
+// by the rewind. Each voice init writes what it saw to a global that a [[run]] instr plays:
+// 0.7 (the port's default) or 0.3 (--set) plus bpm / 1000. An exported .csd does without
+// the warm-up (warm_up.hpp), so it plays what the render does where the warm-up writes no
+// global: the macro case.
 TEST(Attack, TheVoicesWarmUpSeesThePortsAndTheHostTimeAndKeepsWhatCodeSchedules) {
     const auto folder = dir() / "warmup";
     fs::create_directories(folder);
@@ -558,6 +560,7 @@ voices = 1
         // (a(k) ramps up over the first cycle)
         EXPECT_NEAR(rendered[64], c.level, 1e-6) << c.session << " " << c.extra;
         EXPECT_NEAR(rendered.back(), c.level, 1e-6) << c.session << " " << c.extra;
+        if (c.session != "macro") continue;
         ASSERT_EQ(t::run(fmt::format("csd {} -o '{}'", args, csd.string())).status, 0);
         const auto cmd =
             fmt::format("cd '{}' && csound -o '{}' '{}' > '{}.log' 2>&1", folder.string(),

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <numbers>
 #include <span>
 #include <vector>
 
@@ -44,6 +45,19 @@ inline double frequency(std::span<const double> x, double sr) {
     }
     if (count < 2) return 0;
     return (count - 1) * sr / (last - first);
+}
+
+// Where a signal's energy lies: its power-weighted mean frequency, from how much the
+// first difference keeps (a sine of f keeps 2 sin(pi f / sr) of its rms). Unlike zero
+// crossings, not swayed by the phases of the partials.
+inline double meanFrequency(std::span<const double> x, double sr) {
+    if (x.size() < 2) return 0;
+    std::vector<double> d(x.size() - 1);
+    for (std::size_t i = 1; i < x.size(); ++i)
+        d[i - 1] = x[i] - x[i - 1];
+    const double r = rms(x);
+    if (r == 0) return 0;
+    return sr / std::numbers::pi * std::asin(std::min(1.0, rms(d) / r / 2));
 }
 
 // Fundamental of a harmonically rich tone (where a strong overtone fools zero

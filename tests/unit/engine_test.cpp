@@ -332,3 +332,24 @@ TEST(Engine, AStringLiteralReadsBackAsItsTextAndRunsNothing) {
     const auto ran = e.evalCode("return giRan");
     EXPECT_EQ(ran, 0) << "code in a string ran";
 }
+
+// Csound has no API for its random generators: the engine finds them in Csound's private
+// state, and code between the two opcodes draws nothing later code misses (the voices'
+// warm-up). A fresh engine's draws are the reference: what Csound's own generators make.
+TEST(Engine, RandomDrawsBetweenKeepAndRestoreAreUndone) {
+    const auto firstDraws = [](const std::string& before) {
+        Engine e(EngineOptions{});
+        if (!before.empty()) e.evalCode(before + "\nreturn 0");
+        return std::array<double, 3>{e.evalCode("return random:i(0, 1)"),
+                                     e.evalCode("return unirand:i(1)"),
+                                     e.evalCode("return rnd(1)")};
+    };
+    const auto fresh = firstDraws("");
+    const std::string draws = "i1 = random:i(0, 1)\ni2 = unirand:i(1)\ni3 = rnd(1)\n"
+                              "i4 = gauss:i(1)\ni5 = birnd(1)";
+    EXPECT_NE(firstDraws(draws), fresh) << "the draws move the generators on";
+    EXPECT_EQ(firstDraws(fmt::format("{}\n{}\n{}", Engine::kKeepRandomOpcode, draws,
+                                     Engine::kRestoreRandomOpcode)),
+              fresh);
+    EXPECT_TRUE(Engine(EngineOptions{}).randomStateFound());
+}

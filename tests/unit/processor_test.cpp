@@ -275,6 +275,33 @@ busmix(ibus, oscili:a(iamp * 0.3, mtof:k(kpitch)) * aenv)
     EXPECT_EQ(p.engine().control("played"), 1);
 }
 
+// The warm-up's init passes draw from Csound's random generators; it puts them back, so
+// the first note draws what a fresh Csound draws first (found when the warm-up changed
+// every polysynth render: its saws start at a random phase).
+TEST(Processor, TheVoicesWarmUpLeavesTheRandomGeneratorsAsTheyWere) {
+    const auto spec = parseSessionText(synthSession(4, R"(|kpitch=60, iamp=0.5, ibus=0|
+idraw = random:i(0, 1)
+iuni = unirand:i(1)
+chnset chnget:i("inits") + 1, "inits"
+if giSpinoutWarmUp == 0 then
+  chnset idraw, "draw"
+  chnset iuni, "uni"
+endif
+aenv = linsegr:a(0, 0.005, 1, 0.05, 0)
+busmix(ibus, oscili:a(iamp * 0.3, mtof:k(kpitch)) * aenv)
+)"),
+                                       "draws.toml");
+    Engine fresh(EngineOptions{});
+    const double firstDraw = fresh.evalCode("return random:i(0, 1)");
+    const double firstUni = fresh.evalCode("return unirand:i(1)");
+    Processor p(spec);
+    EXPECT_EQ(p.engine().control("inits"), 12) << "the warm-up drew 12 times from each";
+    play(spec, {{0, 0x90, 69, 100}}, {64}, 640, &p);
+    EXPECT_EQ(p.engine().control("inits"), 13);
+    EXPECT_EQ(p.engine().control("draw"), firstDraw);
+    EXPECT_EQ(p.engine().control("uni"), firstUni);
+}
+
 // Released voices sound through their release, at most two per voice: past that the
 // oldest tail stops, so the instances never outnumber the warmed ones.
 TEST(Processor, ReleaseTailsAreBoundedAtTwoPerVoice) {

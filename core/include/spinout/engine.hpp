@@ -71,6 +71,8 @@ public:
 
     // Compiles orchestra code (global statements and instrs) into the running engine.
     std::optional<CsoundError> compile(std::string_view code);
+    // The same, left out of the journal: code an exported .csd does without.
+    std::optional<CsoundError> compileUnjournaled(std::string_view code);
     // Compiles code only if `admit` accepts what Csound's parser made of it, here, in the
     // state this engine is in: the tree `admit` reads is the one compiled, nothing is
     // parsed twice, and an #include'd file is read once. The session's own code comes this
@@ -140,6 +142,20 @@ public:
     };
     const std::vector<CodeEntry>& journal() const { return journal_; }
 
+    // Csound's random generators (the seeds of random, rnd and birnd, grain, pluck and the
+    // score's `~`; the Mersenne Twister of unirand, gauss and the noise opcodes), kept
+    // and put back around code whose draws nothing after it may see: the voices' warm-up
+    // (warm_up.hpp), so that the notes draw what a fresh Csound draws, as in the .csd.
+    // Orchestra code calls them as the opcodes below (no arguments, at init); real-time
+    // safe. Csound has no API for them: found in its private state by what a new instance
+    // holds (engine.cpp); when not found, randomStateFound() is false and they do nothing.
+    static constexpr const char* kKeepRandomOpcode = "spinout__keep_random";
+    static constexpr const char* kRestoreRandomOpcode = "spinout__restore_random";
+    void keepRandom() noexcept;
+    void restoreRandom() noexcept;
+    bool randomStateFound() const noexcept;
+    struct RandomState; // where they are and what was kept (engine.cpp)
+
     // Csound's messages, forwarded without allocation from the performing thread.
     MessageRing& messages() noexcept { return messages_; }
 
@@ -148,6 +164,7 @@ public:
 
 private:
     double* channel(const std::string& name, int type);
+    std::optional<CsoundError> compileText(std::string_view code, bool journal);
     void reserveEventNodes();
     std::optional<CsoundError> captureErrors(int status);
 
@@ -166,6 +183,7 @@ private:
     std::vector<CodeEntry> journal_;
     std::string captured_;
     std::atomic<std::uint64_t> progress_{0};
+    std::unique_ptr<RandomState> random_;
 };
 
 // What Csound's own parser makes of orchestra code, for the policy check: every opcode

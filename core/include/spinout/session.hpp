@@ -70,6 +70,9 @@ struct PreparedEvent {
     std::vector<double> controls;
     std::uint64_t explicitControls = 0; // given as args: port values do not replace them
     std::vector<Bus> buses;
+    // False: nothing of the instance goes into the journal (its start, its slot's writes),
+    // for what an exported .csd does without: the voices' warm-up (warm_up.hpp).
+    bool journaled = true;
 };
 
 struct SessionOptions {
@@ -259,8 +262,7 @@ public:
     // Performs a cycle before the host's first with the start of `only` alone (the voices'
     // warm-up: warm_up.hpp), and goes back to frame 0 (Engine::rewind); everything else
     // queued waits for the host's first cycle. Its slot is freed after that cycle, as if it
-    // had run in it: an exported .csd, which runs it there, makes the same writes. Only at
-    // frame 0, with nothing playing. Not real-time.
+    // had run in it. Only at frame 0, with nothing playing. Not real-time.
     void performCycleBeforeStart(const Synth& only);
     double time() const noexcept { return static_cast<double>(frame()) / engine_.sr(); }
     // Instances playing or waiting to start.

@@ -25,9 +25,14 @@ namespace spinout {
 // in that cycle before the warm-up, as in the first cycle) and before anything else
 // starts; and only when the session's code schedules nothing at load (schedulesAtLoad):
 // the rewind would drop it. Otherwise the init passes wait for the first cycle, in the
-// audio thread. Either way an exported .csd runs them at time 0 and writes the same
-// samples. (A plugin's host gives its port values with the first block: the warm-up
+// audio thread. (A plugin's host gives its port values with the first block: the warm-up
 // there sees the values the Processor was made with, the ports' defaults.)
+//
+// It leaves nothing a note hears: Csound's random generators are kept before the init
+// passes and put back after them (Engine::keepRandom), so a voice that draws a random phase
+// at init draws what it would with no warm-up (the polysynth plays the samples it played
+// before there was one). Nothing of it is journaled: an exported .csd does without it and
+// writes the same samples, unless init code ignores giSpinoutWarmUp and writes globals.
 void warmUpInstances(Session& session, const PreparedEvent& event, int instances, bool ownCycle);
 
 // Whether the session's code (globals, instr init code and bodies, and the files they
