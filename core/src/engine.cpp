@@ -263,6 +263,13 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
     journalOn_ = options_.journal;
     cs_ = createCsound(this);
     random_ = findRandomState(cs_); // before anything draws
+    if (!random_) {
+        static constexpr std::string_view lost =
+            "spinout: Csound's random generators were not found in this build of Csound: "
+            "the voices' warm-up moves them on, and notes draw other values than in an "
+            "exported .csd";
+        messages_.push(MessageLevel::warning, lost.data(), lost.size());
+    }
     csoundSetMessageCallback(cs_, messageCallback);
     csoundSetHostImplementedAudioIO(cs_, 1, 0);
     csoundAppendOpcode(cs_, kKeepRandomOpcode, sizeof(OPDS), 0, 1, "", "", keepRandomOpcode,
