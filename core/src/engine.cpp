@@ -221,6 +221,10 @@ std::unique_ptr<Engine::RandomState> findRandomState(CSOUND* cs) {
     return nullptr;
 }
 
+int doNothingOpcode(CSOUND*, void*) {
+    return OK;
+}
+
 int keepRandomOpcode(CSOUND* cs, void*) {
     if (auto* engine = static_cast<Engine*>(csoundGetHostData(cs))) engine->keepRandom();
     return OK;
@@ -828,6 +832,10 @@ const TokenTypes& tokenTypes(CSOUND* cs, jmp_buf* jump) {
 OrcParser::OrcParser(const std::string& includeDir) {
     cs_ = createCsound(this);
     csoundSetMessageCallback(cs_, parserMessageCallback);
+    // the engine's own opcodes parse here as there (the check refuses them in session code)
+    for (const char* name : {Engine::kKeepRandomOpcode, Engine::kRestoreRandomOpcode})
+        csoundAppendOpcode(cs_, name, sizeof(OPDS), 0, 1, "", "", doNothingOpcode, nullptr,
+                           nullptr);
     std::vector<std::string> opts = {
         "-n", "-d", "-m0", "-+rtaudio=null", "-+rtmidi=null", "--nodisplays", "-+msg_color=0"};
     // a folder Csound would split (see Engine) is none: the engine refuses it anyway
@@ -848,6 +856,25 @@ OrcParser::~OrcParser() {
 void OrcParser::onMessage(const char* text, std::size_t len) {
     if (captured_.size() < 16384) captured_.append(text, len);
 }
+
+namespace {
+
+// Csound warns "redefined opcode: NAME" as it parses a UDO whose name and signature an
+// opcode already has, and puts the UDO in that opcode's place.
+std::vector<std::string> redefinedOpcodes(std::string_view messages) {
+    static constexpr std::string_view mark = "redefined opcode: ";
+    std::vector<std::string> names;
+    for (auto at = messages.find(mark); at != std::string_view::npos;
+         at = messages.find(mark, at)) {
+        at += mark.size();
+        auto end = messages.find_first_of(" \t\r\n", at);
+        if (end == std::string_view::npos) end = messages.size();
+        names.emplace_back(messages.substr(at, end - at));
+    }
+    return names;
+}
+
+} // namespace
 
 OrcParse OrcParser::parse(std::string_view code) {
     OrcParse out;
@@ -877,6 +904,7 @@ OrcParse OrcParser::parse(std::string_view code) {
     }
     Walker walker{tokenTypes(cs_, exitJump(cs_)), out, globals_, offset, globals_.size()};
     walker.walk(tree->next, "");
+    out.redefined = redefinedOpcodes(captured_);
     csoundDeleteTree(cs_, tree);
     out.ok = true;
     return out;
@@ -902,6 +930,7 @@ Engine::compileChecked(std::string_view code, const std::function<bool(const Orc
     std::vector<std::string> noGlobals; // what this engine compiled is declared in it
     Walker walker{tokenTypes(cs_, jump), parsed, noGlobals, 0, 0};
     walker.walk(tree->next, "");
+    parsed.redefined = redefinedOpcodes(captured_);
     parsed.ok = true;
     capturing_ = false;
     const bool admitted = admit(parsed);

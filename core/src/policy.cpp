@@ -29,6 +29,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The engine's opcodes (Engine::kKeepRandomOpcode...) and the calibration's: spinout calls
+// them, session code never does, whatever it is granted.
+bool isSpinoutsOwn(std::string_view opcode) {
+    return opcode.rfind("spinout__", 0) == 0;
+}
+
 std::string_view what(Permission p) {
     switch (p) {
     case Permission::exec:
@@ -760,8 +766,25 @@ std::optional<std::vector<std::string>> Checker::readable(const Piece& piece, bo
 
 void Checker::checkParsed(const Piece& piece, const OrcParse& parsed,
                           std::vector<std::string> files, int depth) {
-    for (const auto& u : parsed.udos)
+    // Csound puts a UDO with an opcode's name and signature in that opcode's place. In place
+    // of one of Csound's own, its next call crashed the host (a `prealloc`, which spinout
+    // calls itself: found by attack); a UDO in place of a UDO is Csound's plain redefinition.
+    for (const auto& name : parsed.redefined) {
+        const bool udoBefore = udos_.count(name) != 0 ||
+                               std::count(parsed.udos.begin(), parsed.udos.end(), name) > 1;
+        if (!udoBefore)
+            error(piece.fallback,
+                  fmt::format("{}: the UDO '{}' would take the place of Csound's opcode of that "
+                              "name and signature, which Csound 6.18 cannot do safely: rename it",
+                              piece.where, name));
+    }
+    for (const auto& u : parsed.udos) {
+        if (isSpinoutsOwn(u))
+            error(piece.fallback, fmt::format("{}: the UDO '{}' takes a name of spinout's own "
+                                              "opcodes (spinout__...)",
+                                              piece.where, u));
         udos_.insert(u);
+    }
     included_ = std::move(files);
     for (const auto& call : parsed.calls)
         checkCall(call, piece, depth);
@@ -980,6 +1003,11 @@ void Checker::checkCall(const OrcCall& call, const Piece& piece, int depth) {
     }
     if (call.opcode.empty()) {
         refuse(pos, Permission::exec, "a construct the check cannot name");
+        return;
+    }
+    if (isSpinoutsOwn(call.opcode)) {
+        error(pos, fmt::format("'{}' is spinout's own opcode: session code may not call it",
+                               call.opcode));
         return;
     }
     const OpcodeRule rule = opcodeRule(call.opcode);

@@ -773,3 +773,49 @@ TEST_F(PolicyTest, MidiAndSoundfontNumbersCsoundDoesNotCheck) {
                                  Grants::none(folder.string()))),
               "");
 }
+
+// Csound puts a UDO with an opcode's name and signature in that opcode's place, and
+// calling one in place of Csound's own crashed the host (a `prealloc`, which spinout calls
+// for the voices: found by attack); spinout's own opcodes (spinout__...) are spinout's to
+// call. Refused whatever the session is granted. A session may define its own UDO again
+// (the later body plays), and give an opcode's name to a UDO of another signature.
+TEST_F(PolicyTest, AUdoTakesNoOpcodesPlaceAndNoSpinoutName) {
+    struct Case {
+        std::string globals, body, error;
+    };
+    const std::vector<Case> refused = {
+        {"opcode prealloc, 0, ii\nia, ib xin\nendop\n", "outch 1, a0\nprealloc 1, 2\n",
+         "the UDO 'prealloc' would take the place of Csound's opcode"},
+        {"opcode spinout__keep_random, 0, 0\nendop\n", "outch 1, a0\n",
+         "the UDO 'spinout__keep_random' takes a name of spinout's own"},
+        {"", "outch 1, a0\nspinout__restore_random\n",
+         "'spinout__restore_random' is spinout's own opcode"}};
+    for (const auto& c : refused) {
+        const auto spec = session(c.globals, c.body);
+        ProcessorOptions options;
+        options.grants = Grants::all(folder.string());
+        const auto ds = checkPolicy(spec, options.grants);
+        EXPECT_NE(joined(ds).find(c.error), std::string::npos) << joined(ds);
+        try {
+            Processor p(spec, options);
+            ADD_FAILURE() << "loaded: " << c.globals << c.body;
+        } catch (const SessionFileError& e) {
+            EXPECT_NE(joined(e.diagnostics()).find(c.error), std::string::npos)
+                << joined(e.diagnostics());
+        }
+    }
+    const auto allowed = session("opcode Twice, a, a\nain xin\nxout ain\nendop\n"
+                                 "opcode Twice, a, a\nain xin\nxout ain * 2\nendop\n"
+                                 "opcode oscili, a, kk\nkamp, kcps xin\nxout a(kamp)\nendop\n",
+                                 "outch 1, Twice(a0)\n");
+    EXPECT_EQ(joined(checkPolicy(allowed, Grants::none(folder.string()))), "");
+    ProcessorOptions options;
+    options.grants = Grants::none(folder.string());
+    Processor p(allowed, options);
+    std::vector<float> in(64, 0.5f), out(64, 0.0f), right(64, 0.0f);
+    const float* ins[] = {in.data(), in.data()};
+    float* outs[] = {out.data(), right.data()};
+    for (int block = 0; block < 4; ++block) // past the latency of one cycle
+        p.process(ins, outs, 64);
+    EXPECT_FLOAT_EQ(out[63], 0.5f * 2) << "the second Twice";
+}

@@ -213,6 +213,9 @@ struct OrcParse {
     int errorLine = 0; // 0 when Csound named none
     std::vector<OrcCall> calls;
     std::vector<std::string> udos; // opcodes the code defines
+    // UDOs that took the place of an opcode of the same name and signature (Csound's
+    // "redefined opcode"): of Csound's own, of spinout's, or of an earlier UDO.
+    std::vector<std::string> redefined;
 };
 
 // A scratch Csound instance (never started) that parses pieces of code in the order an
