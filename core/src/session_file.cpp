@@ -161,6 +161,8 @@ void parseEngine(Reader& r, const toml::table& root, SessionSpec& spec) {
     }
     if (const auto* g = e->get("globals")) {
         spec.globals = r.string(*e, "globals", where).value_or("");
+        // blank lines only are no code (Csound's parser fails on "no input")
+        if (spec.globals.find_first_not_of(" \t\r\n") == std::string::npos) spec.globals.clear();
         spec.globalsLine = r.firstTextLine(*g);
         checkCode(r, spec.globals, {spec.path, spec.globalsLine, 1}, "[engine] globals");
     }

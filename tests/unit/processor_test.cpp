@@ -409,3 +409,24 @@ instr = "fx"
             << alone;
     }
 }
+
+// Globals of blank lines are no code: Csound's parser gives up on "no input" (found by
+// attack).
+TEST(Processor, GlobalsOfBlankLinesLoad) {
+    const auto spec = parseSessionText(R"toml([session]
+name = "Blank"
+uri = "urn:spinout:test-blank"
+kind = "effect"
+[engine]
+globals = """
+
+   
+"""
+[instr.fx]
+body = "outch 1, inch(1)"
+[[run]]
+instr = "fx"
+)toml",
+                                       "blank.toml");
+    EXPECT_NO_THROW(Processor{spec});
+}
