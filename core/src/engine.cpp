@@ -763,6 +763,12 @@ struct Walker {
             if (t->type == types.udo) {
                 const char* name = lexeme(t->left);
                 out.udos.emplace_back(name != nullptr ? name : "");
+                const TREE* ident = t->left;
+                const char* outTypes = ident != nullptr ? lexeme(ident->left) : nullptr;
+                const char* inTypes = ident != nullptr ? lexeme(ident->right) : nullptr;
+                out.udoSignatures.push_back(fmt::format("{},{},{}", out.udos.back(),
+                                                        outTypes != nullptr ? outTypes : "?",
+                                                        inTypes != nullptr ? inTypes : "?"));
                 walk(t->right, fmt::format("opcode {}", name != nullptr ? name : "?"));
                 continue;
             }

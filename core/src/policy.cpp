@@ -256,6 +256,9 @@ public:
         if (parsing == Parsing::engine)
             for (const auto& u : support::udoNames())
                 udos_.insert(u);
+        if (parsing == Parsing::engine)
+            for (const auto& signature : support::udoSignatures())
+                udoSignatures_.insert(signature);
     }
 
     // The permissions the session declares, and the files spinout reads for it: the
@@ -328,6 +331,7 @@ private:
         const auto support = parser_->parse(support::declarations({}));
         for (const auto& u : support.udos)
             udos_.insert(u);
+        udoSignatures_.insert(support.udoSignatures.begin(), support.udoSignatures.end());
         if (!support.ok) internalError("the support code does not parse: " + support.error);
     }
     // A parser for a piece's own: with engine parsing, made on first need and given what
@@ -383,6 +387,7 @@ private:
     std::optional<OrcParser> parser_;
     std::vector<std::string> compiled_; // engine parsing: the pieces so far, in order
     std::set<std::string> udos_;
+    std::set<std::string> udoSignatures_; // of every UDO defined so far ("busin,a,k")
     std::map<std::string, std::pair<std::string, SourcePos>> macros_; // body, where defined
     struct Expansion {
         std::size_t bytes = 0, operators = 0, lines = 0;
@@ -766,18 +771,25 @@ std::optional<std::vector<std::string>> Checker::readable(const Piece& piece, bo
 
 void Checker::checkParsed(const Piece& piece, const OrcParse& parsed,
                           std::vector<std::string> files, int depth) {
-    // Csound puts a UDO with an opcode's name and signature in that opcode's place. In place
-    // of one of Csound's own, its next call crashed the host (a `prealloc`, which spinout
-    // calls itself: found by attack); a UDO in place of a UDO is Csound's plain redefinition.
-    for (const auto& name : parsed.redefined) {
-        const bool udoBefore = udos_.count(name) != 0 ||
-                               std::count(parsed.udos.begin(), parsed.udos.end(), name) > 1;
-        if (!udoBefore)
+    // Csound puts a UDO with an opcode's name and signature in that opcode's place, saying
+    // "redefined opcode: NAME". In place of one of Csound's own, its next call crashed the
+    // host (a `prealloc`, which spinout calls itself: found by attack); in place of a UDO
+    // with that signature, it is a plain redefinition. Each UDO with a signature a UDO had
+    // before accounts for one such warning: any warning more replaced one of Csound's.
+    std::map<std::string, int> unexplained;
+    for (const auto& name : parsed.redefined)
+        ++unexplained[name];
+    for (std::size_t i = 0; i < parsed.udoSignatures.size(); ++i) {
+        const auto& signature = parsed.udoSignatures[i];
+        if (!udoSignatures_.insert(signature).second && i < parsed.udos.size())
+            --unexplained[parsed.udos[i]];
+    }
+    for (const auto& [name, count] : unexplained)
+        if (count > 0)
             error(piece.fallback,
                   fmt::format("{}: the UDO '{}' would take the place of Csound's opcode of that "
                               "name and signature, which Csound 6.18 cannot do safely: rename it",
                               piece.where, name));
-    }
     for (const auto& u : parsed.udos) {
         if (isSpinoutsOwn(u))
             error(piece.fallback, fmt::format("{}: the UDO '{}' takes a name of spinout's own "

@@ -17,6 +17,19 @@ std::string declarations(const Sizes& sizes) {
     return text;
 }
 
+std::vector<std::string> udoSignatures() {
+    std::vector<std::string> signatures;
+    const std::string text = declarations({});
+    for (std::size_t at = 0; (at = text.find("\nopcode ", at)) != std::string::npos;) {
+        at += 8;
+        std::string signature;
+        for (; at < text.size() && text[at] != '\n'; ++at)
+            if (text[at] != ' ' && text[at] != '\t') signature += text[at];
+        signatures.push_back(signature);
+    }
+    return signatures;
+}
+
 std::vector<std::string> udoNames() {
     std::vector<std::string> names;
     const std::string text = declarations({});

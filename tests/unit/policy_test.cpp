@@ -786,6 +786,13 @@ TEST_F(PolicyTest, AUdoTakesNoOpcodesPlaceAndNoSpinoutName) {
     const std::vector<Case> refused = {
         {"opcode prealloc, 0, ii\nia, ib xin\nendop\n", "outch 1, a0\nprealloc 1, 2\n",
          "the UDO 'prealloc' would take the place of Csound's opcode"},
+        // defined twice, or first with another signature: the first took the place
+        {"opcode prealloc, 0, ii\nia, ib xin\nendop\nopcode prealloc, 0, ii\nia, ib xin\nendop\n",
+         "outch 1, a0\nprealloc 1, 2\n",
+         "the UDO 'prealloc' would take the place of Csound's opcode"},
+        {"opcode prealloc, 0, S\nS1 xin\nendop\nopcode prealloc, 0, ii\nia, ib xin\nendop\n",
+         "outch 1, a0\nprealloc 1, 2\n",
+         "the UDO 'prealloc' would take the place of Csound's opcode"},
         {"opcode spinout__keep_random, 0, 0\nendop\n", "outch 1, a0\n",
          "the UDO 'spinout__keep_random' takes a name of spinout's own"},
         {"", "outch 1, a0\nspinout__restore_random\n",

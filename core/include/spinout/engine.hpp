@@ -213,6 +213,8 @@ struct OrcParse {
     int errorLine = 0; // 0 when Csound named none
     std::vector<OrcCall> calls;
     std::vector<std::string> udos; // opcodes the code defines
+    // Their signatures in the same order, as "NAME,OUTTYPES,INTYPES" ("gain,a,ak").
+    std::vector<std::string> udoSignatures;
     // UDOs that took the place of an opcode of the same name and signature (Csound's
     // "redefined opcode"): of Csound's own, of spinout's, or of an earlier UDO.
     std::vector<std::string> redefined;

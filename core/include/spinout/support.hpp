@@ -89,5 +89,7 @@ std::string declarations(const Sizes& sizes);
 // The names of the opcodes it defines (each "opcode NAME," line), which session code may
 // call: what the policy check knows of them when it reads the engine's own parse.
 std::vector<std::string> udoNames();
+// Their signatures, as OrcParse::udoSignatures writes them ("busin,a,k").
+std::vector<std::string> udoSignatures();
 
 } // namespace spinout::support
