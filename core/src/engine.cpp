@@ -225,6 +225,14 @@ int doNothingOpcode(CSOUND*, void*) {
     return OK;
 }
 
+// Engine::kKeepRandomOpcode and kRestoreRandomOpcode, i-time, no arguments.
+void appendRandomOpcodes(CSOUND* cs, SUBR keep, SUBR restore) {
+    csoundAppendOpcode(cs, Engine::kKeepRandomOpcode, sizeof(OPDS), 0, 1, "", "", keep, nullptr,
+                       nullptr);
+    csoundAppendOpcode(cs, Engine::kRestoreRandomOpcode, sizeof(OPDS), 0, 1, "", "", restore,
+                       nullptr, nullptr);
+}
+
 int keepRandomOpcode(CSOUND* cs, void*) {
     if (auto* engine = static_cast<Engine*>(csoundGetHostData(cs))) engine->keepRandom();
     return OK;
@@ -276,10 +284,7 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
     }
     csoundSetMessageCallback(cs_, messageCallback);
     csoundSetHostImplementedAudioIO(cs_, 1, 0);
-    csoundAppendOpcode(cs_, kKeepRandomOpcode, sizeof(OPDS), 0, 1, "", "", keepRandomOpcode,
-                       nullptr, nullptr);
-    csoundAppendOpcode(cs_, kRestoreRandomOpcode, sizeof(OPDS), 0, 1, "", "", restoreRandomOpcode,
-                       nullptr, nullptr);
+    appendRandomOpcodes(cs_, keepRandomOpcode, restoreRandomOpcode);
     csoundSetHostImplementedMIDIIO(cs_, 1);
 
     std::vector<std::string> opts = {"-n",
@@ -839,9 +844,7 @@ OrcParser::OrcParser(const std::string& includeDir) {
     cs_ = createCsound(this);
     csoundSetMessageCallback(cs_, parserMessageCallback);
     // the engine's own opcodes parse here as there (the check refuses them in session code)
-    for (const char* name : {Engine::kKeepRandomOpcode, Engine::kRestoreRandomOpcode})
-        csoundAppendOpcode(cs_, name, sizeof(OPDS), 0, 1, "", "", doNothingOpcode, nullptr,
-                           nullptr);
+    appendRandomOpcodes(cs_, doNothingOpcode, doNothingOpcode);
     std::vector<std::string> opts = {
         "-n", "-d", "-m0", "-+rtaudio=null", "-+rtmidi=null", "--nodisplays", "-+msg_color=0"};
     // a folder Csound would split (see Engine) is none: the engine refuses it anyway

@@ -35,6 +35,11 @@ bool isSpinoutsOwn(std::string_view opcode) {
     return opcode.rfind("spinout__", 0) == 0;
 }
 
+// The name in a UDO's signature as OrcParse::udoSignatures writes it ("busin,a,k").
+std::string udoName(const std::string& signature) {
+    return signature.substr(0, signature.find(','));
+}
+
 std::string_view what(Permission p) {
     switch (p) {
     case Permission::exec:
@@ -254,11 +259,10 @@ public:
         cwdReal_ = fs::weakly_canonical(fs::current_path(ec), ec);
         if (parsing == Parsing::scratch) startParser();
         if (parsing == Parsing::engine)
-            for (const auto& u : support::udoNames())
-                udos_.insert(u);
-        if (parsing == Parsing::engine)
-            for (const auto& signature : support::udoSignatures())
+            for (const auto& signature : support::udoSignatures()) {
+                udos_.insert(udoName(signature));
                 udoSignatures_.insert(signature);
+            }
     }
 
     // The permissions the session declares, and the files spinout reads for it: the
@@ -779,11 +783,8 @@ void Checker::checkParsed(const Piece& piece, const OrcParse& parsed,
     std::map<std::string, int> unexplained;
     for (const auto& name : parsed.redefined)
         ++unexplained[name];
-    for (std::size_t i = 0; i < parsed.udoSignatures.size(); ++i) {
-        const auto& signature = parsed.udoSignatures[i];
-        if (!udoSignatures_.insert(signature).second && i < parsed.udos.size())
-            --unexplained[parsed.udos[i]];
-    }
+    for (const auto& signature : parsed.udoSignatures)
+        if (!udoSignatures_.insert(signature).second) --unexplained[udoName(signature)];
     for (const auto& [name, count] : unexplained)
         if (count > 0)
             error(piece.fallback,

@@ -30,18 +30,6 @@ std::vector<std::string> udoSignatures() {
     return signatures;
 }
 
-std::vector<std::string> udoNames() {
-    std::vector<std::string> names;
-    const std::string text = declarations({});
-    for (std::size_t at = 0; (at = text.find("\nopcode ", at)) != std::string::npos;) {
-        at += 8;
-        const auto comma = text.find(',', at);
-        if (comma == std::string::npos) break;
-        names.push_back(text.substr(at, comma - at));
-    }
-    return names;
-}
-
 std::string orchestra(const Sizes& sizes) {
     std::string out;
     auto define = [&](std::string_view name, const auto& value) {

@@ -141,9 +141,9 @@ TEST(PolicyOpcodes, TheSupportDeclarationsHoldWhatSessionCodeCanName) {
     EXPECT_EQ(std::set<std::string>(decl.udos.begin(), decl.udos.end()),
               std::set<std::string>(all.udos.begin(), all.udos.end()));
     // what the check reading the engine's own parse knows of them, without a parse
-    const auto named = support::udoNames();
-    EXPECT_EQ(std::set<std::string>(named.begin(), named.end()),
-              std::set<std::string>(all.udos.begin(), all.udos.end()));
+    const auto declaredHere = support::udoSignatures();
+    EXPECT_EQ(std::set<std::string>(declaredHere.begin(), declaredHere.end()),
+              std::set<std::string>(all.udoSignatures.begin(), all.udoSignatures.end()));
     std::map<std::string, bool> globals; // name, is an array
     for (const auto& call : all.calls)
         for (const auto& out : call.outputs)

@@ -86,10 +86,9 @@ std::string orchestra(const Sizes& sizes);
 // name. What the policy check's parser needs before it parses a session as the engine
 // would (the instrs take it more than twice as long to parse).
 std::string declarations(const Sizes& sizes);
-// The names of the opcodes it defines (each "opcode NAME," line), which session code may
-// call: what the policy check knows of them when it reads the engine's own parse.
-std::vector<std::string> udoNames();
-// Their signatures, as OrcParse::udoSignatures writes them ("busin,a,k").
+// The signatures of the opcodes it defines (each "opcode NAME, OUT, IN" line), as
+// OrcParse::udoSignatures writes them ("busin,a,k"): session code may call them, and what
+// the policy check knows of them when it reads the engine's own parse.
 std::vector<std::string> udoSignatures();
 
 } // namespace spinout::support
