@@ -387,20 +387,12 @@ std::optional<CsoundError> Engine::captureErrors(int status) {
 }
 
 std::optional<CsoundError> Engine::compile(std::string_view code) {
-    return compileText(code, true);
-}
-
-std::optional<CsoundError> Engine::compileUnjournaled(std::string_view code) {
-    return compileText(code, false);
-}
-
-std::optional<CsoundError> Engine::compileText(std::string_view code, bool journal) {
     captured_.clear();
     capturing_ = true;
     const std::string text(code);
     auto err = captureErrors(csoundCompileOrc(cs_, text.c_str()));
     progress_.fetch_add(1, std::memory_order_relaxed);
-    if (journal && journalOn_ && !err) journal_.push_back({false, text});
+    if (journalOn_ && !err) journal_.push_back({false, text});
     return err;
 }
 

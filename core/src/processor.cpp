@@ -253,7 +253,9 @@ void Processor::buildVoices() {
 }
 
 void Processor::warmUpVoices() {
-    if (!spec_.midi) return;
+    // Offline (a journal is an export's, never a real-time host's), Csound may allocate
+    // when a note starts: no warm-up, as in an exported .csd.
+    if (!spec_.midi || !options_.realTime || options_.session.journal) return;
     auto& s = *session_;
     const auto& m = *spec_.midi;
     // Csound allocates an instance, and much of what it needs, on the instance's first

@@ -396,10 +396,8 @@ Synth Session::startAt(const PreparedEvent& e, std::int64_t frame, double dur,
         if (busRefCount(b) <= 0) return {};
     const int slot = slots_.alloc();
     if (slot < 0) return {};
-    const JournalPause pause(journal_, !e.journaled);
     const auto& t = *templates_[static_cast<std::size_t>(e.templateIndex - 1)];
     auto& s = slots_[slot];
-    s.journaled = e.journaled;
     s.templateIndex = e.templateIndex;
     s.p1 = nextP1(e.instrNum);
     s.startFrame = frame;
@@ -867,7 +865,6 @@ void Session::sendEvent(std::span<const double> pfields, std::int64_t frame,
 
 void Session::freeSlot(int slot) noexcept {
     auto& s = slots_[slot];
-    const JournalPause pause(journal_, !s.journaled);
     for (int i = 0; i < s.numBuses; ++i)
         buses_.dropRef(s.buses[static_cast<std::size_t>(i)]);
     store(genTable_, slot, 0);
@@ -876,7 +873,6 @@ void Session::freeSlot(int slot) noexcept {
 
 void Session::start(int slot, std::int64_t frame) noexcept {
     auto& s = slots_[slot];
-    const JournalPause pause(journal_, !s.journaled);
     s.started = true;
     s.startFrame = std::max(frame, engine_.frame());
     // Ports give the k-args the event did not: their values now, at its start.

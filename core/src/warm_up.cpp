@@ -27,11 +27,10 @@ void warmUpInstances(Session& session, const PreparedEvent& event, int instances
     for (int i = 0; i < instances; ++i)
         code += fmt::format("subinstrinit {}{}\n", event.instrNum, args);
     code += fmt::format("{}\n{} = 0\nendin\n", Engine::kRestoreRandomOpcode, support::kWarmUpFlag);
-    if (auto err = session.engine().compileUnjournaled(code))
+    if (auto err = session.engine().compile(code))
         throw SessionError("the warm-up of the voices: " + err->message);
     PreparedEvent holder = event;
     holder.instrNum = support::kWarmUpInstr;
-    holder.journaled = false;
     // p3 = 0: an init pass only; the holder's slot frees itself (no heartbeat)
     const auto synth = session.startAt(holder, session.frame(), 0);
     if (!synth.valid()) throw SessionError("no room to queue the warm-up of the voices");

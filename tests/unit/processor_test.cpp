@@ -302,6 +302,95 @@ busmix(ibus, oscili:a(iamp * 0.3, mtof:k(kpitch)) * aenv)
     EXPECT_EQ(p.engine().control("uni"), firstUni);
 }
 
+// The warm-up runs after the ports and host time have queued their first values: its init
+// passes see what the first cycle sees, the ports' values the Processor was made with and
+// the host's tempo (found by attack: run before them, it saw the args' defaults). And a
+// session that may schedule at load keeps what it schedules, a macro's `schedule` too:
+// its warm-up waits for the first cycle instead of rewinding (found by attack: `$S.ule`
+// was dropped). Offline there is no warm-up: Attack.ARenderRunsNoWarmUpAndPlaysWhatItsCsdPlays.
+TEST(Processor, TheVoicesWarmUpSeesThePortsAndTheHostTime) {
+    const std::string seen = R"(
+[session]
+name = "Warm-up sees ports"
+uri = "urn:spinout:test-warm-ports"
+kind = "instrument"
+audio_outputs = 1
+host_time = true
+[engine]
+ksmps = 64
+globals = '''
+giSeen init -1
+'''
+[instr.voice]
+priority = 1
+body = '''
+|kpitch=60, iamp=0.5, klevel=0.1|
+giSeen = i(klevel) + chnget:i("host.bpm") / 1000
+out oscili:a(iamp * klevel, mtof:k(kpitch))
+'''
+[instr.meter]
+priority = 2
+body = '''
+|kx=0|
+out a(k(giSeen))
+'''
+[[run]]
+instr = "meter"
+[midi]
+instr = "voice"
+pitch = "kpitch"
+velocity = "iamp"
+voices = 2
+[[port]]
+symbol = "level"
+target = "voice.klevel"
+min = 0
+max = 1
+default = 0.7
+)";
+    const auto spec = parseSessionText(seen, "seen.toml");
+    for (const double level : {-1.0, 0.3}) {
+        ProcessorOptions options;
+        if (level >= 0) options.portValues = {{0, level}};
+        Processor p(spec, options);
+        const auto out = play(spec, {}, {64}, 256, &p);
+        const double expected = (level >= 0 ? level : 0.7) + 120.0 / 1000;
+        // (64 frames of latency, then a(k) ramps up over the first cycle)
+        EXPECT_NEAR(out[128], expected, 1e-6) << "level " << level;
+        EXPECT_NEAR(out.back(), expected, 1e-6) << "level " << level;
+    }
+    const auto macro = parseSessionText(R"(
+[session]
+name = "Warm-up keeps what code schedules"
+uri = "urn:spinout:test-warm-macro"
+kind = "instrument"
+audio_outputs = 1
+[engine]
+ksmps = 64
+globals = '''
+#define S #sched#
+instr 77
+  out a(0.25)
+endin
+$S.ule 77, 0, -1
+'''
+[instr.voice]
+body = '''
+|kpitch=60, iamp=0.5|
+out oscili:a(iamp, mtof:k(kpitch))
+'''
+[midi]
+instr = "voice"
+pitch = "kpitch"
+velocity = "iamp"
+voices = 1
+)",
+                                        "macro.toml");
+    const auto out = play(macro, {}, {64}, 256);
+    EXPECT_NEAR(out[128], 0.25, 1e-6);
+    EXPECT_NEAR(out.back(), 0.25, 1e-6);
+}
+
 // Released voices sound through their release, at most two per voice: past that the
 // oldest tail stops, so the instances never outnumber the warmed ones.
 TEST(Processor, ReleaseTailsAreBoundedAtTwoPerVoice) {

@@ -71,8 +71,6 @@ public:
 
     // Compiles orchestra code (global statements and instrs) into the running engine.
     std::optional<CsoundError> compile(std::string_view code);
-    // The same, left out of the journal: code an exported .csd does without.
-    std::optional<CsoundError> compileUnjournaled(std::string_view code);
     // Compiles code only if `admit` accepts what Csound's parser made of it, here, in the
     // state this engine is in: the tree `admit` reads is the one compiled, nothing is
     // parsed twice, and an #include'd file is read once. The session's own code comes this
@@ -145,7 +143,7 @@ public:
     // Csound's random generators (the seeds of random, rnd and birnd, grain, pluck and the
     // score's `~`; the Mersenne Twister of unirand, gauss and the noise opcodes), kept
     // and put back around code whose draws nothing after it may see: the voices' warm-up
-    // (warm_up.hpp), so that the notes draw what a fresh Csound draws, as in the .csd.
+    // (warm_up.hpp), so that the notes draw what a fresh Csound draws, as in a render.
     // Orchestra code calls them as the opcodes below (no arguments, at init); real-time
     // safe. Csound has no API for them: found in its private state by what a new instance
     // holds (engine.cpp); when not found, randomStateFound() is false and they do nothing.
@@ -164,7 +162,6 @@ public:
 
 private:
     double* channel(const std::string& name, int type);
-    std::optional<CsoundError> compileText(std::string_view code, bool journal);
     void reserveEventNodes();
     std::optional<CsoundError> captureErrors(int status);
 

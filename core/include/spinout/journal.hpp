@@ -58,19 +58,4 @@ private:
     std::vector<JournalEntry> entries_;
 };
 
-// Journals nothing while it lives, when `pause` is true.
-class JournalPause {
-public:
-    JournalPause(Journal& journal, bool pause) noexcept : journal_(journal), was_(journal.on()) {
-        if (pause) journal_.setOn(false);
-    }
-    ~JournalPause() { journal_.setOn(was_); }
-    JournalPause(const JournalPause&) = delete;
-    JournalPause& operator=(const JournalPause&) = delete;
-
-private:
-    Journal& journal_;
-    bool was_;
-};
-
 } // namespace spinout

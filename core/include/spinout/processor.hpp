@@ -98,15 +98,16 @@ struct ProcessorOptions {
     // without `read`.
     Grants grants;
     // process() runs in a real-time thread (a plugin host): Csound's pool of event nodes
-    // is filled at load (EngineOptions::reserveEventNodes). The offline tools set false:
-    // their loop may allocate, and what they write is the same. (The voices' warm-up runs
-    // either way: its init passes draw from Csound's random generator, which is heard.)
+    // is filled at load (EngineOptions::reserveEventNodes) and the voices' instances are
+    // made and inited at load (warm_up.hpp). The offline tools set false: their loop may
+    // allocate, and what they write is the same (the warm-up leaves nothing a note hears
+    // when init code with effects beyond its instance checks giSpinoutWarmUp).
     bool realTime = true;
     // The offline tools' watchdog, told about the engine while it exists (null: none).
     Watchdog* watchdog = nullptr;
     // Ports' values from the start (port index, value), in place of their defaults: a
-    // render's preset and --set. What loads (the voices' warm-up) sees them, as the first
-    // cycle does. A later value for the same port wins.
+    // render's preset and --set. What loads (the [[run]] chain's first init pass) sees
+    // them, as the first cycle does. A later value for the same port wins.
     std::vector<std::pair<std::size_t, double>> portValues;
 };
 

@@ -70,9 +70,6 @@ struct PreparedEvent {
     std::vector<double> controls;
     std::uint64_t explicitControls = 0; // given as args: port values do not replace them
     std::vector<Bus> buses;
-    // False: nothing of the instance goes into the journal (its start, its slot's writes),
-    // for what an exported .csd does without: the voices' warm-up (warm_up.hpp).
-    bool journaled = true;
 };
 
 struct SessionOptions {

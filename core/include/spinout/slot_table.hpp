@@ -34,7 +34,6 @@ struct Slot {
     int numBuses = 0;
     int numPfields = 0;
     std::array<double, kMaxPfields> pfields{}; // the start event, until it starts
-    bool journaled = true;                     // PreparedEvent::journaled
 };
 
 class SlotTable {

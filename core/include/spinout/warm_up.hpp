@@ -28,11 +28,14 @@ namespace spinout {
 // audio thread. (A plugin's host gives its port values with the first block: the warm-up
 // there sees the values the Processor was made with, the ports' defaults.)
 //
-// It leaves nothing a note hears: Csound's random generators are kept before the init
-// passes and put back after them (Engine::keepRandom), so a voice that draws a random phase
-// at init draws what it would with no warm-up (the polysynth plays the samples it played
-// before there was one). Nothing of it is journaled: an exported .csd does without it and
-// writes the same samples, unless init code ignores giSpinoutWarmUp and writes globals.
+// Only a real-time host needs it (Processor, ProcessorOptions::realTime): a render, like
+// its exported .csd, runs none, and the plugin plays what they write because the warm-up
+// leaves nothing a note hears. Csound's random generators are kept before the init passes
+// and put back after them (Engine::keepRandom), so a voice that draws a random phase at
+// init draws what it would with no warm-up (the polysynth plays the samples it played
+// before there was one). Init code with effects beyond its instance (writing globals,
+// tables, channels or files) must skip them while giSpinoutWarmUp is 1, or the plugin
+// hears what a render does not.
 void warmUpInstances(Session& session, const PreparedEvent& event, int instances, bool ownCycle);
 
 // Whether the session's code (globals, instr init code and bodies, and the files they
