@@ -303,6 +303,8 @@ std::unique_ptr<Engine> build(Plugin& p, const std::string& text, const std::str
         auto e = std::make_unique<Engine>();
         // No warm-up cycle: a loaded session starts as its bundle does, sample for sample.
         e->processor = std::make_unique<Processor>(spec, options);
+        for (const auto& w : e->processor->warnings())
+            lv2_log_warning(&p.logger, "spinout: %s\n", w.str().c_str());
         e->path = path;
         e->generation = generation;
         logMessages(p, *e->processor);

@@ -187,6 +187,10 @@ public:
         } catch (const Interrupted&) {
             throw py::error_already_set();
         }
+        // what `spinout render` prints as "warning:", as Python warnings
+        for (const auto& w : r.warnings)
+            if (PyErr_WarnEx(PyExc_UserWarning, w.str().c_str(), 1) != 0)
+                throw py::error_already_set(); // warnings turned into errors
         const auto frames = static_cast<py::ssize_t>(r.frames);
         const auto nchnls = static_cast<py::ssize_t>(r.nchnls);
         auto* samples = new std::vector<float>(std::move(r.samples));

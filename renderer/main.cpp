@@ -232,6 +232,11 @@ void printDiagnostics(const SessionFileError& e) {
         std::cerr << "error: " << d.str() << "\n";
 }
 
+void printWarnings(const std::vector<Diagnostic>& warnings) {
+    for (const auto& d : warnings)
+        std::cerr << "warning: " << d.str() << "\n";
+}
+
 // Refusals of the policy check, then how the user may grant them.
 void printRefusals(const SessionFileError& e, const std::string& session,
                    const std::string& command) {
@@ -299,6 +304,7 @@ int runRender(RenderJob& job, const std::string& output) {
         job.progress = [&](double done, double total) { progress.update(done, total); };
     const auto r = render(job);
     progress.clear();
+    printWarnings(r.warnings);
     const double seconds = static_cast<double>(r.frames) / r.sr;
     const double took = progress.seconds();
     const bool rf64 =
@@ -403,12 +409,13 @@ int runCheck(const std::string& path, const PermissionSet& allow, Watchdog* watc
     options.grants = Grants::none(spec.dir);
     options.grants.permissions = allow;
     options.watchdog = watchdog;
-    const auto errors = checkSession(spec, options);
+    const auto report = checkSession(spec, options);
     if (watchdog != nullptr) watchdog->idle();
-    if (!errors.empty()) {
-        printRefusals(SessionFileError(errors), path, "check");
+    if (!report.errors.empty()) {
+        printRefusals(SessionFileError(report.errors), path, "check");
         return kInputError;
     }
+    printWarnings(report.warnings);
     std::cout << fmt::format("{}: ok ({} instrs, {} ports, {} presets)\n", path, spec.instrs.size(),
                              spec.ports.size(), spec.presets.size());
     return kOk;
@@ -772,6 +779,7 @@ int main(int argc, char** argv) {
                                                       .string();
             (void)resolveOutput(csdOutput); // a wrong -o fails before the render
             const auto r = render(csdJob);
+            printWarnings(r.warnings);
             writeOutputText(csdOutput, r.csd);
             (csdOutput == "-" ? std::cerr : std::cout) << fmt::format(
                 "{}: {:.3f} s at {} Hz\n", csdOutput == "-" ? "standard output" : csdOutput,

@@ -290,6 +290,7 @@ RenderResult render(const RenderJob& job) {
     }
 
     RenderResult result;
+    result.warnings = proc.warnings();
     result.sr = sr;
     result.nchnls = proc.numOutputs();
     result.frames = frames;

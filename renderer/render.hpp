@@ -70,8 +70,9 @@ struct RenderResult {
     double peak = 0; // linear
     double rms = 0;  // linear, over all channels
     int latency = 0;
-    std::vector<float> samples; // interleaved, with keepSamples
-    std::string csd;            // with csd
+    std::vector<float> samples;       // interleaved, with keepSamples
+    std::string csd;                  // with csd
+    std::vector<Diagnostic> warnings; // the session's (Processor::warnings)
     // The processor, still alive: a command that exits next can skip tearing Csound
     // down (unloading its plugin libraries costs as much as a second of rendering).
     std::shared_ptr<void> processor;

@@ -37,17 +37,20 @@ std::vector<Diagnostic> compileEach(const SessionSpec& spec, const ProcessorOpti
 
 } // namespace
 
-std::vector<Diagnostic> checkSession(const SessionSpec& spec, const ProcessorOptions& options) {
+CheckReport checkSession(const SessionSpec& spec, const ProcessorOptions& options) {
     // what the session may run, before Csound sees any of it (watched: Csound's parser takes
     // its time on a lot of code)
     Watchdog* watchdog = options.watchdog;
     if (watchdog != nullptr) watchdog->busy("checking the session");
-    if (auto refusals = checkPolicy(spec, options.grants); !refusals.empty()) return refusals;
+    if (auto refusals = checkPolicy(spec, options.grants); !refusals.empty())
+        return {std::move(refusals), {}};
     const int sr = options.sr;
     std::vector<Diagnostic> errors;
+    std::vector<Diagnostic> warnings;
     try {
         if (watchdog != nullptr) watchdog->busy("loading the session");
         Processor p(spec, options); // the whole chain: runs, voices, ports
+        warnings = p.warnings();
         auto& session = p.session();
         const int ksmps = p.latency();
         // every instr once with its defaults, a cycle from now, for a few cycles
@@ -76,7 +79,7 @@ std::vector<Diagnostic> checkSession(const SessionSpec& spec, const ProcessorOpt
     } catch (const std::exception& e) {
         addUnique(errors, {{spec.path, 0, 0}, e.what()});
     }
-    return errors;
+    return {std::move(errors), std::move(warnings)};
 }
 
 } // namespace spinout

@@ -6,6 +6,7 @@
 #include "spinout/engine.hpp"
 #include "spinout/session.hpp"
 #include "spinout/text_file.hpp"
+#include "spinout/warm_up.hpp"
 
 #include <fmt/format.h>
 
@@ -312,6 +313,15 @@ public:
             internalError("the tables' globals do not parse: " + declared.error);
     }
 
+    // Where a line of a piece stands in the session's files (spinout's own lines: the
+    // piece's fallback).
+    static SourcePos position(const Piece& piece, int line) {
+        if (line <= 0) return piece.fallback;
+        const int userLine = line - piece.skipLines;
+        if (userLine <= 0) return piece.fallback;
+        return {piece.file, piece.firstLine + userLine - 1, 1};
+    }
+
     std::vector<Diagnostic> diagnostics;
 
 private:
@@ -348,13 +358,6 @@ private:
                 (void)parser_->parse(text);
         }
         return parser_ && parser_->usable();
-    }
-
-    SourcePos position(const Piece& piece, int line) const {
-        if (line <= 0) return piece.fallback;
-        const int userLine = line - piece.skipLines;
-        if (userLine <= 0) return piece.fallback;
-        return {piece.file, piece.firstLine + userLine - 1, 1};
     }
 
     // Why Csound may not read `name` (resolved as Csound does: the current directory
@@ -1304,8 +1307,8 @@ std::vector<Diagnostic> checkPolicy(const SessionSpec& spec, const Grants& grant
 struct PolicyGate::Impl {
     Impl(const SessionSpec& s, const Grants& grants)
         : spec(s), grants(grants),
-          checker(this->grants, grants.folder.empty() ? s.dir : grants.folder, Parsing::engine,
-                  &s) {}
+          checker(this->grants, grants.folder.empty() ? s.dir : grants.folder, Parsing::engine, &s),
+          traces(s) {}
 
     Piece pieceOf(const CodeSource& source, std::string_view text) const {
         const auto instr = [&]() -> const InstrSpec& {
@@ -1340,6 +1343,7 @@ struct PolicyGate::Impl {
     const SessionSpec& spec;
     Grants grants;
     Checker checker;
+    WarmUpTraces traces;
     Piece piece;                    // the piece on its way
     std::vector<std::string> files; // what it #includes
     std::set<std::string> bodies;   // instrs whose body was checked
@@ -1371,16 +1375,25 @@ bool PolicyGate::beforeParse(const CodeSource& source, std::string_view text) {
     return g.checker.diagnostics.empty();
 }
 
-bool PolicyGate::admit(const CodeSource&, const OrcParse& parsed) {
+bool PolicyGate::admit(const CodeSource& source, const OrcParse& parsed) {
     auto& g = *impl_;
     g.checker.counting(!g.again);
     g.checker.checkParsed(g.piece, parsed, std::move(g.files));
     g.checker.counting(true);
+    if (!g.again)
+        g.traces.read(source, parsed, [&](const OrcCall& call) -> std::optional<SourcePos> {
+            if (!call.included && call.line - g.piece.skipLines <= 0) return std::nullopt;
+            return call.included ? g.piece.fallback : Checker::position(g.piece, call.line);
+        });
     return g.checker.diagnostics.empty();
 }
 
 const std::vector<Diagnostic>& PolicyGate::diagnostics() const {
     return impl_->checker.diagnostics;
+}
+
+const std::vector<Diagnostic>& PolicyGate::warnings() const {
+    return impl_->traces.warnings();
 }
 
 std::vector<std::string> codeIncludes(const SessionSpec& spec) {

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <set>
 #include <string_view>
 
 namespace spinout {
@@ -75,6 +76,94 @@ bool schedulesAtLoad(const SessionSpec& spec) {
     for (const auto& file : codeIncludes(spec))
         if (namesAny(readTextFile(file).value_or(""))) return true;
     return false;
+}
+
+namespace {
+
+bool isGlobal(std::string_view name) {
+    return name.size() > 1 && name[0] == 'g';
+}
+
+// A global Csound sets at init wherever it is written: gi..., gS...
+bool isInitGlobal(std::string_view name) {
+    return name.starts_with("gi") || name.starts_with("gS");
+}
+
+// A value known at init: a number, a string, an i or S variable (or an expression's).
+bool isInitValue(const OrcArg& arg) {
+    if (arg.kind == OrcArg::number || arg.kind == OrcArg::string) return true;
+    if (arg.kind != OrcArg::variable) return false;
+    std::string_view name = arg.text;
+    if (name.starts_with('#') || name.starts_with('g')) name.remove_prefix(1);
+    return name.starts_with('i') || name.starts_with('S');
+}
+
+bool readsWarmUpFlag(const OrcCall& call) {
+    return std::any_of(call.inputs.begin(), call.inputs.end(),
+                       [](const OrcArg& a) { return a.text == support::kWarmUpFlag; });
+}
+
+// What a call does beyond its instance at init, if anything.
+std::optional<std::string> initEffect(const OrcCall& call) {
+    static const std::set<std::string_view> starts = {"schedule",   "event_i",    "scoreline_i",
+                                                      "turnon",     "readscore",  "evalstr",
+                                                      "compilestr", "compileorc", "compilecsd"};
+    static const std::set<std::string_view> tableWrites = {"tableiw", "tabw_i", "ziw", "ziwm"};
+    static const std::set<std::string_view> fileWrites = {"fprints", "fouti"};
+    const std::string_view op = call.opcode;
+    if (starts.count(op) != 0) return fmt::format("starts '{}'", op);
+    for (const auto& out : call.outputs)
+        if (out.kind == OrcArg::variable &&
+            (isInitGlobal(out.text) || (op == "init" && isGlobal(out.text))))
+            return fmt::format("writes the global {}", out.text);
+    if (op == "##array_set" && !call.inputs.empty() && isInitGlobal(call.inputs[0].text))
+        return fmt::format("writes the global array {}", call.inputs[0].text);
+    if (op == "chnset" && !call.inputs.empty() && isInitValue(call.inputs[0]))
+        return std::string("writes a channel ('chnset')");
+    if (tableWrites.count(op) != 0) return fmt::format("writes a table ('{}')", op);
+    if (fileWrites.count(op) != 0) return fmt::format("writes a file ('{}')", op);
+    return std::nullopt;
+}
+
+} // namespace
+
+WarmUpTraces::WarmUpTraces(const SessionSpec& spec) : spec_(spec) {}
+
+void WarmUpTraces::read(const CodeSource& source, const OrcParse& parsed, const Locate& at) {
+    if (!spec_.midi) return;
+    // code that reads the flag is taken to skip what it must (scope by scope)
+    std::set<std::string> guarded;
+    for (const auto& call : parsed.calls)
+        if (readsWarmUpFlag(call)) guarded.insert(call.scope);
+    const auto effect = [&](const OrcCall& call) -> std::optional<std::string> {
+        if (auto e = initEffect(call)) return e;
+        if (const auto u = udoEffects_.find(call.opcode); u != udoEffects_.end())
+            return fmt::format("calls the UDO '{}', which {}", call.opcode, u->second);
+        return std::nullopt;
+    };
+    // the UDOs this piece defines, in order: a later one may call an earlier one
+    std::string udo;
+    for (const auto& call : parsed.calls) {
+        if (!call.scope.starts_with("opcode ")) continue;
+        if (call.scope != udo) {
+            udo = call.scope;
+            udoEffects_.erase(udo.substr(7)); // a definition again replaces the last
+        }
+        if (guarded.count(call.scope) != 0) continue;
+        if (auto e = effect(call)) udoEffects_.try_emplace(udo.substr(7), *e);
+    }
+    if (source.kind != CodeSource::body || source.name != spec_.midi->instr) return;
+    for (const auto& call : parsed.calls) {
+        if (!call.scope.starts_with("instr ") || guarded.count(call.scope) != 0) continue;
+        const auto e = effect(call);
+        const auto pos = e ? at(call) : std::nullopt;
+        if (!pos) continue;
+        warnings_.push_back(
+            {*pos, fmt::format("instr '{}' {} at init: the plugin's warm-up of the voices does "
+                               "that too, at load, and a render does not, so the plugin may "
+                               "play what the file does not (skip it while {} is 1)",
+                               source.name, *e, support::kWarmUpFlag)});
+    }
 }
 
 } // namespace spinout

@@ -209,6 +209,18 @@ def test_a_session_from_text_names_its_lines():
     assert np.array_equal(s.render(midi=midi, duration=1), f.render(midi=midi, duration=1))
 
 
+def test_init_code_the_plugins_warm_up_would_run_is_a_warning():
+    # the line of the voice that writes a global at init, as `spinout render` names it
+    text = (PRESETS / "polysynth.toml").read_text()
+    lines = text.splitlines()
+    target = next(i for i, l in enumerate(lines) if l.startswith("iatt = "))
+    lines.insert(target, "giLast = i(kpitch)")
+    s = spinout.Session.from_text("\n".join(lines), path="mine.toml")
+    with pytest.warns(UserWarning, match=rf"^mine.toml:{target + 1}:1: instr 'voice' writes "
+                      "the global giLast at init"):
+        s.render(midi=PRESETS / "polysynth.mid", duration=0.5)
+
+
 def test_a_session_is_refused_what_it_was_not_granted(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no trust file
     marker = tmp_path / "written.wav"

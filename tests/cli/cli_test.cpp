@@ -284,10 +284,55 @@ TEST(Cli, FormatsAndEncodings) {
     }
 }
 
+// A voice whose init code writes a global with no look at giSpinoutWarmUp plays in the
+// plugin what a render does not (Processor.InitCodeTheWarmUpWouldRunWithEffectsIsWarnedOf):
+// check and render say so, naming the line, and go on.
+TEST(Cli, CheckAndRenderWarnOfInitCodeThePluginsWarmUpWouldRun) {
+    const auto session = tmp("round_robin.toml");
+    std::ofstream(session) << R"([session]
+name = "Round robin"
+uri = "urn:spinout:test-round-robin"
+kind = "instrument"
+audio_outputs = 1
+
+[engine]
+globals = '''
+giNext init 0
+'''
+
+[instr.voice]
+body = '''
+|kpitch=60, iamp=0.5|
+giNext = (giNext + 1) % 3
+out oscili:a(iamp, mtof:k(kpitch + giNext * 12))
+'''
+
+[midi]
+instr = "voice"
+pitch = "kpitch"
+velocity = "iamp"
+voices = 2
+)";
+    const auto check = run(fmt::format("check '{}'", session.string()));
+    EXPECT_EQ(check.status, 0) << check.output;
+    const auto render =
+        run(fmt::format("render '{}' --midi presets/polysynth.mid --duration 0.5 -o '{}'",
+                        session.string(), tmp("round_robin.wav").string()));
+    EXPECT_EQ(render.status, 0) << render.output;
+    for (const auto& r : {check, render})
+        EXPECT_NE(r.output.find(fmt::format("warning: {}:15:1: instr 'voice' writes the global "
+                                            "giNext at init: the plugin's warm-up of the voices "
+                                            "does that too",
+                                            session.string())),
+                  std::string::npos)
+            << r.output;
+}
+
 TEST(Cli, CheckAndInfo) {
     for (const auto& name : kPresets) {
         const auto c = run(fmt::format("check presets/{}.toml", name));
         EXPECT_EQ(c.status, 0) << c.output;
+        EXPECT_EQ(c.output.find("warning"), std::string::npos) << c.output;
         const auto i = run(fmt::format("info presets/{}.toml", name));
         EXPECT_EQ(i.status, 0);
         EXPECT_NE(i.output.find("ports:"), std::string::npos);

@@ -136,6 +136,7 @@ struct Host {
                                      return LV2_WORKER_SUCCESS;
                                  }};
     std::vector<std::string> errors;
+    std::vector<std::string> warnings;
     LV2_Log_Log log{this, logPrintf, logVprintf};
     LV2_Feature mapF{LV2_URID__map, &map};
     LV2_Feature unmapF{LV2_URID__unmap, &unmap};
@@ -196,6 +197,7 @@ int logVprintf(LV2_Log_Handle h, LV2_URID type, const char* fmt, va_list ap) {
     char buf[2048];
     std::vsnprintf(buf, sizeof buf, fmt, ap);
     if (type == host->map.map(host, LV2_LOG__Error)) host->errors.push_back(buf);
+    if (type == host->map.map(host, LV2_LOG__Warning)) host->warnings.push_back(buf);
     return 0;
 }
 
@@ -638,6 +640,62 @@ TEST(Lv2, LoaderLoadsASessionReloadsAndKeepsTheLastGoodOne) {
     for (int k = 0; k < 20; ++k)
         fresh.run(512, &b);
     EXPECT_EQ(t::peak(std::vector<double>(b.begin(), b.end())), 0);
+}
+
+// The warning check and render give for voice init code the plugin's warm-up runs and a
+// render does not (Cli.CheckAndRenderWarnOfInitCodeThePluginsWarmUpWouldRun), logged
+// through log:log when the plugin loads the session.
+TEST(Lv2, ThePluginLogsInitCodeItsWarmUpRunsAndARenderDoesNot) {
+    const auto dir = fs::temp_directory_path() / "spinout_lv2_warm_up_warning";
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::ofstream(dir / "round_robin.toml") << R"([session]
+name = "Round robin"
+uri = "urn:spinout:test-round-robin-log"
+kind = "instrument"
+audio_outputs = 1
+
+[engine]
+globals = '''
+giNext init 0
+'''
+
+[instr.voice]
+body = '''
+|kpitch=60, iamp=0.5|
+giNext = (giNext + 1) % 3
+out oscili:a(iamp, mtof:k(kpitch + giNext * 12))
+'''
+
+[midi]
+instr = "voice"
+pitch = "kpitch"
+velocity = "iamp"
+voices = 2
+)";
+    const auto cmd =
+        fmt::format("'{}' bundle '{}' -o '{}' > /dev/null", (kBuild / "spinout").string(),
+                    (dir / "round_robin.toml").string(), dir.string());
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    LilvWorld* w = lilv_world_new();
+    LilvNode* bundle = lilv_new_file_uri(w, nullptr, (dir / "spinout-round_robin.lv2/").c_str());
+    lilv_world_load_bundle(w, bundle);
+    LilvNode* uri = lilv_new_uri(w, "urn:spinout:test-round-robin-log");
+    const LilvPlugin* plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(w), uri);
+    ASSERT_NE(plugin, nullptr);
+    Host host;
+    LilvInstance* inst = lilv_plugin_instantiate(plugin, 48000, host.features);
+    ASSERT_NE(inst, nullptr);
+    EXPECT_TRUE(host.errors.empty()) << host.errors.front();
+    ASSERT_EQ(host.warnings.size(), 1u);
+    EXPECT_NE(host.warnings[0].find("session.toml:15:1: instr 'voice' writes the global giNext "
+                                    "at init: the plugin's warm-up of the voices does that too"),
+              std::string::npos)
+        << host.warnings[0];
+    lilv_instance_free(inst);
+    lilv_node_free(uri);
+    lilv_node_free(bundle);
+    lilv_world_free(w);
 }
 
 TEST(Lv2, ASessionWithACsoundErrorLeavesTheHostRunning) {

@@ -391,6 +391,75 @@ voices = 1
     EXPECT_NEAR(out.back(), 0.25, 1e-6);
 }
 
+// A voice whose init code writes a global (a round-robin counter) without looking at
+// giSpinoutWarmUp: the plugin's warm-up (12 init passes) moves the counter, a render has
+// none, and the first note plays another pitch in each. The load warns of it, naming the
+// line, and of a UDO that does the same; the voice skipping the write during the warm-up
+// plays the same in both and gets no warning, and neither do writes at k-rate or a UDO
+// that reads the flag.
+TEST(Processor, InitCodeTheWarmUpWouldRunWithEffectsIsWarnedOf) {
+    const auto session = [](const std::string& step) {
+        auto text = synthSession(4, fmt::format(R"(|kpitch=60, iamp=0.5, ibus=0|
+{}
+kx = 1
+chnset kx, "k"
+gkW = kx
+quiet
+aenv = linsegr:a(0, 0.005, 1, 0.05, 0)
+busmix(ibus, oscili:a(iamp * 0.3, 220 * (1 + giRR)) * aenv)
+)",
+                                                step));
+        const std::string engine = "[engine]\nksmps = 64\n";
+        text.replace(text.find(engine), engine.size(), engine + R"(globals = '''
+giRR init 0
+gkW init 0
+opcode quiet, 0, 0
+  if giSpinoutWarmUp == 0 then
+    chnset 1, "quiet"
+  endif
+endop
+opcode bump, 0, 0
+  giRR = (giRR + 1) % 5
+endop
+'''
+)");
+        return parseSessionText(text, "rr.toml");
+    };
+    const auto lineOf = [](const SessionSpec& spec, const std::string& code) {
+        for (const auto& is : spec.instrs)
+            if (const auto at = is.body.find(code); is.name == "voice" && at != std::string::npos)
+                return is.bodyLine +
+                       static_cast<int>(std::count(is.body.begin(), is.body.begin() + at, '\n'));
+        return -1;
+    };
+    const auto firstNote = [](const SessionSpec& spec, bool realTime) {
+        ProcessorOptions options;
+        options.realTime = realTime;
+        Processor p(spec, options);
+        const auto out = play(spec, {{0, 0x90, 69, 100}}, {64}, 9600, &p);
+        return t::frequency(t::window(std::vector<double>(out.begin(), out.end()), kSr, 0.05, 0.2),
+                            kSr);
+    };
+    for (const std::string step : {"giRR = (giRR + 1) % 5", "bump"}) {
+        const auto spec = session(step);
+        const Processor p(spec);
+        ASSERT_EQ(p.warnings().size(), 1u) << step;
+        const auto& w = p.warnings()[0];
+        EXPECT_EQ(w.pos.line, lineOf(spec, step)) << w.str();
+        EXPECT_NE(w.message.find(step == "bump" ? "UDO 'bump', which writes the global giRR"
+                                                : "writes the global giRR"),
+                  std::string::npos)
+            << w.str();
+        // 12 warm-up passes: 2, then the note 3; a render's note 1
+        EXPECT_NEAR(firstNote(spec, true), 220 * 4, 2) << step;
+        EXPECT_NEAR(firstNote(spec, false), 220 * 2, 2) << step;
+    }
+    const auto skipped = session("if giSpinoutWarmUp == 0 then\n  giRR = (giRR + 1) % 5\nendif");
+    EXPECT_TRUE(Processor(skipped).warnings().empty()) << Processor(skipped).warnings()[0].str();
+    EXPECT_NEAR(firstNote(skipped, true), 220 * 2, 2);
+    EXPECT_NEAR(firstNote(skipped, false), 220 * 2, 2);
+}
+
 // Released voices sound through their release, at most two per voice: past that the
 // oldest tail stops, so the instances never outnumber the warmed ones.
 TEST(Processor, ReleaseTailsAreBoundedAtTwoPerVoice) {

@@ -13,9 +13,15 @@
 
 namespace spinout {
 
-// Every error found, each naming the session file's line; empty when the session is good.
+struct CheckReport {
+    // Every error found, each naming the session file's line; none when the session is good.
+    std::vector<Diagnostic> errors;
+    // What loads but the user should know (Processor::warnings).
+    std::vector<Diagnostic> warnings;
+};
+
 // The policy check comes first, with options.grants: a session it refuses is not built.
 // With options.watchdog, loading and each cycle are watched.
-std::vector<Diagnostic> checkSession(const SessionSpec& spec, const ProcessorOptions& options = {});
+CheckReport checkSession(const SessionSpec& spec, const ProcessorOptions& options = {});
 
 } // namespace spinout

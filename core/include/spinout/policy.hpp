@@ -76,6 +76,9 @@ public:
     bool beforeParse(const CodeSource& source, std::string_view text) override;
     bool admit(const CodeSource& source, const OrcParse& parsed) override;
     const std::vector<Diagnostic>& diagnostics() const;
+    // What the session does that loads but that the user should know: the warm-up's
+    // traces (WarmUpTraces, warm_up.hpp).
+    const std::vector<Diagnostic>& warnings() const;
 
 private:
     struct Impl;

@@ -121,6 +121,9 @@ public:
     ~Processor();
 
     const SessionSpec& spec() const noexcept { return spec_; }
+    // What loaded but the user should know, in the session's terms: code the plugin's
+    // voice warm-up runs with effects a render does not have (WarmUpTraces).
+    const std::vector<Diagnostic>& warnings() const { return gate_->warnings(); }
     Engine& engine() noexcept { return *engine_; }
     Session& session() noexcept { return *session_; }
     int latency() const noexcept { return ksmps_; }

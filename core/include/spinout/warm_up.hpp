@@ -4,8 +4,15 @@
 // first use such as vco2's). warmUpInstances() does all of that at load time.
 #pragma once
 
+#include "spinout/engine.hpp"
 #include "spinout/session.hpp"
 #include "spinout/spec.hpp"
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace spinout {
 
@@ -43,5 +50,28 @@ void warmUpInstances(Session& session, const PreparedEvent& event, int instances
 // or defines a macro (which could build such a name). A scan of words, comments included:
 // it may say yes for code that would not.
 bool schedulesAtLoad(const SessionSpec& spec);
+
+// Init code of the MIDI voice instr that the warm-up would run with effects beyond its
+// instance, where the code never reads giSpinoutWarmUp: the plugin would hear them and a
+// render would not. Found in each piece of the session's code as Csound parsed it, in the
+// order compiled (the policy check shows it each piece it admits): in the voice's body, a
+// global written at init (gi..., gS..., `init` of any global, an element of a gi or gS
+// array), an event or code started at init (`schedule`, `event_i`, `compilestr`...), a
+// channel or table written at init; or a call of a session UDO that does one of those.
+// Warnings, not errors: the session loads and plays.
+class WarmUpTraces {
+public:
+    // `spec`'s MIDI voice instr is read (none: nothing is); it must outlive this.
+    explicit WarmUpTraces(const SessionSpec& spec);
+    // `at`: where a call stands in the session's files; nothing for spinout's own lines.
+    using Locate = std::function<std::optional<SourcePos>(const OrcCall&)>;
+    void read(const CodeSource& source, const OrcParse& parsed, const Locate& at);
+    const std::vector<Diagnostic>& warnings() const noexcept { return warnings_; }
+
+private:
+    const SessionSpec& spec_;
+    std::map<std::string, std::string> udoEffects_; // a UDO, what it does at init
+    std::vector<Diagnostic> warnings_;
+};
 
 } // namespace spinout
