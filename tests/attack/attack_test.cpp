@@ -466,78 +466,6 @@ outch 1, a(0)
 TEST(Attack, ARenderRunsNoWarmUpAndPlaysWhatItsCsdPlays) {
     const auto folder = dir() / "warmup";
     fs::create_directories(folder);
-    writeFile(folder / "ports.toml", R"([session]
-name = "Warm-up sees ports"
-uri = "urn:spinout:test-warm-ports"
-kind = "instrument"
-audio_outputs = 1
-host_time = true
-
-[engine]
-ksmps = 64
-globals = '''
-giSeen init -1
-'''
-
-[instr.voice]
-priority = 1
-body = '''
-|kpitch=60, iamp=0.5, klevel=0.1|
-giSeen = i(klevel) + chnget:i("host.bpm") / 1000
-out oscili:a(iamp * klevel, mtof:k(kpitch))
-'''
-
-[instr.meter]
-priority = 2
-body = '''
-|kx=0|
-out a(k(giSeen))
-'''
-
-[[run]]
-instr = "meter"
-
-[midi]
-instr = "voice"
-pitch = "kpitch"
-velocity = "iamp"
-voices = 2
-
-[[port]]
-symbol = "level"
-target = "voice.klevel"
-min = 0
-max = 1
-default = 0.7
-)");
-    writeFile(folder / "macro.toml", R"([session]
-name = "Warm-up keeps what code schedules"
-uri = "urn:spinout:test-warm-macro"
-kind = "instrument"
-audio_outputs = 1
-
-[engine]
-ksmps = 64
-globals = '''
-#define S #sched#
-instr 77
-  out a(0.25)
-endin
-$S.ule 77, 0, -1
-'''
-
-[instr.voice]
-body = '''
-|kpitch=60, iamp=0.5|
-out oscili:a(iamp, mtof:k(kpitch))
-'''
-
-[midi]
-instr = "voice"
-pitch = "kpitch"
-velocity = "iamp"
-voices = 1
-)");
     writeFile(folder / "none.score.toml", "");
     struct Case {
         std::string session, extra;
@@ -545,7 +473,8 @@ voices = 1
     };
     for (const auto& c :
          {Case{"ports", "", -1}, Case{"ports", "--set level=0.3", -1}, Case{"macro", "", 0.25}}) {
-        const auto session = folder / (c.session + ".toml");
+        const auto session =
+            fs::path(SPINOUT_SOURCE_DIR) / "tests/fixtures/warm_up" / (c.session + ".toml");
         const auto wav = folder / (c.session + ".wav");
         const auto csd = folder / (c.session + ".csd");
         const auto csoundWav = folder / (c.session + ".csound.wav");

@@ -288,31 +288,7 @@ TEST(Cli, FormatsAndEncodings) {
 // plugin what a render does not (Processor.InitCodeTheWarmUpWouldRunWithEffectsIsWarnedOf):
 // check and render say so, naming the line, and go on.
 TEST(Cli, CheckAndRenderWarnOfInitCodeThePluginsWarmUpWouldRun) {
-    const auto session = tmp("round_robin.toml");
-    std::ofstream(session) << R"([session]
-name = "Round robin"
-uri = "urn:spinout:test-round-robin"
-kind = "instrument"
-audio_outputs = 1
-
-[engine]
-globals = '''
-giNext init 0
-'''
-
-[instr.voice]
-body = '''
-|kpitch=60, iamp=0.5|
-giNext = (giNext + 1) % 3
-out oscili:a(iamp, mtof:k(kpitch + giNext * 12))
-'''
-
-[midi]
-instr = "voice"
-pitch = "kpitch"
-velocity = "iamp"
-voices = 2
-)";
+    const auto session = kRoot / "tests/fixtures/warm_up/round_robin.toml";
     const auto check = run(fmt::format("check '{}'", session.string()));
     EXPECT_EQ(check.status, 0) << check.output;
     const auto render =

@@ -642,6 +642,27 @@ TEST(Lv2, LoaderLoadsASessionReloadsAndKeepsTheLastGoodOne) {
     EXPECT_EQ(t::peak(std::vector<double>(b.begin(), b.end())), 0);
 }
 
+// One bundle's plugin, in a lilv world of its own.
+struct OneBundle {
+    LilvWorld* world = lilv_world_new();
+    LilvNode* bundle;
+    LilvNode* uri;
+    const LilvPlugin* plugin;
+    OneBundle(const fs::path& dir, const std::string& pluginUri)
+        : bundle(lilv_new_file_uri(world, nullptr, (dir.string() + "/").c_str())),
+          uri(lilv_new_uri(world, pluginUri.c_str())) {
+        lilv_world_load_bundle(world, bundle);
+        plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(world), uri);
+    }
+    ~OneBundle() {
+        lilv_node_free(uri);
+        lilv_node_free(bundle);
+        lilv_world_free(world);
+    }
+    OneBundle(const OneBundle&) = delete;
+    OneBundle& operator=(const OneBundle&) = delete;
+};
+
 // The warning check and render give for voice init code the plugin's warm-up runs and a
 // render does not (Cli.CheckAndRenderWarnOfInitCodeThePluginsWarmUpWouldRun), logged
 // through log:log when the plugin loads the session.
@@ -649,42 +670,14 @@ TEST(Lv2, ThePluginLogsInitCodeItsWarmUpRunsAndARenderDoesNot) {
     const auto dir = fs::temp_directory_path() / "spinout_lv2_warm_up_warning";
     fs::remove_all(dir);
     fs::create_directories(dir);
-    std::ofstream(dir / "round_robin.toml") << R"([session]
-name = "Round robin"
-uri = "urn:spinout:test-round-robin-log"
-kind = "instrument"
-audio_outputs = 1
-
-[engine]
-globals = '''
-giNext init 0
-'''
-
-[instr.voice]
-body = '''
-|kpitch=60, iamp=0.5|
-giNext = (giNext + 1) % 3
-out oscili:a(iamp, mtof:k(kpitch + giNext * 12))
-'''
-
-[midi]
-instr = "voice"
-pitch = "kpitch"
-velocity = "iamp"
-voices = 2
-)";
     const auto cmd =
         fmt::format("'{}' bundle '{}' -o '{}' > /dev/null", (kBuild / "spinout").string(),
-                    (dir / "round_robin.toml").string(), dir.string());
+                    (kRoot / "tests/fixtures/warm_up/round_robin.toml").string(), dir.string());
     ASSERT_EQ(std::system(cmd.c_str()), 0);
-    LilvWorld* w = lilv_world_new();
-    LilvNode* bundle = lilv_new_file_uri(w, nullptr, (dir / "spinout-round_robin.lv2/").c_str());
-    lilv_world_load_bundle(w, bundle);
-    LilvNode* uri = lilv_new_uri(w, "urn:spinout:test-round-robin-log");
-    const LilvPlugin* plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(w), uri);
-    ASSERT_NE(plugin, nullptr);
+    const OneBundle one(dir / "spinout-round_robin.lv2", "urn:spinout:test-round-robin");
+    ASSERT_NE(one.plugin, nullptr);
     Host host;
-    LilvInstance* inst = lilv_plugin_instantiate(plugin, 48000, host.features);
+    LilvInstance* inst = lilv_plugin_instantiate(one.plugin, 48000, host.features);
     ASSERT_NE(inst, nullptr);
     EXPECT_TRUE(host.errors.empty()) << host.errors.front();
     ASSERT_EQ(host.warnings.size(), 1u);
@@ -693,9 +686,6 @@ voices = 2
               std::string::npos)
         << host.warnings[0];
     lilv_instance_free(inst);
-    lilv_node_free(uri);
-    lilv_node_free(bundle);
-    lilv_world_free(w);
 }
 
 TEST(Lv2, ASessionWithACsoundErrorLeavesTheHostRunning) {
@@ -712,14 +702,10 @@ TEST(Lv2, ASessionWithACsoundErrorLeavesTheHostRunning) {
     fs::copy_file(kRoot / "tests/fixtures/bad/csound_syntax.toml",
                   dir / "spinout-csound_syntax.lv2" / "session.toml",
                   fs::copy_options::overwrite_existing);
-    LilvWorld* w = lilv_world_new();
-    LilvNode* bundle = lilv_new_file_uri(w, nullptr, (dir / "spinout-csound_syntax.lv2/").c_str());
-    lilv_world_load_bundle(w, bundle);
-    LilvNode* uri = lilv_new_uri(w, "urn:spinout:test-bad");
-    const LilvPlugin* plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(w), uri);
-    ASSERT_NE(plugin, nullptr);
+    const OneBundle one(dir / "spinout-csound_syntax.lv2", "urn:spinout:test-bad");
+    ASSERT_NE(one.plugin, nullptr);
     Host host;
-    LilvInstance* inst = lilv_plugin_instantiate(plugin, 48000, host.features);
+    LilvInstance* inst = lilv_plugin_instantiate(one.plugin, 48000, host.features);
     ASSERT_NE(inst, nullptr);
     bool named = false;
     for (const auto& e : host.errors)
@@ -732,7 +718,7 @@ TEST(Lv2, ASessionWithACsoundErrorLeavesTheHostRunning) {
     auto* s = reinterpret_cast<LV2_Atom_Sequence*>(seq);
     s->atom.type = host.map.map(&host, LV2_ATOM__Sequence);
     s->atom.size = sizeof(LV2_Atom_Sequence_Body);
-    const uint32_t n = lilv_plugin_get_num_ports(plugin);
+    const uint32_t n = lilv_plugin_get_num_ports(one.plugin);
     for (uint32_t i = 0; i < n; ++i)
         lilv_instance_connect_port(inst, i, nullptr);
     lilv_instance_connect_port(inst, 0, l.data());
@@ -744,9 +730,6 @@ TEST(Lv2, ASessionWithACsoundErrorLeavesTheHostRunning) {
     EXPECT_EQ(*std::max_element(l.begin(), l.end()), 0.0f); // silence, not garbage
     lilv_instance_deactivate(inst);
     lilv_instance_free(inst);
-    lilv_node_free(uri);
-    lilv_node_free(bundle);
-    lilv_world_free(w);
 }
 
 TEST(Lv2, EveryBundlePassesLv2Validate) {

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <random>
 
 using namespace spinout;
@@ -309,46 +310,9 @@ busmix(ibus, oscili:a(iamp * 0.3, mtof:k(kpitch)) * aenv)
 // its warm-up waits for the first cycle instead of rewinding (found by attack: `$S.ule`
 // was dropped). Offline there is no warm-up: Attack.ARenderRunsNoWarmUpAndPlaysWhatItsCsdPlays.
 TEST(Processor, TheVoicesWarmUpSeesThePortsAndTheHostTime) {
-    const std::string seen = R"(
-[session]
-name = "Warm-up sees ports"
-uri = "urn:spinout:test-warm-ports"
-kind = "instrument"
-audio_outputs = 1
-host_time = true
-[engine]
-ksmps = 64
-globals = '''
-giSeen init -1
-'''
-[instr.voice]
-priority = 1
-body = '''
-|kpitch=60, iamp=0.5, klevel=0.1|
-giSeen = i(klevel) + chnget:i("host.bpm") / 1000
-out oscili:a(iamp * klevel, mtof:k(kpitch))
-'''
-[instr.meter]
-priority = 2
-body = '''
-|kx=0|
-out a(k(giSeen))
-'''
-[[run]]
-instr = "meter"
-[midi]
-instr = "voice"
-pitch = "kpitch"
-velocity = "iamp"
-voices = 2
-[[port]]
-symbol = "level"
-target = "voice.klevel"
-min = 0
-max = 1
-default = 0.7
-)";
-    const auto spec = parseSessionText(seen, "seen.toml");
+    const std::filesystem::path fixtures =
+        std::filesystem::path(SPINOUT_SOURCE_DIR) / "tests/fixtures/warm_up";
+    const auto spec = parseSessionFile((fixtures / "ports.toml").string());
     for (const double level : {-1.0, 0.3}) {
         ProcessorOptions options;
         if (level >= 0) options.portValues = {{0, level}};
@@ -359,33 +323,7 @@ default = 0.7
         EXPECT_NEAR(out[128], expected, 1e-6) << "level " << level;
         EXPECT_NEAR(out.back(), expected, 1e-6) << "level " << level;
     }
-    const auto macro = parseSessionText(R"(
-[session]
-name = "Warm-up keeps what code schedules"
-uri = "urn:spinout:test-warm-macro"
-kind = "instrument"
-audio_outputs = 1
-[engine]
-ksmps = 64
-globals = '''
-#define S #sched#
-instr 77
-  out a(0.25)
-endin
-$S.ule 77, 0, -1
-'''
-[instr.voice]
-body = '''
-|kpitch=60, iamp=0.5|
-out oscili:a(iamp, mtof:k(kpitch))
-'''
-[midi]
-instr = "voice"
-pitch = "kpitch"
-velocity = "iamp"
-voices = 1
-)",
-                                        "macro.toml");
+    const auto macro = parseSessionFile((fixtures / "macro.toml").string());
     const auto out = play(macro, {}, {64}, 256);
     EXPECT_NEAR(out[128], 0.25, 1e-6);
     EXPECT_NEAR(out.back(), 0.25, 1e-6);
