@@ -157,7 +157,8 @@ std::string csoundString(std::string_view text) {
 // mt[0] 5489), ugens4's 1000 and 1000. Found by those values: the three ints between the
 // public part and rtPlay_userdata, a later field whose address the API hands out; the rest
 // through csRandState. Only a layout that holds every one of those values is written to.
-// (An opcode library's own seed, such as rnd31's with seed 0, is not among them.)
+// (An opcode library's own state, such as oscbnk's seed for rnd31 with seed 0, which it
+// takes from the clock, is not among them.)
 namespace {
 
 struct CsoundTail {
