@@ -854,8 +854,11 @@ void Session::sendEvent(std::span<const double> pfields, std::int64_t frame,
     // Csound places an API event with a positive delay one cycle late; a negative
     // delay of (offset - ksmps) lands it in the coming cycle (templates then set their
     // exact p2 and p3 at the end of their init pass: see exactTiming). Csound truncates
-    // the start to a sample: a quarter sample keeps 23.99999 from becoming 23.
-    const auto shift = offset == 0 ? 0 : engine_.ksmps();
+    // the start to a sample: a quarter sample keeps 23.99999 from becoming 23. An event at
+    // the cycle's start is no exception: Csound inits a cycle's events in the order of
+    // their delays, and a note that starts there must init before its stop later in the
+    // same cycle (with +0.25 it came after, and the stop found nothing: a stuck note).
+    const auto shift = engine_.ksmps();
     p[1] = (static_cast<double>(offset - shift) + 0.25) / engine_.sr();
     engine_.scoreEvent('i', std::span<const double>(p.data(), pfields.size()));
     if (journal) journal_.event(engine_.frame() + offset, pfields);
