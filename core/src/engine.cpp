@@ -751,10 +751,24 @@ struct Walker {
             globals.push_back(decl);
     }
 
+    // The names of an instr's header: one, or a list (`instr 5, 6`).
+    template <class F> static void names(const TREE* t, F&& f) {
+        if (t == nullptr) return;
+        if (const char* n = lexeme(t)) {
+            f(n);
+            return;
+        }
+        names(t->left, f);
+        names(t->right, f);
+    }
+
     void walk(const TREE* t, const std::string& scope) {
         for (; t != nullptr; t = t->next) {
             if (t->type == types.instr) {
                 const char* name = lexeme(t->left);
+                const bool included = (t->locn & 0xff) != 0;
+                const int line = std::max(0, statementLine(t) - (included ? 0 : lineOffset));
+                names(t->left, [&](const char* n) { out.instrs.push_back({n, line, included}); });
                 walk(t->right, fmt::format("instr {}", name != nullptr ? name : "?"));
                 continue;
             }

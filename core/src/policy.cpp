@@ -801,6 +801,22 @@ void Checker::checkParsed(const Piece& piece, const OrcParse& parsed,
                                               piece.where, u));
         udos_.insert(u);
     }
+    // A numbered instr in place of one of spinout's replaces it (`instr 5`, pasted from a
+    // classic orchestra, made every note sound for ever). A template's body comes inside
+    // spinout's own `instr N` line, which stands before the piece's first line.
+    for (const auto& instr : parsed.instrs) {
+        if (!instr.included && instr.line - piece.skipLines <= 0) continue; // spinout's
+        const auto& n = instr.name;
+        if (n.empty() ||
+            !std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            continue; // a name: Csound numbers it where it is free
+        const long number = n.size() > 6 ? 1000000 : std::stol(n);
+        if (number >= support::kFirstSessionInstr && number <= support::kLastSessionInstr) continue;
+        error(instr.included ? piece.fallback : position(piece, instr.line),
+              fmt::format("{}: instr {} has one of spinout's own instr numbers: number it from {} "
+                          "to {}, or give it a name",
+                          piece.where, n, support::kFirstSessionInstr, support::kLastSessionInstr));
+    }
     included_ = std::move(files);
     for (const auto& call : parsed.calls)
         checkCall(call, piece, depth);

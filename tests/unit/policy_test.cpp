@@ -826,3 +826,38 @@ TEST_F(PolicyTest, AUdoTakesNoOpcodesPlaceAndNoSpinoutName) {
         p.process(ins, outs, 64);
     EXPECT_FLOAT_EQ(out[63], 0.5f * 2) << "the second Twice";
 }
+
+// A numbered instr of the session's own code in place of one of spinout's replaced it:
+// `instr 5` (spinout's stop instr, and a number a classic orchestra pasted into the globals
+// may well have) made every note sound for ever; `instr 999` replaced the voices'
+// warm-up. Refused whatever the grants, naming the line; 8 to 998 and names load.
+TEST_F(PolicyTest, AnInstrTakesNoneOfSpinoutsInstrNumbers) {
+    for (const std::string number : {"1", "5", "7", "999", "1000", "1001", "2002"}) {
+        const auto spec =
+            session(fmt::format("giX init 0\ninstr {}\nendin\n", number), "outch 1, a0\n");
+        const auto error = fmt::format(":{}:1: [engine] globals: instr {} has one of spinout's "
+                                       "own instr numbers: number it from 8 to 998",
+                                       spec.globalsLine + 1, number);
+        EXPECT_NE(joined(checkPolicy(spec, Grants::all(folder.string()))).find(error),
+                  std::string::npos)
+            << joined(checkPolicy(spec, Grants::all(folder.string())));
+        ProcessorOptions options;
+        options.grants = Grants::all(folder.string());
+        try {
+            Processor p(spec, options);
+            ADD_FAILURE() << "loaded instr " << number;
+        } catch (const SessionFileError& e) {
+            EXPECT_NE(joined(e.diagnostics()).find(error), std::string::npos)
+                << joined(e.diagnostics());
+        }
+    }
+    const auto list = session("instr 8, 5\nendin\n", "outch 1, a0\n");
+    EXPECT_NE(joined(checkPolicy(list, Grants::none(folder.string()))).find("instr 5 has"),
+              std::string::npos);
+    const auto allowed =
+        session("instr 8\nendin\ninstr 998\nendin\ninstr Mine\nendin\n", "outch 1, a0\n");
+    EXPECT_EQ(joined(checkPolicy(allowed, Grants::none(folder.string()))), "");
+    ProcessorOptions options;
+    options.grants = Grants::none(folder.string());
+    EXPECT_NO_THROW(Processor p(allowed, options));
+}

@@ -204,11 +204,19 @@ struct OrcCall {
     std::string scope;     // "" for global code, "instr N", "opcode NAME"
 };
 
+// An instr the code defines.
+struct OrcInstr {
+    std::string name;      // as written: a number or a name
+    int line = 0;          // as OrcCall::line
+    bool included = false; // it stands in a file the text #includes
+};
+
 struct OrcParse {
     bool ok = false;
     std::string error; // Csound's messages when the parse failed
     int errorLine = 0; // 0 when Csound named none
     std::vector<OrcCall> calls;
+    std::vector<OrcInstr> instrs;
     std::vector<std::string> udos; // opcodes the code defines
     // Their signatures in the same order, as "NAME,OUTTYPES,INTYPES" ("gain,a,ak").
     std::vector<std::string> udoSignatures;

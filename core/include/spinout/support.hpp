@@ -27,6 +27,9 @@ inline constexpr int kPriorityStride = 1000;
 inline constexpr int kMaxTemplates = kPriorityStride - 1;
 // Holds the voices' warm-up (warm_up.hpp), after the internal instrs, before every template.
 inline constexpr int kWarmUpInstr = kPriorityStride - 1;
+// The numbers a session's own code may give its instrs: those between spinout's.
+inline constexpr int kFirstSessionInstr = kHostTimeInstr + 1;
+inline constexpr int kLastSessionInstr = kWarmUpInstr - 1;
 constexpr int templateInstr(int priority, int index) {
     return priority * kPriorityStride + index;
 }
