@@ -27,7 +27,10 @@ void warmUpInstances(Session& session, const PreparedEvent& event, int instances
     // one line per instance: one subinstrinit run in a loop would not hold them all at once
     for (int i = 0; i < instances; ++i)
         code += fmt::format("subinstrinit {}{}\n", event.instrNum, args);
-    code += fmt::format("{}\n{} = 0\nendin\n", Engine::kRestoreRandomOpcode, support::kWarmUpFlag);
+    // an instance's init code may set p3 (a one-shot): subinstrinit hands it to the holder,
+    // which must still end after its init pass
+    code += fmt::format("p3 = 0\n{}\n{} = 0\nendin\n", Engine::kRestoreRandomOpcode,
+                        support::kWarmUpFlag);
     if (auto err = session.engine().compile(code))
         throw SessionError("the warm-up of the voices: " + err->message);
     PreparedEvent holder = event;

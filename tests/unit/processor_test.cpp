@@ -346,6 +346,32 @@ TEST(Processor, TheVoicesWarmUpSeesThePortsAndTheHostTime) {
     EXPECT_NEAR(out.back(), 0.25, 1e-6);
 }
 
+// A one-shot voice sets p3 in its init code. In a session whose warm-up runs in the first
+// cycle (a comment naming `schedule` is enough), subinstrinit handed that p3 to the
+// warm-up's holder, which then lived on with every warmed instance for 0.3 s: `active`
+// counted them, and notes in that time could not reuse them (found by attack). The holder
+// ends after its init pass: the plugin plays what a render does.
+TEST(Processor, AOneShotVoiceLeavesTheWarmUpToItsInitPass) {
+    const auto spec = parseSessionText(synthSession(4, R"(|kpitch=60, iamp=0.5, ibus=0|
+; a one-shot: no schedule needed
+p3 = 0.3
+kn active int(p1)
+aenv = linseg:a(0, 0.005, 1, 0.29, 0)
+busmix(ibus, oscili:a(iamp * 0.3, mtof:k(kpitch) * (1 + 0.01 * kn)) * aenv)
+)"),
+                                       "oneshot.toml");
+    const std::vector<Note> notes = {{0, 0x90, 60, 100}, {4800, 0x90, 64, 70}};
+    std::vector<std::vector<float>> outs;
+    for (const bool realTime : {true, false}) {
+        ProcessorOptions options;
+        options.realTime = realTime;
+        Processor p(spec, options);
+        outs.push_back(play(spec, notes, {64}, 24000, &p));
+    }
+    EXPECT_GT(t::peak(std::vector<double>(outs[0].begin(), outs[0].end())), 0.05);
+    EXPECT_EQ(outs[0], outs[1]);
+}
+
 // A voice whose init code writes a global (a round-robin counter) without looking at
 // giSpinoutWarmUp: the plugin's warm-up (12 init passes) moves the counter, a render has
 // none, and the first note plays another pitch in each. The load warns of it, naming the
