@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cmath>
 #include <set>
 #include <string_view>
 
@@ -97,6 +98,8 @@ bool isInitValue(const OrcArg& arg) {
     if (arg.kind == OrcArg::number || arg.kind == OrcArg::string) return true;
     if (arg.kind != OrcArg::variable) return false;
     std::string_view name = arg.text;
+    if (name.size() > 1 && name[0] == 'p' && std::isdigit(static_cast<unsigned char>(name[1])))
+        return true; // a p-field
     if (name.starts_with('#') || name.starts_with('g')) name.remove_prefix(1);
     return name.starts_with('i') || name.starts_with('S');
 }
@@ -124,6 +127,16 @@ std::optional<std::string> initEffect(const OrcCall& call) {
     if (op == "chnset" && !call.inputs.empty() && isInitValue(call.inputs[0]))
         return std::string("writes a channel ('chnset')");
     if (tableWrites.count(op) != 0) return fmt::format("writes a table ('{}')", op);
+    // at init when its arguments are known at init, or an i-array is copied
+    if (op == "tablew" && std::all_of(call.inputs.begin(), call.inputs.end(), isInitValue))
+        return std::string("writes a table ('tablew')");
+    if (op == "copya2ftab" && !call.inputs.empty() && isInitValue(call.inputs[0]))
+        return std::string("writes a table ('copya2ftab')");
+    // made once, by the warm-up in the plugin and by the first note in a render: the note
+    // draws after the table's draws in one and not in the other
+    if (op == "ftgenonce" && call.inputs.size() > 3 && call.inputs[3].kind == OrcArg::number &&
+        std::abs(call.inputs[3].value) == 21)
+        return std::string("makes a table once with GEN 21, which draws random numbers,");
     if (fileWrites.count(op) != 0) return fmt::format("writes a file ('{}')", op);
     return std::nullopt;
 }

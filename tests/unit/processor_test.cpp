@@ -73,6 +73,13 @@ default = 5
                        body, voices);
 }
 
+// synthSession's text with global code in its [engine] table.
+std::string withGlobals(std::string text, const std::string& globals) {
+    const std::string engine = "[engine]\nksmps = 64\n";
+    return text.replace(text.find(engine), engine.size(),
+                        engine + "globals = '''\n" + globals + "'''\n");
+}
+
 struct Note {
     std::int64_t frame;
     std::uint8_t b0, b1, b2;
@@ -390,9 +397,7 @@ aenv = linsegr:a(0, 0.005, 1, 0.05, 0)
 busmix(ibus, oscili:a(iamp * 0.3, 220 * (1 + giRR)) * aenv)
 )",
                                                 step));
-        const std::string engine = "[engine]\nksmps = 64\n";
-        text.replace(text.find(engine), engine.size(), engine + R"(globals = '''
-giRR init 0
+        return parseSessionText(withGlobals(text, R"(giRR init 0
 gkW init 0
 opcode quiet, 0, 0
   if giSpinoutWarmUp == 0 then
@@ -402,9 +407,8 @@ endop
 opcode bump, 0, 0
   giRR = (giRR + 1) % 5
 endop
-'''
-)");
-        return parseSessionText(text, "rr.toml");
+)"),
+                                "rr.toml");
     };
     const auto lineOf = [](const SessionSpec& spec, const std::string& code) {
         for (const auto& is : spec.instrs)
@@ -439,6 +443,45 @@ endop
     EXPECT_TRUE(Processor(skipped).warnings().empty()) << Processor(skipped).warnings()[0].str();
     EXPECT_NEAR(firstNote(skipped, true), 220 * 2, 2);
     EXPECT_NEAR(firstNote(skipped, false), 220 * 2, 2);
+}
+
+// What the warm-up's trace finder names in a voice's init code, and what it leaves: each
+// line alone in the voice, a warning or none.
+TEST(Processor, TheWarmUpsTracesAreInitEffectsBeyondTheInstance) {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"gi1 = iamp", "writes the global gi1"},
+        {"giArr[0] = 1", "writes the global array giArr"},
+        {"gk1 init 0", "writes the global gk1"},
+        {"gS1 = \"x\"", "writes the global gS1"},
+        {"chnset p5, \"c\"", "writes a channel ('chnset')"},
+        {"chnset \"s\", \"c\"", "writes a channel ('chnset')"},
+        {"tablew 1, 0, giT", "writes a table ('tablew')"},
+        {"tableiw 1, 0, giT", "writes a table ('tableiw')"},
+        {"iArr[] fillarray 1, 2\ncopya2ftab iArr, giT", "writes a table ('copya2ftab')"},
+        {"iN ftgenonce 0, 0, 64, 21, 1", "makes a table once with GEN 21"},
+        {"schedule 9, 0, 0", "starts 'schedule'"},
+        {"event_i \"i\", 9, 0, 0", "starts 'event_i'"},
+        {"kk = 1\nchnset kk, \"c\"", ""},
+        {"kk = 1\ntablew kk, 0, giT", ""},
+        {"gk1 = 3", ""},
+        {"iN ftgenonce 0, 0, 64, 10, 1", ""},
+        {"if giSpinoutWarmUp == 0 then\n  gi1 = 1\nendif", ""}};
+    for (const auto& [code, warning] : cases) {
+        const auto spec = parseSessionText(
+            withGlobals(synthSession(4, "|kpitch=60, iamp=0.5, ibus=0|\n" + code +
+                                            "\nbusmix(ibus, oscili:a(iamp, 440))\n"),
+                        "gi1 init 0\ngiArr[] init 2\ngk1 init 0\ngS1 init \"\"\n"
+                        "giT ftgen 0, 0, 8, -2, 0\ninstr 9\nendin\n"),
+            "traces.toml");
+        const Processor p(spec);
+        if (warning.empty()) {
+            EXPECT_TRUE(p.warnings().empty()) << code << ": " << p.warnings().front().str();
+            continue;
+        }
+        ASSERT_EQ(p.warnings().size(), 1u) << code;
+        EXPECT_NE(p.warnings()[0].message.find(warning), std::string::npos)
+            << code << ": " << p.warnings()[0].str();
+    }
 }
 
 // Released voices sound through their release, at most two per voice: past that the
