@@ -1,4 +1,5 @@
-// Warm-up of an instr's instances at load time: see warm_up.hpp.
+// Warm-up of an instr's instances at load time, and the warnings for init code whose
+// effects it would run (WarmUpTraces): see warm_up.hpp. Load time, off the audio thread.
 #include "spinout/warm_up.hpp"
 
 #include "spinout/policy.hpp"
