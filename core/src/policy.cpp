@@ -228,7 +228,8 @@ struct Piece {
     int firstLine = 1; // file line of the text's first line
     int skipLines = 0; // generated lines before the first line written by the user
     SourcePos fallback;
-    std::string where; // "[engine] globals", "instr 'voice'", ...
+    std::string where;    // "[engine] globals", "instr 'voice'", ...
+    bool wrapped = false; // a template's body: spinout's `instr N` line comes before it
 };
 
 // Where the check gets Csound's parse of each piece.
@@ -805,7 +806,8 @@ void Checker::checkParsed(const Piece& piece, const OrcParse& parsed,
     // classic orchestra, made every note sound for ever). A template's body comes inside
     // spinout's own `instr N` line, which stands before the piece's first line.
     for (const auto& instr : parsed.instrs) {
-        if (!instr.included && instr.line - piece.skipLines <= 0) continue; // spinout's
+        if (piece.wrapped && !instr.included && instr.line <= piece.skipLines)
+            continue; // spinout's
         const auto& n = instr.name;
         if (n.empty() ||
             !std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; }))
@@ -1290,6 +1292,7 @@ Piece bodyPiece(const SessionSpec& spec, const InstrSpec& is, std::string code, 
     p.file = spec.path;
     p.firstLine = is.bodyLine;
     p.skipLines = 1 + headerLines;
+    p.wrapped = true;
     p.fallback = is.pos;
     p.where = fmt::format("instr '{}'", is.name);
     return p;

@@ -851,6 +851,19 @@ TEST_F(PolicyTest, AnInstrTakesNoneOfSpinoutsInstrNumbers) {
                 << joined(e.diagnostics());
         }
     }
+    // code compiled at run time from a literal, which the check reads (found by attack:
+    // a voice's `compilestr "instr 5..."` made every note sound for ever)
+    for (const std::string op : {"compilestr", "evalstr"}) {
+        const auto spec =
+            session("", fmt::format("outch 1, a0\nires {} \"instr 5\\nendin\\n\"\n", op));
+        EXPECT_NE(joined(checkPolicy(spec, Grants::all(folder.string())))
+                      .find("code compiled by '" + op + "': instr 5 has one of spinout's own"),
+                  std::string::npos)
+            << joined(checkPolicy(spec, Grants::all(folder.string())));
+        ProcessorOptions options;
+        options.grants = Grants::all(folder.string());
+        EXPECT_THROW(Processor p(spec, options), SessionFileError) << op;
+    }
     const auto list = session("instr 8, 5\nendin\n", "outch 1, a0\n");
     EXPECT_NE(joined(checkPolicy(list, Grants::none(folder.string()))).find("instr 5 has"),
               std::string::npos);
