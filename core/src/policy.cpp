@@ -230,6 +230,11 @@ struct Piece {
     SourcePos fallback;
     std::string where;    // "[engine] globals", "instr 'voice'", ...
     bool wrapped = false; // a template's body: spinout's `instr N` line comes before it
+
+    // A line spinout wrote: a template's `instr N` line and the header before its body.
+    bool spinoutsLine(int line, bool included) const {
+        return wrapped && !included && line <= skipLines;
+    }
 };
 
 // Where the check gets Csound's parse of each piece.
@@ -314,13 +319,12 @@ public:
             internalError("the tables' globals do not parse: " + declared.error);
     }
 
-    // Where a line of a piece stands in the session's files (spinout's own lines: the
-    // piece's fallback).
-    static SourcePos position(const Piece& piece, int line) {
-        if (line <= 0) return piece.fallback;
-        const int userLine = line - piece.skipLines;
-        if (userLine <= 0) return piece.fallback;
-        return {piece.file, piece.firstLine + userLine - 1, 1};
+    // Where a statement of the piece last checked stands in the session's files: its line,
+    // or in the one file the piece #includes, that file's line (in several: the piece's
+    // fallback, as for spinout's own lines).
+    SourcePos statementPosition(const Piece& piece, int line, bool included) const {
+        if (!included) return position(piece, line);
+        return included_.size() == 1 ? SourcePos{included_.front(), line, 1} : piece.fallback;
     }
 
     std::vector<Diagnostic> diagnostics;
@@ -359,6 +363,13 @@ private:
                 (void)parser_->parse(text);
         }
         return parser_ && parser_->usable();
+    }
+
+    SourcePos position(const Piece& piece, int line) const {
+        if (line <= 0) return piece.fallback;
+        const int userLine = line - piece.skipLines;
+        if (userLine <= 0) return piece.fallback;
+        return {piece.file, piece.firstLine + userLine - 1, 1};
     }
 
     // Why Csound may not read `name` (resolved as Csound does: the current directory
@@ -802,24 +813,23 @@ void Checker::checkParsed(const Piece& piece, const OrcParse& parsed,
                                               piece.where, u));
         udos_.insert(u);
     }
+    included_ = std::move(files);
     // A numbered instr in place of one of spinout's replaces it (`instr 5`, pasted from a
     // classic orchestra, made every note sound for ever). A template's body comes inside
-    // spinout's own `instr N` line, which stands before the piece's first line.
+    // spinout's own `instr N` line.
     for (const auto& instr : parsed.instrs) {
-        if (piece.wrapped && !instr.included && instr.line <= piece.skipLines)
-            continue; // spinout's
+        if (piece.spinoutsLine(instr.line, instr.included)) continue;
         const auto& n = instr.name;
         if (n.empty() ||
             !std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; }))
             continue; // a name: Csound numbers it where it is free
         const long number = n.size() > 6 ? 1000000 : std::stol(n);
         if (number >= support::kFirstSessionInstr && number <= support::kLastSessionInstr) continue;
-        error(instr.included ? piece.fallback : position(piece, instr.line),
+        error(statementPosition(piece, instr.line, instr.included),
               fmt::format("{}: instr {} has one of spinout's own instr numbers: number it from {} "
                           "to {}, or give it a name",
                           piece.where, n, support::kFirstSessionInstr, support::kLastSessionInstr));
     }
-    included_ = std::move(files);
     for (const auto& call : parsed.calls)
         checkCall(call, piece, depth);
 }
@@ -1028,13 +1038,7 @@ void Checker::checkScore(const std::string& score, const OrcCall& call, const So
 }
 
 void Checker::checkCall(const OrcCall& call, const Piece& piece, int depth) {
-    SourcePos pos = position(piece, call.line);
-    if (call.included) {
-        if (included_.size() == 1)
-            pos = {included_.front(), call.line, 1};
-        else
-            pos = piece.fallback;
-    }
+    const SourcePos pos = statementPosition(piece, call.line, call.included);
     if (call.opcode.empty()) {
         refuse(pos, Permission::exec, "a construct the check cannot name");
         return;
@@ -1401,8 +1405,8 @@ bool PolicyGate::admit(const CodeSource& source, const OrcParse& parsed) {
     g.checker.counting(true);
     if (!g.again)
         g.traces.read(source, parsed, [&](const OrcCall& call) -> std::optional<SourcePos> {
-            if (!call.included && call.line - g.piece.skipLines <= 0) return std::nullopt;
-            return call.included ? g.piece.fallback : Checker::position(g.piece, call.line);
+            if (g.piece.spinoutsLine(call.line, call.included)) return std::nullopt;
+            return g.checker.statementPosition(g.piece, call.line, call.included);
         });
     return g.checker.diagnostics.empty();
 }

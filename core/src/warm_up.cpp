@@ -33,8 +33,7 @@ void warmUpInstances(Session& session, const PreparedEvent& event, int instances
     // which must still end after its init pass
     code += fmt::format("p3 = 0\n{}\n{} = 0\nendin\n", Engine::kRestoreRandomOpcode,
                         support::kWarmUpFlag);
-    if (auto err = session.engine().compile(code))
-        throw SessionError("the warm-up of the voices: " + err->message);
+    session.compile(code, "the warm-up of the voices");
     PreparedEvent holder = event;
     holder.instrNum = support::kWarmUpInstr;
     // p3 = 0: an init pass only; the holder's slot frees itself (no heartbeat)
