@@ -66,6 +66,22 @@ protected:
         return out;
     }
 
+    // Checks that `spec`, with every permission granted, is refused by the check and at
+    // load with an error that holds `error`.
+    void expectRefusedWhateverTheGrants(const SessionSpec& spec, const std::string& error) {
+        ProcessorOptions options;
+        options.grants = Grants::all(folder.string());
+        const auto ds = checkPolicy(spec, options.grants);
+        EXPECT_NE(joined(ds).find(error), std::string::npos) << joined(ds);
+        try {
+            Processor p(spec, options);
+            ADD_FAILURE() << "loaded: " << text;
+        } catch (const SessionFileError& e) {
+            EXPECT_NE(joined(e.diagnostics()).find(error), std::string::npos)
+                << joined(e.diagnostics());
+        }
+    }
+
     // Checks that `spec` is refused once, at `line`, naming `subject` and `permission`,
     // and passes when that permission is granted.
     void expectRefused(const SessionSpec& spec, Permission permission, const std::string& subject,
@@ -797,20 +813,8 @@ TEST_F(PolicyTest, AUdoTakesNoOpcodesPlaceAndNoSpinoutName) {
          "the UDO 'spinout__keep_random' takes a name of spinout's own"},
         {"", "outch 1, a0\nspinout__restore_random\n",
          "'spinout__restore_random' is spinout's own opcode"}};
-    for (const auto& c : refused) {
-        const auto spec = session(c.globals, c.body);
-        ProcessorOptions options;
-        options.grants = Grants::all(folder.string());
-        const auto ds = checkPolicy(spec, options.grants);
-        EXPECT_NE(joined(ds).find(c.error), std::string::npos) << joined(ds);
-        try {
-            Processor p(spec, options);
-            ADD_FAILURE() << "loaded: " << c.globals << c.body;
-        } catch (const SessionFileError& e) {
-            EXPECT_NE(joined(e.diagnostics()).find(c.error), std::string::npos)
-                << joined(e.diagnostics());
-        }
-    }
+    for (const auto& c : refused)
+        expectRefusedWhateverTheGrants(session(c.globals, c.body), c.error);
     const auto allowed = session("opcode Twice, a, a\nain xin\nxout ain\nendop\n"
                                  "opcode Twice, a, a\nain xin\nxout ain * 2\nendop\n"
                                  "opcode oscili, a, kk\nkamp, kcps xin\nxout a(kamp)\nendop\n",
@@ -835,34 +839,18 @@ TEST_F(PolicyTest, AnInstrTakesNoneOfSpinoutsInstrNumbers) {
     for (const std::string number : {"1", "5", "7", "999", "1000", "1001", "2002"}) {
         const auto spec =
             session(fmt::format("giX init 0\ninstr {}\nendin\n", number), "outch 1, a0\n");
-        const auto error = fmt::format(":{}:1: [engine] globals: instr {} has one of spinout's "
-                                       "own instr numbers: number it from 8 to 998",
-                                       spec.globalsLine + 1, number);
-        EXPECT_NE(joined(checkPolicy(spec, Grants::all(folder.string()))).find(error),
-                  std::string::npos)
-            << joined(checkPolicy(spec, Grants::all(folder.string())));
-        ProcessorOptions options;
-        options.grants = Grants::all(folder.string());
-        try {
-            Processor p(spec, options);
-            ADD_FAILURE() << "loaded instr " << number;
-        } catch (const SessionFileError& e) {
-            EXPECT_NE(joined(e.diagnostics()).find(error), std::string::npos)
-                << joined(e.diagnostics());
-        }
+        expectRefusedWhateverTheGrants(
+            spec, fmt::format(":{}:1: [engine] globals: instr {} has one of spinout's own instr "
+                              "numbers: number it from 8 to 998",
+                              spec.globalsLine + 1, number));
     }
     // code compiled at run time from a literal, which the check reads (found by attack:
     // a voice's `compilestr "instr 5..."` made every note sound for ever)
     for (const std::string op : {"compilestr", "evalstr"}) {
         const auto spec =
             session("", fmt::format("outch 1, a0\nires {} \"instr 5\\nendin\\n\"\n", op));
-        EXPECT_NE(joined(checkPolicy(spec, Grants::all(folder.string())))
-                      .find("code compiled by '" + op + "': instr 5 has one of spinout's own"),
-                  std::string::npos)
-            << joined(checkPolicy(spec, Grants::all(folder.string())));
-        ProcessorOptions options;
-        options.grants = Grants::all(folder.string());
-        EXPECT_THROW(Processor p(spec, options), SessionFileError) << op;
+        expectRefusedWhateverTheGrants(spec, "code compiled by '" + op +
+                                                 "': instr 5 has one of spinout's own");
     }
     const auto list = session("instr 8, 5\nendin\n", "outch 1, a0\n");
     EXPECT_NE(joined(checkPolicy(list, Grants::none(folder.string()))).find("instr 5 has"),
