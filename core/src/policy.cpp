@@ -305,7 +305,8 @@ public:
         compiled_.push_back(text);
         if (parser_) (void)parser_->parse(text); // it follows the engine from when it is made
     }
-    void checkMacros(const std::string& text, const std::function<SourcePos(int)>& at);
+    // False when a macro would make Csound's parser give up: nothing of it may be parsed.
+    bool checkMacros(const std::string& text, const std::function<SourcePos(int)>& at);
 
     void checkDeclared(const SessionSpec& spec);
     // The globals gi_NAME of the session's tables, which spinout's own code makes before
@@ -412,6 +413,8 @@ private:
         std::size_t bytes = 0, operators = 0, lines = 0;
     };
     std::map<std::string, Expansion> expansions_; // what each macro's use becomes
+    // Whether macro `name` with `body` leads back to itself through the bodies known now.
+    bool expandsWithoutEnd(const std::string& name, const std::string& body) const;
     std::set<std::string> defined_; // macros the code compiled so far defines (not comments)
     std::size_t includesRead_ = 0;
     bool counting_ = true;
@@ -625,7 +628,10 @@ bool Checker::scanIncludes(const Piece& piece, const std::string& text, const Vi
             ok = false;
             continue;
         }
-        checkMacros(included, [&](int l) { return SourcePos{file, l, 1}; });
+        if (!checkMacros(included, [&](int l) { return SourcePos{file, l, 1}; })) {
+            ok = false;
+            continue;
+        }
         ok = scanIncludes(
                  piece, included, includedViews, nextPath, depth + 1, files,
                  [&](int l) {
@@ -699,7 +705,8 @@ bool Checker::checkSize(const std::string& view, const std::function<SourcePos(i
 // definition: an instr compiled again at another priority, spinout's own code that uses
 // Csound's constants (M_PI_2), code compiled at run time. So in session code each macro
 // has one body, and Csound's constants (M_...) and spinout's (SPINOUT_...) keep theirs.
-void Checker::checkMacros(const std::string& text, const std::function<SourcePos(int)>& at) {
+bool Checker::checkMacros(const std::string& text, const std::function<SourcePos(int)>& at) {
+    bool parsable = true;
     for (const auto& m : macroDefinitions(text)) {
         const auto pos = at(m.line);
         const auto subject = fmt::format("'#define {}'", m.name);
@@ -730,6 +737,14 @@ void Checker::checkMacros(const std::string& text, const std::function<SourcePos
                                        "more than Csound's parser takes (64 KiB, 4,096)",
                                        m.name, e.bytes, e.operators));
         }
+        // Csound expands such a macro until it gives up parsing ("macros/include nested too
+        // deep") and leaks what it expanded (found by fuzzing: `#define G #$G#`)
+        if (expandsWithoutEnd(m.name, m.body)) {
+            error(pos, fmt::format("the macro '{}' uses itself, through its body or another "
+                                   "macro's: its use never ends",
+                                   m.name));
+            parsable = false;
+        }
         if (!added && first->second.first != m.body)
             refuse(pos, Permission::exec, subject,
                    fmt::format("a second body for the macro (the first at {}:{}): the check "
@@ -737,6 +752,24 @@ void Checker::checkMacros(const std::string& text, const std::function<SourcePos
                                "the other",
                                first->second.second.file, first->second.second.line));
     }
+    return parsable;
+}
+
+bool Checker::expandsWithoutEnd(const std::string& name, const std::string& body) const {
+    std::vector<std::string> todo;
+    std::set<std::string> seen;
+    const auto follow = [&](const std::string& text) {
+        for (const auto& use : macroUses(text))
+            if (seen.insert(use.name).second) todo.push_back(use.name);
+    };
+    follow(body);
+    while (!todo.empty()) {
+        const auto next = todo.back();
+        todo.pop_back();
+        if (next == name) return true;
+        if (const auto it = macros_.find(next); it != macros_.end()) follow(it->second.first);
+    }
+    return false;
 }
 
 void Checker::checkPiece(const Piece& piece, int depth) {
@@ -777,7 +810,7 @@ std::optional<std::vector<std::string>> Checker::readable(const Piece& piece, bo
         return std::nullopt;
     }
     auto known = defined_;
-    checkMacros(piece.text, [&](int l) { return position(piece, l); });
+    if (!checkMacros(piece.text, [&](int l) { return position(piece, l); })) return std::nullopt;
     std::vector<std::string> files;
     if (!scanIncludes(
             piece, piece.text, views, ".", 0, files, [&](int l) { return position(piece, l); },

@@ -862,3 +862,26 @@ TEST_F(PolicyTest, AnInstrTakesNoneOfSpinoutsInstrNumbers) {
     options.grants = Grants::none(folder.string());
     EXPECT_NO_THROW(Processor p(allowed, options));
 }
+
+// A macro that uses itself, directly or through another, expands until Csound's parser
+// gives up ("macros/include nested too deep"), leaking what it expanded: found by the
+// policy fuzzer. Refused before Csound parses it, naming the definition's line.
+TEST_F(PolicyTest, AMacroThatUsesItselfIsRefusedBeforeCsoundParsesIt) {
+    struct Case {
+        std::string globals, name;
+        int line; // of the globals
+    };
+    for (const auto& c : {Case{"#define G #0.5 + $G#\ngiA = $G\n", "G", 0},
+                          Case{"#define A #$B#\n#define B #1 + $A#\ngiA = $A\n", "B", 1}}) {
+        const auto spec = session(c.globals);
+        expectRefusedWhateverTheGrants(
+            spec, fmt::format(":{}:1: the macro '{}' uses itself, through its body or another "
+                              "macro's",
+                              spec.globalsLine + c.line, c.name));
+        const auto report = joined(checkPolicy(spec, Grants::all(folder.string())));
+        EXPECT_EQ(report.find("nested too deep"), std::string::npos) << report;
+        EXPECT_EQ(report.find("gave up parsing"), std::string::npos) << report;
+    }
+    const auto chain = session("#define A #1#\n#define B #$A + $A#\ngiA = $B\n");
+    EXPECT_EQ(joined(checkPolicy(chain, Grants::none(folder.string()))), "");
+}
